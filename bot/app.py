@@ -1,0 +1,93 @@
+"""Composition root: builds the engine, unit of work, services, renderer, router and core. Nothing global."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+import content
+from bot.config import Settings
+from bot.conversation.core import Core
+from bot.conversation.render import ActionRenderer
+from bot.conversation.router import Router
+from bot.conversation.state import StateStore
+from bot.rendering import Renderer
+from bot.services.access import AccessService
+from bot.services.communities import CommunityService
+from bot.services.container import Services
+from bot.services.residents import ResidentService
+from storage.db import current_revision, head_revision, make_engine, make_sessionmaker, upgrade_async
+from storage.state_store import SqlStateStore
+from storage.uow import uow_factory
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class DatabaseNotMigrated(RuntimeError):
+    """The database is behind the code; ``sicheng db upgrade`` fixes it."""
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: AsyncEngine
+    services: Services
+    renderer: Renderer
+    router: Router
+    core: Core
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+async def prepare_database(url: str) -> None:
+    """SQLite (the embedded default) is migrated automatically; a server database must be upgraded on purpose."""
+    if url.startswith("sqlite"):
+        await upgrade_async(url)
+        return
+    engine = make_engine(url)
+    try:
+        current = await current_revision(engine)
+    finally:
+        await engine.dispose()
+    if current != head_revision():
+        raise DatabaseNotMigrated(f"database is at {current}, code needs {head_revision()}: run `sicheng db upgrade`")
+
+
+def build_renderer(settings: Settings) -> Renderer:
+    return Renderer(settings.content_dir or content.TEMPLATES)
+
+
+async def build_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    state_store: StateStore | None = None,
+    bot_username: str = "",
+) -> App:
+    """Wire every piece from settings; callers own the returned App and must ``aclose`` it."""
+    from handlers import build_router
+
+    engine = make_engine(settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size)
+    sessions = make_sessionmaker(engine)
+    uow = uow_factory(sessions)
+    services = Services(
+        residents=ResidentService(uow, clock),
+        communities=CommunityService(uow),
+        access=AccessService(uow, clock),
+    )
+    renderer = build_renderer(settings)
+    router = build_router()
+    store = state_store or SqlStateStore(sessions, clock)
+    core = Core(router, services, store, ActionRenderer(renderer), settings={"bot_username": bot_username})
+    return App(settings, engine, services, renderer, router, core)

@@ -1,0 +1,141 @@
+"""The conversation core: one place that turns an Incoming into rendered Outgoing actions.
+
+Both channels (aiogram, python-telegram-bot) and the tests call :meth:`Core.handle`, so behaviour is identical
+whatever carries the update. Per-user serialisation and the error boundary live here too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from bot.conversation.callbacks import InvalidCallback
+from bot.conversation.context import Ctx
+from bot.conversation.incoming import Incoming
+from bot.conversation.locks import LocalUserLocks, UserLocks
+from bot.conversation.render import ActionRenderer
+from bot.conversation.replies import Action, AnswerCallback, Button, Outgoing, SendText, keyboard
+from bot.conversation.router import Needs, Route, Router
+from bot.conversation.state import StateStore
+from bot.domain.errors import DomainError
+from bot.domain.residents import Resident, normalise_locale
+from bot.services.container import Services
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4096
+
+
+class Core:
+    def __init__(
+        self,
+        router: Router,
+        services: Services,
+        store: StateStore,
+        renderer: ActionRenderer,
+        locks: UserLocks | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> None:
+        self.router = router
+        self.services = services
+        self.store = store
+        self.renderer = renderer
+        self.locks = locks or LocalUserLocks()
+        self.settings = settings or {}
+
+    async def handle(self, incoming: Incoming) -> list[Outgoing]:
+        """Handle one update; never raises: failures become a localised apology and a log line."""
+        async with self.locks.hold(incoming.user_id):
+            locale = normalise_locale(incoming.language_code)
+            try:
+                ctx = await self._context(incoming)
+                locale = ctx.locale
+                actions = await self._dispatch(ctx)
+                # A handler may switch the language (settings, onboarding): reply in the new one.
+                return self.renderer.render(actions, incoming, ctx.locale)
+            except Exception:
+                log.exception("update %s from user %s failed", incoming.update_id, incoming.user_id)
+                return self.renderer.render(_apology(incoming), incoming, locale)
+
+    async def _context(self, incoming: Incoming) -> Ctx:
+        resident = await self.services.residents.profile(incoming.user_id)
+        state = await self.store.get(incoming.user_id, incoming.chat_id)
+        locale = _locale(resident, state, incoming)
+        return Ctx(incoming, locale, resident, state, self.services, self.store, settings=self.settings)
+
+    async def _dispatch(self, ctx: Ctx) -> Sequence[Action]:
+        try:
+            route = self._route(ctx)
+            if route is None:
+                return []
+            refusal = await self._refusal(ctx, route)
+            return refusal if refusal is not None else await route.handler(ctx)
+        except InvalidCallback:
+            log.info("update %s: stale or forged callback %r", ctx.incoming.update_id, ctx.incoming.callback_data)
+            return [AnswerCallback("errors/stale_button", alert=True)]
+        except DomainError as error:
+            return _explain(ctx, error.template, error.context)
+
+    def _route(self, ctx: Ctx) -> Route | None:
+        inc, events = ctx.incoming, self.router.events
+        if inc.callback_data is not None:
+            route, parsed = self.router.decode(inc.callback_data)
+            ctx.args = parsed.args
+            return route
+        if inc.poll_answer is not None:
+            return events.get("poll_answer")
+        if inc.new_members:
+            return events.get("new_members")
+        if inc.command is not None:
+            return self.router.commands.get(inc.command) or events.get("unknown")
+        if inc.text is not None and len(inc.text) > MAX_TEXT:
+            return events.get("too_long")
+        if ctx.state is not None and ctx.state.name in self.router.steps:
+            return self.router.steps[ctx.state.name]
+        return events.get("text") if inc.is_private else None
+
+    async def _refusal(self, ctx: Ctx, route: Route) -> list[Action] | None:
+        inc = ctx.incoming
+        if route.private_only and not inc.is_private:
+            return [SendText("errors/private_only", {"bot": self.settings.get("bot_username", "")})]
+        if route.role is not None:
+            allowed = await self.services.access.check(inc.user_id, route.role, route.name)
+            return None if allowed else _explain(ctx, "errors/forbidden", {"role": route.role.value})
+        if not _meets(ctx.resident, route.needs):
+            start = self.router.codec.encode("onb", "begin")
+            return _explain(ctx, "errors/needs_registration", {}, start_data=start)
+        return None
+
+
+def _meets(resident: Resident | None, needs: Needs) -> bool:
+    if needs is Needs.NOTHING:
+        return True
+    if resident is None or not resident.has_consent:
+        return False
+    return needs is Needs.CONSENT or resident.is_registered
+
+
+def _locale(resident: Resident | None, state: Any, incoming: Incoming) -> str:
+    if resident is not None:
+        return resident.locale
+    if state is not None and state.data.get("locale"):
+        return str(state.data["locale"])
+    return normalise_locale(incoming.language_code)
+
+
+def _explain(ctx: Ctx, template: str, context: dict[str, Any], start_data: str | None = None) -> list[Action]:
+    """A refusal or domain error: an alert on a button press, a message otherwise."""
+    if ctx.incoming.is_callback:
+        return [AnswerCallback(template, context, alert=True)]
+    buttons = keyboard([Button("menu.start_registration", data=start_data)]) if start_data else ()
+    return [SendText(template, context, buttons=buttons)]
+
+
+def _apology(incoming: Incoming) -> list[Action]:
+    actions: list[Action] = []
+    if incoming.is_callback:
+        actions.append(AnswerCallback("errors/internal", alert=True))
+    if incoming.is_private or incoming.command:
+        actions.append(SendText("errors/internal", {"update_id": incoming.update_id}))
+    return actions

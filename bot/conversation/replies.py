@@ -1,0 +1,143 @@
+"""Reply actions returned by handlers, and their rendered form executed by channel adapters.
+
+Handlers speak in templates and label keys (no user-facing literals). The core renders them in the
+recipient's locale into ``Out*`` objects, which carry plain text and are what a channel sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Button:
+    """An inline or reply keyboard button. ``label`` is a key in ``labels.yaml`` of the locale."""
+
+    label: str
+    data: str | None = None  # callback data (inline), already encoded by the callback codec
+    url: str | None = None  # inline URL button
+    request_location: bool = False  # reply keyboard: share location
+    label_context: dict[str, Any] = field(default_factory=dict)
+
+
+Keyboard = tuple[tuple[Button, ...], ...]
+
+
+def keyboard(*rows: list[Button] | tuple[Button, ...]) -> Keyboard:
+    """Build an immutable keyboard from rows of buttons."""
+    return tuple(tuple(r) for r in rows)
+
+
+@dataclass(frozen=True)
+class SendText:
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    buttons: Keyboard = ()
+    reply_keyboard: Keyboard = ()
+    remove_reply_keyboard: bool = False
+    chat_id: int | None = None  # None: the chat the update came from
+    locale: str | None = None  # None: the recipient's locale (the sender's when replying)
+
+
+@dataclass(frozen=True)
+class EditText:
+    """Edit the message that carried the pressed button (or ``message_id``)."""
+
+    template: str
+    context: dict[str, Any] = field(default_factory=dict)
+    buttons: Keyboard = ()
+    message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AnswerCallback:
+    template: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    alert: bool = False
+
+
+@dataclass(frozen=True)
+class SendPhoto:
+    photo: str  # file_id, URL or local path
+    caption_template: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    buttons: Keyboard = ()
+    chat_id: int | None = None
+
+
+@dataclass(frozen=True)
+class SendQuizPoll:
+    question: str
+    options: tuple[str, ...]
+    correct_option_ids: tuple[int, ...]
+    explanation: str | None = None
+    open_period: int | None = None
+    chat_id: int | None = None
+    tag: str = ""  # lets the core link the sent poll id back to a quiz (see PollSent)
+
+
+Action = SendText | EditText | AnswerCallback | SendPhoto | SendQuizPoll
+
+
+# ---- rendered, channel-facing ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OutButton:
+    text: str
+    callback_data: str | None = None
+    url: str | None = None
+    request_location: bool = False
+
+
+OutKeyboard = tuple[tuple[OutButton, ...], ...]
+
+
+@dataclass(frozen=True)
+class OutMessage:
+    chat_id: int
+    text: str
+    inline_keyboard: OutKeyboard = ()
+    reply_keyboard: OutKeyboard = ()
+    remove_reply_keyboard: bool = False
+    parse_mode: str = "HTML"
+
+
+@dataclass(frozen=True)
+class OutEdit:
+    chat_id: int
+    message_id: int
+    text: str
+    inline_keyboard: OutKeyboard = ()
+    parse_mode: str = "HTML"
+
+
+@dataclass(frozen=True)
+class OutCallbackAnswer:
+    callback_id: str
+    text: str | None = None
+    alert: bool = False
+
+
+@dataclass(frozen=True)
+class OutPhoto:
+    chat_id: int
+    photo: str
+    caption: str | None = None
+    inline_keyboard: OutKeyboard = ()
+    parse_mode: str = "HTML"
+
+
+@dataclass(frozen=True)
+class OutPoll:
+    chat_id: int
+    question: str
+    options: tuple[str, ...]
+    correct_option_ids: tuple[int, ...]
+    explanation: str | None = None
+    open_period: int | None = None
+    tag: str = ""
+
+
+Outgoing = OutMessage | OutEdit | OutCallbackAnswer | OutPhoto | OutPoll

@@ -1,0 +1,86 @@
+"""Renders templates and button labels in a locale, with one jinja2 Environment per locale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+
+from bot.domain.residents import DEFAULT_LOCALE, LOCALES
+
+LABELS_FILE = "labels.yaml"
+
+
+class Renderer:
+    """Message templates are ``<locale>/<name>.j2`` (HTML, autoescaped); labels are ``<locale>/labels.yaml``.
+
+    StrictUndefined makes a missing variable an error in tests instead of an empty gap in front of a resident.
+    """
+
+    def __init__(self, root: Path, locales: tuple[str, ...] = LOCALES) -> None:
+        self.root = root
+        self.locales = locales
+        self._envs = {loc: self._environment(root / loc) for loc in locales}
+        self._labels = {loc: self._load_labels(root / loc / LABELS_FILE) for loc in locales}
+        self._label_templates: dict[tuple[str, str], Any] = {}
+        self._plain = Environment(undefined=StrictUndefined, autoescape=False)
+
+    def render(self, locale: str, template: str, context: dict[str, Any] | None = None) -> str:
+        """Render ``template`` (e.g. ``onboarding/welcome``) in ``locale``; trailing whitespace trimmed."""
+        env = self._envs.get(locale) or self._envs[DEFAULT_LOCALE]
+        return env.get_template(f"{template}.j2").render(context or {}).strip()
+
+    def label(self, locale: str, key: str, context: dict[str, Any] | None = None) -> str:
+        """A short plain-text label (buttons, command descriptions); labels may use ``{{ }}`` too."""
+        locale = locale if locale in self._labels else DEFAULT_LOCALE
+        cache_key = (locale, key)
+        compiled = self._label_templates.get(cache_key)
+        if compiled is None:
+            source = self._labels[locale].get(key)
+            if source is None:
+                raise KeyError(f"label {key!r} missing in {locale}")
+            compiled = self._plain.from_string(source)
+            self._label_templates[cache_key] = compiled
+        return str(compiled.render(context or {})).strip()
+
+    def has_label(self, locale: str, key: str) -> bool:
+        return key in self._labels.get(locale, {})
+
+    def template_names(self, locale: str) -> set[str]:
+        """All message templates of a locale, without the ``.j2`` suffix."""
+        base = self.root / locale
+        return {str(p.relative_to(base).with_suffix("")) for p in base.rglob("*.j2")}
+
+    def label_keys(self, locale: str) -> set[str]:
+        return set(self._labels.get(locale, {}))
+
+    @staticmethod
+    def _environment(path: Path) -> Environment:
+        return Environment(
+            loader=FileSystemLoader(path),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("j2",), default_for_string=True),
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+
+    @staticmethod
+    def _load_labels(path: Path) -> dict[str, str]:
+        if not path.exists():
+            return {}
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return _flatten(data)
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = str(value)
+    return flat

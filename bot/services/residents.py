@@ -1,0 +1,138 @@
+"""Use cases around a resident: onboarding, consent, settings, their data and its deletion."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.domain.errors import InvalidInput, NeedsConsent, NotFound
+from bot.domain.residents import CONSENT_VERSION, LOCALES, Community, Resident
+from bot.services.ports import Clock, UnitOfWorkFactory
+
+# last_seen is for activity figures, not a log: writing it on every update would turn reads into writes.
+_SEEN_RESOLUTION = timedelta(hours=1)
+
+
+class ResidentService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def profile(self, telegram_id: int) -> Resident | None:
+        """The resident with this Telegram id, noting when they were last seen."""
+        async with self._uow() as uow:
+            resident = await uow.residents.get_by_telegram_id(telegram_id)
+            now = self._clock()
+            if resident and resident.has_consent and _stale(resident, now):
+                await uow.residents.update(resident.id, last_seen_at=now, unreachable_at=None)
+                await uow.commit()
+            return resident
+
+    async def set_locale(self, telegram_id: int, locale: str) -> Resident:
+        """Remember the language; before consent this is the only thing stored besides the Telegram id."""
+        if locale not in LOCALES:
+            raise InvalidInput(locale=locale)
+        async with self._uow() as uow:
+            resident = await self._get_or_add(uow, telegram_id, locale)
+            await uow.residents.update(resident.id, locale=locale)
+            await uow.commit()
+        return await self._require(telegram_id)
+
+    async def give_consent(self, telegram_id: int, display_name: str, locale: str) -> Resident:
+        """Record explicit consent (version and time) and the display name Telegram gave us."""
+        async with self._uow() as uow:
+            resident = await self._get_or_add(uow, telegram_id, locale)
+            now = self._clock()
+            await uow.residents.update(
+                resident.id,
+                consent_version=CONSENT_VERSION,
+                consent_at=now,
+                display_name=display_name[:64] or None,
+                last_seen_at=now,
+            )
+            await uow.commit()
+        return await self._require(telegram_id)
+
+    async def join(self, telegram_id: int, community_id: int, building_id: int | None) -> Resident:
+        """Set the resident's community and building (consent required)."""
+        async with self._uow() as uow:
+            resident = await uow.residents.get_by_telegram_id(telegram_id, for_update=True)
+            if resident is None or not resident.has_consent:
+                raise NeedsConsent()
+            community = await uow.communities.get(community_id)
+            if community is None:
+                raise NotFound(what="community")
+            if building_id is not None and building_id not in {b.id for b in community.buildings}:
+                raise NotFound(what="building")
+            await uow.residents.update(resident.id, community_id=community_id, building_id=building_id)
+            await uow.commit()
+        return await self._require(telegram_id)
+
+    async def my_data(self, telegram_id: int) -> dict[str, Any]:
+        """Everything stored about this person, for /mydata (PIPL right of access)."""
+        async with self._uow() as uow:
+            resident = await uow.residents.get_by_telegram_id(telegram_id)
+            if resident is None:
+                return {}
+            community = await uow.communities.get(resident.community_id) if resident.community_id else None
+        data = asdict(resident)
+        data["roles"] = sorted(
+            f"{g.role.value}@{g.community_id}" if g.community_id else g.role.value for g in resident.roles
+        )
+        data["community"] = community.name if community else None
+        data["building"] = _building_name(community, resident.building_id)
+        return data
+
+    async def delete(self, telegram_id: int) -> bool:
+        """Erase personal data; the anonymous row stays so ledger and report history keep their totals."""
+        async with self._uow() as uow:
+            resident = await uow.residents.get_by_telegram_id(telegram_id, for_update=True)
+            if resident is None:
+                return False
+            await uow.residents.revoke_all(resident.id)
+            await uow.residents.update(
+                resident.id,
+                telegram_id=None,
+                display_name=None,
+                building_id=None,
+                consent_version=None,
+                consent_at=None,
+                last_seen_at=None,
+                unreachable_at=None,
+                deleted_at=self._clock(),
+            )
+            await uow.commit()
+        return True
+
+    async def mark_unreachable(self, telegram_id: int) -> None:
+        """The user blocked the bot (or was deactivated): stop sending until they write again."""
+        async with self._uow() as uow:
+            resident = await uow.residents.get_by_telegram_id(telegram_id)
+            if resident is not None and resident.unreachable_at is None:
+                await uow.residents.update(resident.id, unreachable_at=self._clock())
+                await uow.commit()
+
+    async def _require(self, telegram_id: int) -> Resident:
+        async with self._uow() as uow:
+            resident = await uow.residents.get_by_telegram_id(telegram_id)
+        if resident is None:
+            raise NotFound(what="resident")
+        return resident
+
+    async def _get_or_add(self, uow: Any, telegram_id: int, locale: str) -> Resident:
+        resident: Resident | None = await uow.residents.get_by_telegram_id(telegram_id, for_update=True)
+        if resident is None:
+            resident = await uow.residents.add(telegram_id, locale, self._clock())
+        return resident
+
+
+def _stale(resident: Resident, now: datetime) -> bool:
+    seen = resident.last_seen_at
+    return seen is None or resident.unreachable_at is not None or now - seen >= _SEEN_RESOLUTION
+
+
+def _building_name(community: Community | None, building_id: int | None) -> str | None:
+    if community is None or building_id is None:
+        return None
+    return next((b.name for b in community.buildings if b.id == building_id), None)

@@ -1,0 +1,99 @@
+"""SQLAlchemy 2 models. Every change here needs an Alembic migration (``storage/migrations``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, MetaData, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import BigIntPK, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class CommunityRow(Base):
+    __tablename__ = "community"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    code: Mapped[str] = mapped_column(String(24), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    buildings: Mapped[list[BuildingRow]] = relationship(
+        back_populates="community", order_by="BuildingRow.id", lazy="selectin"
+    )
+
+
+class BuildingRow(Base):
+    __tablename__ = "building"
+    __table_args__ = (UniqueConstraint("community_id", "code", name="uq_building_community_code"),)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128))
+    community: Mapped[CommunityRow] = relationship(back_populates="buildings")
+
+
+class ResidentRow(Base):
+    __tablename__ = "resident"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    # NULL after /deleteme: the anonymous row keeps ledger and report history consistent.
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    locale: Mapped[str] = mapped_column(String(8), default="zh_Hans")
+    display_name: Mapped[str | None] = mapped_column(String(64))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id"), index=True)
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("building.id", ondelete="SET NULL"))
+    consent_version: Mapped[str | None] = mapped_column(String(16))
+    consent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime | None]
+    unreachable_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+    roles: Mapped[list[RoleGrantRow]] = relationship(lazy="selectin", cascade="all, delete-orphan")
+
+
+class RoleGrantRow(Base):
+    __tablename__ = "role_grant"
+    __table_args__ = (Index("ix_role_grant_role_community", "role", "community_id"),)
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    # NULL: the role holds in every community (a city-level organiser).
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"))
+
+
+class GroupChatRow(Base):
+    __tablename__ = "group_chat"
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(128))
+    purpose: Mapped[str] = mapped_column(String(16), default="residents")
+
+
+class DialogStateRow(Base):
+    __tablename__ = "dialog_state"
+    user_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(64))
+    data: Mapped[dict[str, Any]]
+    expires_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class AuditLogRow(Base):
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    actor_telegram_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(64))
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    details: Mapped[dict[str, Any]]

@@ -1,0 +1,109 @@
+"""A fake channel for dialog-transcript tests: feeds Incoming to the real core and records what it sends."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from bot.conversation.core import Core
+from bot.conversation.incoming import ChatType, Incoming, Member
+from bot.conversation.replies import OutCallbackAnswer, OutEdit, Outgoing, OutMessage
+
+
+@dataclass
+class Message:
+    message_id: int
+    chat_id: int
+    text: str
+    buttons: list[list[tuple[str, str | None]]] = field(default_factory=list)
+
+
+@dataclass
+class FakeChat:
+    """One simulated person talking to the core, keeping the chat as Telegram would show it."""
+
+    core: Core
+    user_id: int = 1001
+    first_name: str = "小李"
+    language_code: str | None = "zh-hans"
+    chat_id: int | None = None
+    chat_type: ChatType = ChatType.PRIVATE
+    messages: dict[int, Message] = field(default_factory=dict)
+    answers: list[OutCallbackAnswer] = field(default_factory=list)
+    sent: list[Outgoing] = field(default_factory=list)
+    _ids: Any = field(default_factory=lambda: itertools.count(1))
+
+    @property
+    def chat(self) -> int:
+        return self.chat_id if self.chat_id is not None else self.user_id
+
+    async def send(self, text: str) -> list[str]:
+        """Type a message (or command) and return the texts the bot replied with."""
+        base = self._incoming()
+        if text.startswith("/"):
+            command, _, args = text[1:].partition(" ")
+            incoming = replace(base, command=command.split("@")[0], args=args.strip(), text=text)
+        else:
+            incoming = replace(base, text=text)
+        return await self._run(incoming)
+
+    async def press(self, label: str, message_id: int | None = None) -> list[str]:
+        """Press the button with this (rendered) label on the latest message that has it."""
+        message, data = self._find_button(label, message_id)
+        return await self.press_data(data, message.message_id)
+
+    async def press_data(self, data: str, message_id: int | None = None) -> list[str]:
+        """Press a button with raw callback data (forged or stale data included)."""
+        mid = message_id or max(self.messages, default=0)
+        incoming = replace(self._incoming(), callback_id=f"cb{next(self._ids)}", callback_data=data,
+                           callback_message_id=mid)
+        return await self._run(incoming)
+
+    async def join_group(self, members: list[tuple[int, str]]) -> list[str]:
+        incoming = replace(self._incoming(), new_members=tuple(Member(uid, name) for uid, name in members))
+        return await self._run(incoming)
+
+    def last(self) -> Message:
+        return self.messages[max(self.messages)]
+
+    def labels(self, message: Message | None = None) -> list[str]:
+        return [text for row in (message or self.last()).buttons for text, _ in row]
+
+    async def _run(self, incoming: Incoming) -> list[str]:
+        out = await self.core.handle(incoming)
+        self.sent.extend(out)
+        texts: list[str] = []
+        for item in out:
+            if isinstance(item, OutMessage):
+                mid = next(self._ids) + 10_000
+                self.messages[mid] = Message(mid, item.chat_id, item.text, _buttons(item.inline_keyboard))
+                texts.append(item.text)
+            elif isinstance(item, OutEdit):
+                self.messages[item.message_id] = Message(item.message_id, item.chat_id, item.text,
+                                                         _buttons(item.inline_keyboard))
+                texts.append(item.text)
+            elif isinstance(item, OutCallbackAnswer):
+                self.answers.append(item)
+                if item.text:
+                    texts.append(item.text)
+        return texts
+
+    def _incoming(self) -> Incoming:
+        return Incoming(update_id=next(self._ids), user_id=self.user_id, chat_id=self.chat,
+                        chat_type=self.chat_type, language_code=self.language_code, first_name=self.first_name,
+                        chat_title="示范社区居民群" if self.chat_type != ChatType.PRIVATE else None)
+
+    def _find_button(self, label: str, message_id: int | None) -> tuple[Message, str]:
+        candidates = [self.messages[message_id]] if message_id else sorted(
+            self.messages.values(), key=lambda m: -m.message_id)
+        for message in candidates:
+            for row in message.buttons:
+                for text, data in row:
+                    if label in text and data:
+                        return message, data
+        raise AssertionError(f"no button {label!r}; last message: {self.last()}")
+
+
+def _buttons(keyboard: Any) -> list[list[tuple[str, str | None]]]:
+    return [[(b.text, b.callback_data or b.url) for b in row] for row in keyboard]

@@ -10,11 +10,15 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from bot.domain.residents import DEFAULT_LOCALE, LOCALES
 
-LABELS_FILE = "labels.yaml"
+LABELS_DIR = "labels"
+COMMON_LABELS = "common"
 
 
 class Renderer:
-    """Message templates are ``<locale>/<name>.j2`` (HTML, autoescaped); labels are ``<locale>/labels.yaml``.
+    """Message templates are ``<locale>/<name>.j2`` (HTML, autoescaped); labels are ``<locale>/labels/*.yaml``.
+
+    Labels in ``labels/<area>.yaml`` are keyed ``<area>.<key>`` (``common.yaml`` has no prefix), so each feature
+    keeps its own file.
 
     StrictUndefined makes a missing variable an error in tests instead of an empty gap in front of a resident.
     """
@@ -23,7 +27,7 @@ class Renderer:
         self.root = root
         self.locales = locales
         self._envs = {loc: self._environment(root / loc) for loc in locales}
-        self._labels = {loc: self._load_labels(root / loc / LABELS_FILE) for loc in locales}
+        self._labels = {loc: self._load_labels(root / loc / LABELS_DIR) for loc in locales}
         self._label_templates: dict[tuple[str, str], Any] = {}
         self._plain = Environment(undefined=StrictUndefined, autoescape=False)
 
@@ -68,11 +72,12 @@ class Renderer:
         )
 
     @staticmethod
-    def _load_labels(path: Path) -> dict[str, str]:
-        if not path.exists():
-            return {}
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        return _flatten(data)
+    def _load_labels(folder: Path) -> dict[str, str]:
+        labels: dict[str, str] = {}
+        for path in sorted(folder.glob("*.yaml")):
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            labels.update(_flatten(data, "" if path.stem == COMMON_LABELS else f"{path.stem}."))
+        return labels
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, str]:

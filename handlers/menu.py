@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from bot.conversation.context import Ctx
 from bot.conversation.replies import Action, AnswerCallback, Button, SendText, keyboard
-from bot.conversation.router import Router
+from bot.conversation.router import Handler, Router
 from bot.domain.roles import STAFF, Role
 
 router = Router("menu")
 
 # Order of the main menu; each entry is a feature key with a label ``menu.<key>``.
 FEATURES = ("learn", "report", "volunteer", "points", "notices", "settings")
-# Features that have landed register a handler here (feature key → callback data builder).
-AVAILABLE: dict[str, str] = {}
+# Features that have landed register their entry point with @feature("key"); the rest say "coming soon".
+ENTRIES: dict[str, Handler] = {}
+
+
+def feature(key: str) -> Callable[[Handler], Handler]:
+    """Make ``handler`` what the main-menu button ``key`` opens."""
+    if key not in FEATURES:
+        raise ValueError(f"not a main-menu feature: {key}")
+
+    def register(handler: Handler) -> Handler:
+        ENTRIES[key] = handler
+        return handler
+
+    return register
 
 
 async def main_menu(ctx: Ctx) -> Action:
@@ -43,14 +55,13 @@ async def show_menu(ctx: Ctx) -> Sequence[Action]:
 @router.callback("open", str)
 async def open_feature(ctx: Ctx) -> Sequence[Action]:
     """A main-menu button; features not built yet say so honestly."""
-    feature = str(ctx.args[0])
-    if feature not in FEATURES:
+    key = str(ctx.args[0])
+    if key not in FEATURES:
         return [AnswerCallback("errors/stale_button", alert=True)]
-    if feature == "settings":
-        from handlers import settings
-
-        return await settings.show(ctx)
-    return [AnswerCallback(), SendText("menu/coming_soon", {"feature": feature})]
+    entry = ENTRIES.get(key)
+    if entry is not None:
+        return await entry(ctx)
+    return [AnswerCallback(), SendText("menu/coming_soon", {"feature": key})]
 
 
 @router.command("help", in_menu=True)

@@ -18,6 +18,7 @@ async def settings_command(ctx: Ctx) -> Sequence[Action]:
     return await show(ctx)
 
 
+@menu.feature("settings")
 async def show(ctx: Ctx) -> Sequence[Action]:
     """Current settings with buttons to change them."""
     buttons = [[Button("settings.language", data=router.data("lang"))]]

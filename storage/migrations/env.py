@@ -8,9 +8,7 @@ from typing import Any
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from storage.models import Base
-
-target_metadata = Base.metadata
+from storage.schema import metadata as target_metadata
 
 
 def _run(connection: Any) -> None:

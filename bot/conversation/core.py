@@ -15,7 +15,7 @@ from bot.conversation.context import Ctx
 from bot.conversation.incoming import Incoming
 from bot.conversation.locks import LocalUserLocks, UserLocks
 from bot.conversation.render import ActionRenderer
-from bot.conversation.replies import Action, AnswerCallback, Button, Outgoing, SendText, keyboard
+from bot.conversation.replies import Action, AnswerCallback, Button, Outgoing, OutPoll, SendText, keyboard
 from bot.conversation.router import Needs, Route, Router
 from bot.conversation.state import StateStore
 from bot.domain.errors import DomainError
@@ -57,6 +57,19 @@ class Core:
             except Exception:
                 log.exception("update %s from user %s failed", incoming.update_id, incoming.user_id)
                 return self.renderer.render(_apology(incoming), incoming, locale)
+
+    async def poll_sent(self, poll: OutPoll, poll_id: str, message_id: int) -> None:
+        """A quiz poll was posted: let the feature that asked for it (by ``tag``) remember its id."""
+        route = self.router.events.get("poll_sent")
+        if route is None or not poll.tag:
+            return
+        incoming = Incoming(update_id=0, user_id=0, chat_id=poll.chat_id, message_id=message_id,
+                            extra={"tag": poll.tag, "poll_id": poll_id})
+        ctx = Ctx(incoming, "zh_Hans", None, None, self.services, self.store, settings=self.settings)
+        try:
+            await route.handler(ctx)
+        except Exception:
+            log.exception("poll_sent handler failed for poll %s", poll_id)
 
     async def _context(self, incoming: Incoming) -> Ctx:
         resident = await self.services.residents.profile(incoming.user_id)

@@ -6,7 +6,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from storage.models import Base
+from storage.schema import metadata
 
 
 async def create_database(admin_url: str, name: str) -> str:
@@ -33,7 +33,7 @@ async def truncate_all(url: str) -> None:
     engine = create_async_engine(url)
     try:
         async with engine.begin() as conn:
-            tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            tables = ", ".join(f'"{t.name}"' for t in metadata.sorted_tables)
             await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     finally:
         await engine.dispose()

@@ -1,0 +1,194 @@
+"""aiogram 3 adapter: translate updates for the core, execute its actions, route every call through the gate."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.methods import Response, TelegramMethod
+from aiogram.methods.base import TelegramType
+from aiogram.types import (
+    BotCommand,
+    BotCommandScopeDefault,
+    FSInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+
+from bot.channels.base import ALLOWED_UPDATES, bot_commands, local_file, process
+from bot.channels.gate import Kind, SendGate, Verdict
+from bot.conversation.core import Core
+from bot.conversation.replies import OutCallbackAnswer, OutEdit, OutKeyboard, OutMessage, OutPhoto, OutPoll
+from bot.rendering import Renderer
+
+log = logging.getLogger(__name__)
+
+
+def classify(error: BaseException) -> Verdict:
+    """aiogram keeps Telegram's own description in ``message``; classify by type first."""
+    if isinstance(error, TelegramRetryAfter):
+        return Verdict(Kind.RETRY_AFTER, float(error.retry_after))
+    if isinstance(error, TelegramForbiddenError):
+        return Verdict(Kind.FORBIDDEN)
+    if isinstance(error, TelegramBadRequest) and "message is not modified" in error.message.lower():
+        return Verdict(Kind.NOT_MODIFIED)
+    if isinstance(error, TelegramServerError | TelegramNetworkError):
+        return Verdict(Kind.TRANSIENT)
+    return Verdict(Kind.FATAL)
+
+
+class GateMiddleware(BaseRequestMiddleware):
+    """Session middleware: every request of the bot, from any code path, passes the shared gate."""
+
+    def __init__(self, gate: SendGate) -> None:
+        self.gate = gate
+
+    async def __call__(
+        self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot, method: TelegramMethod[TelegramType]
+    ) -> Response[TelegramType]:
+        chat_id = getattr(method, "chat_id", None)
+        done: Response[Any] = Response(ok=True, result=True)  # "not modified" → the edit's success value
+        return await self.gate.run(
+            method.__api_method__,
+            chat_id if isinstance(chat_id, int) else None,
+            lambda: make_request(bot, method),
+            classify,
+            done,
+        )
+
+
+def make_bot(token: str, api_url: str, gate: SendGate, session: BaseSession | None = None) -> Bot:
+    """A Bot pointed at any Bot API server, with the gate installed on its session."""
+    session = session or AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+    session.middleware(GateMiddleware(gate))
+    return Bot(token, session=session, default=DefaultBotProperties(parse_mode=None))
+
+
+class AiogramSender:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def message(self, item: OutMessage) -> None:
+        await self.bot.send_message(
+            item.chat_id, item.text, parse_mode=item.parse_mode, reply_markup=_markup(item), link_preview_options=None
+        )
+
+    async def edit(self, item: OutEdit) -> None:
+        await self.bot.edit_message_text(
+            text=item.text,
+            chat_id=item.chat_id,
+            message_id=item.message_id,
+            parse_mode=item.parse_mode,
+            reply_markup=_inline(item.inline_keyboard),
+        )
+
+    async def answer(self, item: OutCallbackAnswer) -> None:
+        await self.bot.answer_callback_query(item.callback_id, text=item.text, show_alert=item.alert or None)
+
+    async def photo(self, item: OutPhoto) -> None:
+        path = local_file(item.photo)
+        await self.bot.send_photo(
+            item.chat_id,
+            FSInputFile(path) if path else item.photo,
+            caption=item.caption,
+            parse_mode=item.parse_mode if item.caption else None,
+            reply_markup=_inline(item.inline_keyboard),
+        )
+
+    async def poll(self, item: OutPoll) -> tuple[str, int]:
+        sent = await self.bot.send_poll(
+            item.chat_id,
+            item.question,
+            options=list(item.options),
+            type="quiz",
+            is_anonymous=False,
+            correct_option_ids=list(item.correct_option_ids),
+            explanation=item.explanation,
+            open_period=item.open_period,
+        )
+        assert sent.poll is not None
+        return sent.poll.id, sent.message_id
+
+    def is_forbidden(self, error: BaseException) -> bool:
+        return isinstance(error, TelegramForbiddenError)
+
+
+def _inline(rows: OutKeyboard) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        inline_keyboard=[
+            [InlineKeyboardButton(text=b.text, callback_data=b.callback_data, url=b.url) for b in row] for row in rows
+        ]
+    )
+
+
+def _markup(item: OutMessage) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    if item.inline_keyboard:
+        return _inline(item.inline_keyboard)
+    if item.reply_keyboard:
+        keyboard = [[KeyboardButton(text=b.text, request_location=b.request_location or None) for b in row]
+                    for row in item.reply_keyboard]
+        return ReplyKeyboardMarkup(keyboard=keyboard, resize_keyboard=True, one_time_keyboard=True)
+    return ReplyKeyboardRemove(remove_keyboard=True) if item.remove_reply_keyboard else None
+
+
+class AiogramChannel:
+    """Long polling (webhook comes with scaling). Routes everything to the core: no aiogram filters, no FSM."""
+
+    def __init__(self, core: Core, renderer: Renderer, bot: Bot) -> None:
+        self.core = core
+        self.renderer = renderer
+        self.bot = bot
+        self.sender = AiogramSender(bot)
+        # Our core keeps dialog state, so aiogram's FSM is off; handlers have no filters (no thread hop per update).
+        self.dispatcher = Dispatcher(disable_fsm=True)
+        for observer in (self.dispatcher.message, self.dispatcher.callback_query, self.dispatcher.poll_answer):
+            observer.register(self._on_event)
+        self.username = ""
+
+    async def setup(self) -> None:
+        """Learn our username (for deep links) and publish the command menu per language."""
+        me = await self.bot.get_me()
+        self.username = me.username or ""
+        self.core.settings["bot_username"] = self.username
+        for language, commands in bot_commands(self.core, self.renderer).items():
+            await self.bot.set_my_commands(
+                [BotCommand(command=c, description=d) for c, d in commands],
+                scope=BotCommandScopeDefault(),
+                language_code=language,
+            )
+
+    async def feed(self, update: dict[str, Any]) -> None:
+        """Process one raw update in-process (tests, webhook)."""
+        await self.dispatcher.feed_raw_update(self.bot, update)
+
+    async def run_polling(self, *, handle_signals: bool = True) -> None:
+        await self.setup()
+        await self.dispatcher.start_polling(
+            self.bot, allowed_updates=ALLOWED_UPDATES, handle_signals=handle_signals, close_bot_session=True
+        )
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop_polling()
+
+    async def _on_event(self, _event: object, event_update: Update) -> None:
+        raw = event_update.model_dump(mode="json", exclude_none=True, by_alias=True)
+        await process(self.core, self.sender, raw, self.username)

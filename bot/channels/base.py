@@ -1,0 +1,96 @@
+"""What both channel adapters share: update processing, delivery of rendered actions, bot commands."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.channels.translate import to_incoming
+from bot.conversation.core import Core
+from bot.conversation.replies import OutCallbackAnswer, OutEdit, Outgoing, OutMessage, OutPhoto, OutPoll
+from bot.domain.residents import LOCALES
+from bot.rendering import Renderer
+
+log = logging.getLogger(__name__)
+
+# Telegram language codes for setMyCommands; the default (no code) list is Chinese.
+COMMAND_LANGUAGES = {"zh_Hans": "zh", "en": "en"}
+ALLOWED_UPDATES = ["message", "callback_query", "poll_answer", "my_chat_member"]
+
+
+class Sender(Protocol):
+    """The few Bot API calls the core's actions need, implemented once per library."""
+
+    async def message(self, item: OutMessage) -> None: ...
+
+    async def edit(self, item: OutEdit) -> None: ...
+
+    async def answer(self, item: OutCallbackAnswer) -> None: ...
+
+    async def photo(self, item: OutPhoto) -> None: ...
+
+    async def poll(self, item: OutPoll) -> tuple[str, int]: ...
+
+    def is_forbidden(self, error: BaseException) -> bool: ...
+
+
+async def process(core: Core, sender: Sender, update: dict[str, Any], bot_username: str) -> None:
+    """Handle one raw update end to end; never raises into the library's update loop."""
+    try:
+        incoming = to_incoming(update, bot_username)
+    except (KeyError, TypeError, ValueError):
+        log.warning("update %s has an unexpected shape; skipped", update.get("update_id"))
+        return
+    if incoming is None:
+        return
+    await deliver(core, sender, await core.handle(incoming))
+
+
+async def deliver(core: Core, sender: Sender, outgoing: Iterable[Outgoing]) -> None:
+    """Execute rendered actions in order. A 403 skips the rest for that chat; other failures are logged."""
+    unreachable: set[int] = set()
+    for item in outgoing:
+        chat = getattr(item, "chat_id", None)
+        if chat in unreachable:
+            continue
+        try:
+            await _one(core, sender, item)
+        except Exception as error:
+            if sender.is_forbidden(error) and chat is not None:
+                unreachable.add(chat)
+                continue
+            log.exception("could not deliver %s", type(item).__name__)
+
+
+async def _one(core: Core, sender: Sender, item: Outgoing) -> None:
+    if isinstance(item, OutMessage):
+        await sender.message(item)
+    elif isinstance(item, OutEdit):
+        await sender.edit(item)
+    elif isinstance(item, OutCallbackAnswer):
+        await sender.answer(item)
+    elif isinstance(item, OutPhoto):
+        await sender.photo(item)
+    elif isinstance(item, OutPoll):
+        poll_id, message_id = await sender.poll(item)
+        await core.poll_sent(item, poll_id, message_id)
+
+
+def bot_commands(core: Core, renderer: Renderer) -> dict[str | None, list[tuple[str, str]]]:
+    """The command menu per Telegram language code (None: everyone else)."""
+    lists: dict[str | None, list[tuple[str, str]]] = {}
+    for locale in LOCALES:
+        commands = [(name, renderer.label(locale, f"commands.{name}")) for name in core.router.menu_commands]
+        lists[COMMAND_LANGUAGES[locale]] = commands
+    lists[None] = lists[COMMAND_LANGUAGES["zh_Hans"]]
+    return lists
+
+
+def local_file(photo: str) -> Path | None:
+    """A photo given as a local path (e.g. a generated QR image) must be uploaded, not sent as a file_id."""
+    if photo.startswith(("/", "./")) or photo.startswith("file://"):
+        path = Path(photo.removeprefix("file://"))
+        return path if path.is_file() else None
+    return None

@@ -1,0 +1,177 @@
+"""One shared gate for every outgoing Bot API call of a token.
+
+Neither aiogram nor python-telegram-bot paces sends or retries a 429 by itself (see docs/architecture.md). The
+gate, framework-neutral, does three things:
+
+* paces sends: per chat (≈1 msg/s with a small burst; 20 msg/min for groups) and per token (≈30 msg/s);
+* on a 429, pauses *all* sends of the token until ``retry_after`` has passed, then retries the call;
+* on a 403 (blocked, deactivated, never started) tells the app the recipient is unreachable and never retries;
+  a 400 "message is not modified" counts as success.
+
+Adapters give it a ``classify`` function that maps their library's exception to a :class:`Verdict`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Methods that put a message in a chat and so count against Telegram's per-chat and per-token limits.
+PACED_METHODS = frozenset(
+    {
+        "sendmessage", "sendphoto", "senddocument", "sendpoll", "sendlocation", "sendmediagroup",
+        "sendvideo", "sendaudio", "sendvoice", "sendsticker", "sendanimation", "copymessage",
+        "forwardmessage", "editmessagetext", "editmessagecaption", "editmessagereplymarkup",
+    }
+)  # fmt: skip
+UNPACED = frozenset({"getupdates", "close", "logout", "getme"})  # must never wait behind a 429 pause
+
+
+class Kind(Enum):
+    RETRY_AFTER = "retry_after"
+    FORBIDDEN = "forbidden"
+    NOT_MODIFIED = "not_modified"
+    TRANSIENT = "transient"  # 5xx or network: retry a few times with backoff
+    FATAL = "fatal"  # anything else: the caller's problem
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: Kind
+    retry_after: float = 0.0
+
+
+class Window:
+    """Sliding-window limits for one key, e.g. ``[(60, 20)]``: at most 20 sends in any 60 seconds."""
+
+    def __init__(self, limits: tuple[tuple[float, int], ...]) -> None:
+        self.limits = limits
+        self.stamps: deque[float] = deque(maxlen=max(n for _, n in limits))
+
+    def reserve(self, now: float) -> float:
+        """Book the earliest slot at or after ``now`` that keeps every limit; returns that time."""
+        slot = max(now, self.stamps[-1] if self.stamps else now)
+        moved = True
+        while moved:
+            moved = False
+            for seconds, count in self.limits:
+                if len(self.stamps) >= count:
+                    earliest = self.stamps[-count] + seconds
+                    if earliest > slot:
+                        slot, moved = earliest, True
+        self.stamps.append(slot)
+        return slot
+
+
+@dataclass(frozen=True)
+class GateLimits:
+    private: tuple[tuple[float, int], ...] = ((1.0, 1), (3.0, 3))  # burst of 1 per second, average kept
+    group: tuple[tuple[float, int], ...] = ((1.0, 1), (60.0, 20))
+    token: tuple[tuple[float, int], ...] = ((1.0, 30),)
+
+    @classmethod
+    def from_rates(cls, chat_per_second: float, group_per_minute: int) -> GateLimits:
+        """Limits from configuration (``SICHENG_TELEGRAM__CHAT_PER_SECOND`` etc.)."""
+        per = 1.0 / chat_per_second if chat_per_second > 0 else 0.0
+        return cls(private=((per, 1),), group=((per, 1), (60.0, group_per_minute)))
+
+
+class SendGate:
+    """Shared by every sender of one token (both the reply path and broadcasts)."""
+
+    def __init__(
+        self,
+        limits: GateLimits | None = None,
+        *,
+        on_forbidden: Callable[[int], Awaitable[None]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        max_attempts: int = 6,
+    ) -> None:
+        self.limits = limits or GateLimits()
+        self.on_forbidden = on_forbidden
+        self.clock = clock
+        self.sleep = sleep
+        self.max_attempts = max_attempts
+        self.paused_until = 0.0
+        self._chats: dict[int, Window] = {}
+        self._token = Window(self.limits.token)
+        self.stats = {"retry_after": 0, "forbidden": 0, "not_modified": 0, "transient": 0}
+
+    async def run(
+        self,
+        method: str,
+        chat_id: int | None,
+        call: Callable[[], Awaitable[T]],
+        classify: Callable[[BaseException], Verdict],
+        not_modified: T,
+    ) -> T:
+        """Send through the gate: wait for the pace and any 429 pause, retry 429 and transient errors."""
+        name = method.lower()
+        for attempt in range(1, self.max_attempts + 1):
+            if name not in UNPACED:
+                await self._wait(name, chat_id)
+            try:
+                return await call()
+            except Exception as error:
+                verdict = classify(error)
+                if verdict.kind is Kind.NOT_MODIFIED:
+                    self.stats["not_modified"] += 1
+                    return not_modified
+                if verdict.kind is Kind.FORBIDDEN:
+                    await self._forbidden(chat_id)
+                    raise
+                if verdict.kind is Kind.FATAL or attempt == self.max_attempts:
+                    raise
+                await self._back_off(verdict, attempt, method, chat_id)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def _wait(self, method: str, chat_id: int | None) -> None:
+        # A 429 pause holds every call of the token, paced or not; the pace only holds message sends.
+        while (delay := self.paused_until - self.clock()) > 0:
+            await self.sleep(delay)
+        if method not in PACED_METHODS or chat_id is None:
+            return
+        now = self.clock()
+        slot = self._token.reserve(self._window(chat_id).reserve(now))
+        if slot > now:
+            await self.sleep(slot - now)
+        while (delay := self.paused_until - self.clock()) > 0:
+            await self.sleep(delay)
+
+    def _window(self, chat_id: int) -> Window:
+        window = self._chats.get(chat_id)
+        if window is None:
+            # Telegram's group and channel ids are negative; users are positive.
+            window = Window(self.limits.group if chat_id < 0 else self.limits.private)
+            if len(self._chats) > 50_000:  # keep memory flat in long runs: old chats have no recent stamps
+                self._chats.clear()
+            self._chats[chat_id] = window
+        return window
+
+    async def _back_off(self, verdict: Verdict, attempt: int, method: str, chat_id: int | None) -> None:
+        if verdict.kind is Kind.RETRY_AFTER:
+            self.stats["retry_after"] += 1
+            self.paused_until = max(self.paused_until, self.clock() + verdict.retry_after)
+            log.warning("429 on %s to %s: all sends paused for %.1fs", method, chat_id, verdict.retry_after)
+            return
+        self.stats["transient"] += 1
+        delay = min(2.0 ** (attempt - 1) * 0.5, 10.0)
+        log.warning("transient error on %s to %s (attempt %s), retrying in %.1fs", method, chat_id, attempt, delay)
+        await self.sleep(delay)
+
+    async def _forbidden(self, chat_id: int | None) -> None:
+        self.stats["forbidden"] += 1
+        log.info("403 for chat %s: marked unreachable, not retried", chat_id)
+        if self.on_forbidden is not None and chat_id is not None and chat_id > 0:
+            await self.on_forbidden(chat_id)

@@ -1,0 +1,201 @@
+"""python-telegram-bot 22 adapter: the same core, the same gate, behaviour identical to the aiogram channel."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import timedelta
+from typing import Any
+
+# Opt in to PTB's coming default (time periods as timedelta) so it does not warn on every 429; _seconds()
+# accepts both forms either way.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
+
+from telegram import (  # noqa: E402 - after the PTB_TIMEDELTA opt-in
+    Bot,
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
+from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
+
+from bot.channels.base import ALLOWED_UPDATES, bot_commands, local_file, process
+from bot.channels.gate import Kind, SendGate, Verdict
+from bot.conversation.core import Core
+from bot.conversation.replies import OutCallbackAnswer, OutEdit, OutKeyboard, OutMessage, OutPhoto, OutPoll
+from bot.rendering import Renderer
+
+log = logging.getLogger(__name__)
+
+
+def classify(error: BaseException) -> Verdict:
+    """PTB rewrites Telegram's texts, so classify by exception type; match text case-insensitively only for 400s."""
+    if isinstance(error, RetryAfter):
+        return Verdict(Kind.RETRY_AFTER, _seconds(error.retry_after))
+    if isinstance(error, Forbidden):
+        return Verdict(Kind.FORBIDDEN)
+    if isinstance(error, BadRequest):  # a subclass of NetworkError in PTB: check it first
+        return Verdict(Kind.NOT_MODIFIED if "message is not modified" in str(error).lower() else Kind.FATAL)
+    if isinstance(error, TimedOut | NetworkError):
+        return Verdict(Kind.TRANSIENT)
+    return Verdict(Kind.FATAL)
+
+
+def _seconds(value: int | float | timedelta) -> float:
+    # An int today, a timedelta once PTB_TIMEDELTA becomes the default.
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class GateRateLimiter(BaseRateLimiter[None]):
+    """PTB's hook for every request of the bot: the shared gate paces, pauses on 429 and retries."""
+
+    def __init__(self, gate: SendGate) -> None:
+        self.gate = gate
+
+    async def initialize(self) -> None:
+        return None
+
+    async def shutdown(self) -> None:
+        return None
+
+    async def process_request(
+        self,
+        callback: Any,
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> Any:
+        chat_id = data.get("chat_id")
+        return await self.gate.run(
+            endpoint,
+            chat_id if isinstance(chat_id, int) else None,
+            lambda: callback(*args, **kwargs),
+            classify,
+            True,
+        )
+
+
+def make_application(
+    token: str, api_url: str, gate: SendGate, request: BaseRequest | None = None, concurrency: int = 64
+) -> Application[Any, Any, Any, Any, Any, Any]:
+    """An Application pointed at any Bot API server; updates of different users run concurrently."""
+    base = api_url.rstrip("/")
+    builder = (
+        ApplicationBuilder()
+        .token(token)
+        .base_url(f"{base}/bot")
+        .base_file_url(f"{base}/file/bot")
+        .rate_limiter(GateRateLimiter(gate))
+        .concurrent_updates(concurrency)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(request)
+    return builder.build()
+
+
+class PtbSender:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def message(self, item: OutMessage) -> None:
+        await self.bot.send_message(item.chat_id, item.text, parse_mode=item.parse_mode, reply_markup=_markup(item))
+
+    async def edit(self, item: OutEdit) -> None:
+        await self.bot.edit_message_text(
+            item.text, chat_id=item.chat_id, message_id=item.message_id, parse_mode=item.parse_mode,
+            reply_markup=_inline(item.inline_keyboard),
+        )
+
+    async def answer(self, item: OutCallbackAnswer) -> None:
+        await self.bot.answer_callback_query(item.callback_id, text=item.text, show_alert=item.alert or None)
+
+    async def photo(self, item: OutPhoto) -> None:
+        path = local_file(item.photo)
+        photo: Any = path.read_bytes() if path else item.photo
+        await self.bot.send_photo(
+            item.chat_id, photo, caption=item.caption, parse_mode=item.parse_mode if item.caption else None,
+            reply_markup=_inline(item.inline_keyboard),
+        )
+
+    async def poll(self, item: OutPoll) -> tuple[str, int]:
+        sent = await self.bot.send_poll(
+            item.chat_id, item.question, list(item.options), is_anonymous=False, type="quiz",
+            correct_option_ids=list(item.correct_option_ids), explanation=item.explanation,
+            open_period=item.open_period,
+        )
+        assert sent.poll is not None
+        return sent.poll.id, sent.message_id
+
+    def is_forbidden(self, error: BaseException) -> bool:
+        return isinstance(error, Forbidden)
+
+
+def _inline(rows: OutKeyboard) -> InlineKeyboardMarkup | None:
+    if not rows:
+        return None
+    return InlineKeyboardMarkup(
+        [[InlineKeyboardButton(b.text, callback_data=b.callback_data, url=b.url) for b in row] for row in rows]
+    )
+
+
+def _markup(item: OutMessage) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    if item.inline_keyboard:
+        return _inline(item.inline_keyboard)
+    if item.reply_keyboard:
+        keyboard = [[KeyboardButton(b.text, request_location=b.request_location or None) for b in row]
+                    for row in item.reply_keyboard]
+        return ReplyKeyboardMarkup(keyboard, resize_keyboard=True, one_time_keyboard=True)
+    return ReplyKeyboardRemove() if item.remove_reply_keyboard else None
+
+
+class PtbChannel:
+    """Routes every update to the core through one TypeHandler: no ConversationHandler, no PTB persistence."""
+
+    def __init__(self, core: Core, renderer: Renderer, application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        self.core = core
+        self.renderer = renderer
+        self.application = application
+        self.sender = PtbSender(application.bot)
+        self.username = ""
+        application.add_handler(TypeHandler(Update, self._on_update))
+
+    async def setup(self) -> None:
+        """Learn our username (for deep links) and publish the command menu per language."""
+        me = await self.application.bot.get_me()
+        self.username = me.username or ""
+        self.core.settings["bot_username"] = self.username
+        for language, commands in bot_commands(self.core, self.renderer).items():
+            await self.application.bot.set_my_commands(
+                [BotCommand(c, d) for c, d in commands], language_code=language
+            )
+
+    async def feed(self, update: dict[str, Any]) -> None:
+        """Process one raw update in-process (tests, webhook)."""
+        await self.application.process_update(Update.de_json(update, self.application.bot))
+
+    async def run_polling(self) -> None:
+        """Start PTB's updater under our own event loop (so the sandbox can run beside it)."""
+        import asyncio
+
+        app = self.application
+        async with app:
+            await self.setup()
+            await app.start()
+            assert app.updater is not None
+            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+            try:
+                await asyncio.Event().wait()
+            finally:
+                await app.updater.stop()
+                await app.stop()
+
+    async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
+        await process(self.core, self.sender, update.to_dict(), self.username)

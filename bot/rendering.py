@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateSyntaxError, select_autoescape
 
 from bot.domain.residents import DEFAULT_LOCALE, LOCALES
 
@@ -59,6 +59,22 @@ class Renderer:
 
     def label_keys(self, locale: str) -> set[str]:
         return set(self._labels.get(locale, {}))
+
+    def syntax_errors(self, locale: str) -> list[str]:
+        """Templates and labels of a locale that jinja2 cannot parse."""
+        errors = []
+        for name in sorted(self.template_names(locale)):
+            source = (self.root / locale / f"{name}.j2").read_text(encoding="utf-8")
+            try:
+                self._envs[locale].parse(source)
+            except TemplateSyntaxError as error:
+                errors.append(f"{locale}/{name}.j2 line {error.lineno}: {error.message}")
+        for key, source in sorted(self._labels.get(locale, {}).items()):
+            try:
+                self._plain.parse(source)
+            except TemplateSyntaxError as error:
+                errors.append(f"label {key!r} in {locale}: {error.message}")
+        return errors
 
     @staticmethod
     def _environment(path: Path) -> Environment:

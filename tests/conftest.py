@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 PG_ADMIN_URL = os.environ.get("SICHENG_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("SICHENG_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+T = TypeVar("T")
 # CI sets this so that a missing service fails the run instead of silently skipping its tests.
 REQUIRE_SERVICES = os.environ.get("SICHENG_REQUIRE_SERVICES") == "1"
 
@@ -32,26 +36,29 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def in_thread(function: Callable[..., T], *args: Any) -> T:
+    """Run blocking or ``asyncio.run``-based set-up outside the test's running event loop."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args).result()
+
+
 @pytest.fixture(scope="session")
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this run, migrated once, dropped at the end."""
-    import asyncio
-
+    from storage.db import upgrade
     from tests.support.pg import create_database, drop_database
 
     name = f"sicheng_test_{uuid.uuid4().hex[:10]}"
     try:
-        url = asyncio.run(create_database(PG_ADMIN_URL, name))
+        url = in_thread(asyncio.run, create_database(PG_ADMIN_URL, name))
     except OSError as error:  # connection refused and friends
         skip_or_fail(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {error}")
         return
-    from storage.db import upgrade
-
-    upgrade(url)
+    in_thread(upgrade, url)
     try:
         yield url
     finally:
-        asyncio.run(drop_database(PG_ADMIN_URL, name))
+        in_thread(asyncio.run, drop_database(PG_ADMIN_URL, name))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

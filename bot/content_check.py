@@ -1,0 +1,67 @@
+"""``sicheng content check``: every content file valid, every template and label present in every locale."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import content
+from bot.config import Settings
+from bot.rendering import Renderer
+
+Check = Callable[[Path], list[str]]
+
+
+def check_templates(renderer: Renderer) -> list[str]:
+    """Same templates and labels in each locale; each template parses; each label compiles."""
+    errors: list[str] = []
+    locales = renderer.locales
+    all_templates = set().union(*(renderer.template_names(loc) for loc in locales))
+    all_labels = set().union(*(renderer.label_keys(loc) for loc in locales))
+    for loc in locales:
+        errors += [f"template {name!r} missing in {loc}" for name in sorted(all_templates - renderer.template_names(loc))]
+        errors += [f"label {key!r} missing in {loc}" for key in sorted(all_labels - renderer.label_keys(loc))]
+        errors += renderer.syntax_errors(loc)
+    return errors
+
+
+def check_tracks(root: Path) -> list[str]:
+    from content.tracks import load_tracks
+
+    try:
+        load_tracks(root / "tracks.yaml")
+    except Exception as error:
+        return [f"tracks.yaml: {error}"]
+    return []
+
+
+def check_quiz_bank(root: Path) -> list[str]:
+    from content.quiz_bank import check_bank
+
+    return check_bank(root)
+
+
+def check_demo(root: Path) -> list[str]:
+    from bot.seed import load_communities
+
+    try:
+        load_communities(root / "demo" / "community.yaml")
+    except Exception as error:
+        return [f"demo/community.yaml: {error}"]
+    return []
+
+
+# Each feature adds its content check here.
+CHECKS: tuple[Check, ...] = (check_tracks, check_quiz_bank, check_demo)
+
+
+def check_all(settings: Settings, root: Path = content.ROOT) -> list[str]:
+    """All problems found, as readable lines (empty: content is fine)."""
+    errors: list[str] = []
+    try:
+        errors += check_templates(Renderer(settings.content_dir or content.TEMPLATES))
+    except Exception as error:  # a broken labels file stops the renderer itself
+        errors.append(f"templates: {error}")
+    for check in CHECKS:
+        errors += check(root)
+    return errors

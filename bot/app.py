@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+import secrets
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,16 +19,23 @@ from bot.conversation.core import Core
 from bot.conversation.render import ActionRenderer
 from bot.conversation.router import Router
 from bot.conversation.state import StateStore
+from bot.qr import QrImages
 from bot.rendering import Renderer
 from bot.services.access import AccessService
 from bot.services.communities import CommunityService
 from bot.services.container import Services
+from bot.services.points import PointsService
+from bot.services.redemptions import RedemptionService
 from bot.services.residents import ResidentService
+from bot.services.rewards import RewardService
+from content.points import load_policy
 from storage.db import current_revision, head_revision, make_engine, make_sessionmaker, upgrade_async
 from storage.state_store import SqlStateStore
 from storage.uow import uow_factory
 
 log = logging.getLogger(__name__)
+
+_QR_FOLDER = Path(tempfile.gettempdir()) / "sicheng-qr"
 
 
 def utcnow() -> datetime:
@@ -81,10 +91,15 @@ async def build_app(
     engine = make_engine(settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size)
     sessions = make_sessionmaker(engine)
     uow = uow_factory(sessions)
+    policy = load_policy(timezone=settings.locale.timezone)
     services = Services(
         residents=ResidentService(uow, clock),
         communities=CommunityService(uow),
         access=AccessService(uow, clock),
+        points=PointsService(uow, clock, policy),
+        rewards=RewardService(uow, clock),
+        # QR images derive from the code, so a temporary folder is enough: they are redrawn when missing.
+        redemptions=RedemptionService(uow, clock, policy, secrets.SystemRandom(), QrImages(_QR_FOLDER)),
     )
     renderer = build_renderer(settings)
     router = build_router()

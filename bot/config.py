@@ -50,9 +50,7 @@ class SandboxSettings(BaseModel):
 class Settings(BaseSettings):
     """Everything configurable. Nested groups use ``__``: ``SICHENG_TELEGRAM__TOKEN``."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SICHENG_", env_nested_delimiter="__", env_file=".env", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="SICHENG_", env_nested_delimiter="__", env_file=".env", extra="ignore")
 
     telegram: TelegramSettings = TelegramSettings()
     database: DatabaseSettings = DatabaseSettings()

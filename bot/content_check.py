@@ -19,7 +19,9 @@ def check_templates(renderer: Renderer) -> list[str]:
     all_templates = set().union(*(renderer.template_names(loc) for loc in locales))
     all_labels = set().union(*(renderer.label_keys(loc) for loc in locales))
     for loc in locales:
-        errors += [f"template {name!r} missing in {loc}" for name in sorted(all_templates - renderer.template_names(loc))]
+        errors += [
+            f"template {name!r} missing in {loc}" for name in sorted(all_templates - renderer.template_names(loc))
+        ]
         errors += [f"label {key!r} missing in {loc}" for key in sorted(all_labels - renderer.label_keys(loc))]
         errors += renderer.syntax_errors(loc)
     return errors

@@ -69,8 +69,12 @@ async def help_(ctx: Ctx) -> Sequence[Action]:
     resident = ctx.resident
     staff = bool(resident and any(g.role in STAFF for g in resident.roles))
     merchant = bool(resident and resident.has_role(Role.SERVICE_POINT))
-    return [SendText("menu/help", {"staff": staff, "merchant": merchant, "registered": bool(
-        resident and resident.is_registered)})]
+    return [
+        SendText(
+            "menu/help",
+            {"staff": staff, "merchant": merchant, "registered": bool(resident and resident.is_registered)},
+        )
+    ]
 
 
 @router.command("cancel", in_menu=True)

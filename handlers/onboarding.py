@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from bot.conversation.context import Ctx
 from bot.conversation.replies import Action, Button, EditText, SendText, keyboard
@@ -18,10 +19,15 @@ PENDING = "onb.pending"
 async def start(ctx: Ctx) -> Sequence[Action]:
     """Welcome; a poster's deep link pre-fills community and building."""
     if not ctx.incoming.is_private:
-        return [SendText("group/open_private", {"bot": ctx.settings.get("bot_username", "")},
-                         buttons=_private_button(ctx))]
+        return [
+            SendText(
+                "group/open_private",
+                {"bot": ctx.settings.get("bot_username", "")},
+                buttons=_private_button(ctx),
+            )
+        ]
     link = parse_deep_link(ctx.incoming.deep_link)
-    pending = {"community": link.community_code, "building": link.building_code} if link else {}
+    pending: dict[str, Any] = {"community": link.community_code, "building": link.building_code} if link else {}
     resident = ctx.resident
     if resident is not None and resident.is_registered:
         return [await menu.main_menu(ctx)]  # moving building is done in /settings, not by scanning a poster
@@ -61,8 +67,13 @@ async def consent(ctx: Ctx) -> Sequence[Action]:
 @router.callback("community", int, needs=Needs.CONSENT)
 async def choose_community(ctx: Ctx) -> Sequence[Action]:
     community = await ctx.services.communities.get(int(ctx.args[0]))
-    return [EditText("onboarding/choose_building", {"community": community.name},
-                     buttons=building_buttons(community, "building"))]
+    return [
+        EditText(
+            "onboarding/choose_building",
+            {"community": community.name},
+            buttons=building_buttons(community, "building"),
+        )
+    ]
 
 
 @router.callback("building", int, int, needs=Needs.CONSENT)
@@ -89,16 +100,23 @@ async def _choose_community(ctx: Ctx, *, edit: bool) -> Sequence[Action]:
     communities = await ctx.services.communities.list()
     if not communities:
         return [_say(edit, "onboarding/no_communities", {}, ())]
-    rows = [[Button("plain", data=router.data("community", c.id), label_context={"text": c.name})]
-            for c in communities]
-    return [_say(edit, "onboarding/choose_community", {"unknown_link": bool(pending.get("community"))},
-                 keyboard(*rows))]
+    rows = [[Button("plain", data=router.data("community", c.id), label_context={"text": c.name})] for c in communities]
+    return [
+        _say(
+            edit,
+            "onboarding/choose_community",
+            {"unknown_link": bool(pending.get("community"))},
+            keyboard(*rows),
+        )
+    ]
 
 
 def building_buttons(community: Community, action: str, namespace: Router = router) -> tuple[tuple[Button, ...], ...]:
     """Buildings three to a row, and "no building" for people who'd rather not say."""
-    buttons = [Button("plain", data=namespace.data(action, community.id, b.id), label_context={"text": b.name})
-               for b in community.buildings]
+    buttons = [
+        Button("plain", data=namespace.data(action, community.id, b.id), label_context={"text": b.name})
+        for b in community.buildings
+    ]
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
     rows.append([Button("onboarding.no_building", data=namespace.data(action, community.id, 0))])
     return keyboard(*rows)
@@ -113,12 +131,14 @@ def _language_buttons() -> tuple[tuple[Button, ...], ...]:
 
 
 def _consent_buttons() -> tuple[tuple[Button, ...], ...]:
-    return keyboard([Button("onboarding.agree", data=router.data("consent", 1)),
-                     Button("onboarding.disagree", data=router.data("consent", 0))])
+    return keyboard(
+        [
+            Button("onboarding.agree", data=router.data("consent", 1)),
+            Button("onboarding.disagree", data=router.data("consent", 0)),
+        ]
+    )
 
 
 def _private_button(ctx: Ctx) -> tuple[tuple[Button, ...], ...]:
     bot = ctx.settings.get("bot_username", "")
     return keyboard([Button("group.open_private", url=f"https://t.me/{bot}?start")]) if bot else ()
-
-

@@ -19,8 +19,12 @@ async def my_data(ctx: Ctx) -> Sequence[Action]:
 
 @router.command("deleteme", private_only=True, in_menu=True)
 async def delete_me(ctx: Ctx) -> Sequence[Action]:
-    buttons = keyboard([Button("privacy.confirm_delete", data=router.data("delete", 1)),
-                        Button("privacy.keep", data=router.data("delete", 0))])
+    buttons = keyboard(
+        [
+            Button("privacy.confirm_delete", data=router.data("delete", 1)),
+            Button("privacy.keep", data=router.data("delete", 0)),
+        ]
+    )
     return [SendText("privacy/confirm_delete", buttons=buttons)]
 
 

@@ -17,9 +17,7 @@ def _utcnow() -> datetime:
 
 
 class SqlStateStore:
-    def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime] = _utcnow
-    ) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], clock: Callable[[], datetime] = _utcnow) -> None:
         self._sessions = sessions
         self._clock = clock
 
@@ -35,8 +33,11 @@ class SqlStateStore:
         async with self._sessions() as session, session.begin():
             row = await session.get(DialogStateRow, (user_id, chat_id))
             if row is None:
-                session.add(DialogStateRow(user_id=user_id, chat_id=chat_id, name=state.name, data=state.data,
-                                           expires_at=expires))
+                session.add(
+                    DialogStateRow(
+                        user_id=user_id, chat_id=chat_id, name=state.name, data=state.data, expires_at=expires
+                    )
+                )
             else:
                 row.name, row.data, row.expires_at = state.name, dict(state.data), expires
 
@@ -59,5 +60,7 @@ class SqlStateStore:
     async def count(self) -> int:
         """Live states (for operators)."""
         async with self._sessions() as session:
-            rows = await session.scalars(select(DialogStateRow.user_id).where(DialogStateRow.expires_at > self._clock()))
+            rows = await session.scalars(
+                select(DialogStateRow.user_id).where(DialogStateRow.expires_at > self._clock())
+            )
             return len(rows.all())

@@ -26,6 +26,12 @@ def skip_or_fail(reason: str) -> None:
     pytest.skip(reason)
 
 
+def sqlite_copy(template: Path, target: Path) -> str:
+    """A private copy of the migrated template database; returns its URL."""
+    target.write_bytes(template.read_bytes())
+    return f"sqlite+aiosqlite:///{target}"
+
+
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One migrated SQLite file per run; each test copies it (faster than migrating every time)."""
@@ -65,9 +71,7 @@ def pg_database() -> Iterator[str]:
 async def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> AsyncIterator[str]:
     """A migrated, empty database on each backend."""
     if request.param == "sqlite":
-        path = tmp_path / "test.db"
-        path.write_bytes(sqlite_template.read_bytes())
-        yield f"sqlite+aiosqlite:///{path}"
+        yield sqlite_copy(sqlite_template, tmp_path / "test.db")
         return
     url = request.getfixturevalue("pg_database")
     from tests.support.pg import truncate_all

@@ -61,7 +61,10 @@ class GateMiddleware(BaseRequestMiddleware):
         self.gate = gate
 
     async def __call__(
-        self, make_request: NextRequestMiddlewareType[TelegramType], bot: Bot, method: TelegramMethod[TelegramType]
+        self,
+        make_request: NextRequestMiddlewareType[TelegramType],
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
     ) -> Response[TelegramType]:
         chat_id = getattr(method, "chat_id", None)
         done: Response[Any] = Response(ok=True, result=True)  # "not modified" → the edit's success value
@@ -87,7 +90,11 @@ class AiogramSender:
 
     async def message(self, item: OutMessage) -> None:
         await self.bot.send_message(
-            item.chat_id, item.text, parse_mode=item.parse_mode, reply_markup=_markup(item), link_preview_options=None
+            item.chat_id,
+            item.text,
+            parse_mode=item.parse_mode,
+            reply_markup=_markup(item),
+            link_preview_options=None,
         )
 
     async def edit(self, item: OutEdit) -> None:
@@ -144,8 +151,10 @@ def _markup(item: OutMessage) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | Re
     if item.inline_keyboard:
         return _inline(item.inline_keyboard)
     if item.reply_keyboard:
-        keyboard = [[KeyboardButton(text=b.text, request_location=b.request_location or None) for b in row]
-                    for row in item.reply_keyboard]
+        keyboard = [
+            [KeyboardButton(text=b.text, request_location=b.request_location or None) for b in row]
+            for row in item.reply_keyboard
+        ]
         return ReplyKeyboardMarkup(keyboard=keyboard, resize_keyboard=True, one_time_keyboard=True)
     return ReplyKeyboardRemove(remove_keyboard=True) if item.remove_reply_keyboard else None
 
@@ -160,7 +169,11 @@ class AiogramChannel:
         self.sender = AiogramSender(bot)
         # Our core keeps dialog state, so aiogram's FSM is off; handlers have no filters (no thread hop per update).
         self.dispatcher = Dispatcher(disable_fsm=True)
-        for observer in (self.dispatcher.message, self.dispatcher.callback_query, self.dispatcher.poll_answer):
+        for observer in (
+            self.dispatcher.message,
+            self.dispatcher.callback_query,
+            self.dispatcher.poll_answer,
+        ):
             observer.register(self._on_event)
         self.username = ""
 

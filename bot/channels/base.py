@@ -90,7 +90,7 @@ def bot_commands(core: Core, renderer: Renderer) -> dict[str | None, list[tuple[
 
 def local_file(photo: str) -> Path | None:
     """A photo given as a local path (e.g. a generated QR image) must be uploaded, not sent as a file_id."""
-    if photo.startswith(("/", "./")) or photo.startswith("file://"):
+    if photo.startswith(("/", "./", "file://")):
         path = Path(photo.removeprefix("file://"))
         return path if path.is_file() else None
     return None

@@ -11,7 +11,7 @@ from typing import Any
 # accepts both forms either way.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
-from telegram import (  # noqa: E402 - after the PTB_TIMEDELTA opt-in
+from telegram import (
     Bot,
     BotCommand,
     InlineKeyboardButton,
@@ -110,7 +110,10 @@ class PtbSender:
 
     async def edit(self, item: OutEdit) -> None:
         await self.bot.edit_message_text(
-            item.text, chat_id=item.chat_id, message_id=item.message_id, parse_mode=item.parse_mode,
+            item.text,
+            chat_id=item.chat_id,
+            message_id=item.message_id,
+            parse_mode=item.parse_mode,
             reply_markup=_inline(item.inline_keyboard),
         )
 
@@ -121,14 +124,22 @@ class PtbSender:
         path = local_file(item.photo)
         photo: Any = path.read_bytes() if path else item.photo
         await self.bot.send_photo(
-            item.chat_id, photo, caption=item.caption, parse_mode=item.parse_mode if item.caption else None,
+            item.chat_id,
+            photo,
+            caption=item.caption,
+            parse_mode=item.parse_mode if item.caption else None,
             reply_markup=_inline(item.inline_keyboard),
         )
 
     async def poll(self, item: OutPoll) -> tuple[str, int]:
         sent = await self.bot.send_poll(
-            item.chat_id, item.question, list(item.options), is_anonymous=False, type="quiz",
-            correct_option_ids=list(item.correct_option_ids), explanation=item.explanation,
+            item.chat_id,
+            item.question,
+            list(item.options),
+            is_anonymous=False,
+            type="quiz",
+            correct_option_ids=list(item.correct_option_ids),  # type: ignore[arg-type]  # PTB types ids as 0-11 literals
+            explanation=item.explanation,
             open_period=item.open_period,
         )
         assert sent.poll is not None
@@ -150,8 +161,10 @@ def _markup(item: OutMessage) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | Re
     if item.inline_keyboard:
         return _inline(item.inline_keyboard)
     if item.reply_keyboard:
-        keyboard = [[KeyboardButton(b.text, request_location=b.request_location or None) for b in row]
-                    for row in item.reply_keyboard]
+        keyboard = [
+            [KeyboardButton(b.text, request_location=b.request_location or None) for b in row]
+            for row in item.reply_keyboard
+        ]
         return ReplyKeyboardMarkup(keyboard, resize_keyboard=True, one_time_keyboard=True)
     return ReplyKeyboardRemove() if item.remove_reply_keyboard else None
 
@@ -173,9 +186,7 @@ class PtbChannel:
         self.username = me.username or ""
         self.core.settings["bot_username"] = self.username
         for language, commands in bot_commands(self.core, self.renderer).items():
-            await self.application.bot.set_my_commands(
-                [BotCommand(c, d) for c, d in commands], language_code=language
-            )
+            await self.application.bot.set_my_commands([BotCommand(c, d) for c, d in commands], language_code=language)
 
     async def feed(self, update: dict[str, Any]) -> None:
         """Process one raw update in-process (tests, webhook)."""

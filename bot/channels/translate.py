@@ -64,7 +64,7 @@ def _poll_answer(update_id: int, answer: dict[str, Any]) -> Incoming | None:
 
 def _message(update_id: int, message: dict[str, Any], bot_username: str) -> Incoming | None:
     sender = message.get("from")
-    if sender is None or sender.get("is_bot") and not message.get("new_chat_members"):
+    if sender is None or (sender.get("is_bot") and not message.get("new_chat_members")):
         return None
     fields: dict[str, Any] = {
         "update_id": update_id,

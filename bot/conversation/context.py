@@ -35,7 +35,7 @@ class Ctx:
         """The current dialog state's data (empty outside a dialog)."""
         return dict(self.state.data) if self.state else {}
 
-    async def set_state(self, name: str, ttl: int = DEFAULT_TTL, **data: Any) -> None:
+    async def set_state(self, name: str, *, ttl: int = DEFAULT_TTL, **data: Any) -> None:
         """Enter (or update) a dialog step; data must be JSON-serialisable."""
         self.state = DialogState(name, data)
         await self.store.set(self.user_id, self.chat_id, self.state, ttl)

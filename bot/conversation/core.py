@@ -63,8 +63,13 @@ class Core:
         route = self.router.events.get("poll_sent")
         if route is None or not poll.tag:
             return
-        incoming = Incoming(update_id=0, user_id=0, chat_id=poll.chat_id, message_id=message_id,
-                            extra={"tag": poll.tag, "poll_id": poll_id})
+        incoming = Incoming(
+            update_id=0,
+            user_id=0,
+            chat_id=poll.chat_id,
+            message_id=message_id,
+            extra={"tag": poll.tag, "poll_id": poll_id},
+        )
         ctx = Ctx(incoming, "zh_Hans", None, None, self.services, self.store, settings=self.settings)
         try:
             await route.handler(ctx)

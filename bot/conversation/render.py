@@ -65,8 +65,15 @@ class ActionRenderer:
         if isinstance(action, SendQuizPoll):
             chat = action.chat_id if action.chat_id is not None else inc.chat_id
             return [
-                OutPoll(chat, action.question, action.options, action.correct_option_ids, action.explanation,
-                        action.open_period, action.tag)
+                OutPoll(
+                    chat,
+                    action.question,
+                    action.options,
+                    action.correct_option_ids,
+                    action.explanation,
+                    action.open_period,
+                    action.tag,
+                )
             ]
         raise TypeError(f"unknown action {action!r}")
 

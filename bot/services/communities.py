@@ -56,6 +56,7 @@ class CommunityService:
                 raise InvalidInput(field="building", value=code, reason="exists")
             building = await self._add_building(uow, community.id, code, name)
             await uow.commit()
+        return building
 
     async def link_group(self, chat_id: int, community_code: str, title: str, purpose: str) -> Community:
         """Link a Telegram group to a community: a residents' group, or the staff handling group."""

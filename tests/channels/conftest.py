@@ -8,6 +8,7 @@ import pytest
 from bot.app import App, build_app
 from bot.config import DatabaseSettings, Settings
 from bot.conversation.state import MemoryStateStore
+from tests.conftest import sqlite_copy
 
 
 class FakeTime:
@@ -32,9 +33,8 @@ def fake_time() -> FakeTime:
 
 @pytest.fixture
 async def app(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[App]:
-    path = tmp_path / "channels.db"
-    path.write_bytes(sqlite_template.read_bytes())
-    settings = Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{path}"))
+    url = sqlite_copy(sqlite_template, tmp_path / "channels.db")
+    settings = Settings(database=DatabaseSettings(url=url))
     app = await build_app(settings, state_store=MemoryStateStore())
     await app.services.communities.add("demo", "示范社区", [("1", "1号楼"), ("2", "2号楼")])
     yield app

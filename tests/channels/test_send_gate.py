@@ -61,8 +61,12 @@ async def test_message_not_modified_counts_as_success(kind: str, app: App, fake_
     updates = Updates()
     async with running_channel(kind, app, api, gate) as channel:
         await channel.feed(updates.text("/deleteme"))
-        api.fail_next("editMessageText", 400, "Bad Request: message is not modified: specified new message content "
-                      "and reply markup are exactly the same as a current content and reply markup of the message")
+        api.fail_next(
+            "editMessageText",
+            400,
+            "Bad Request: message is not modified: specified new message content "
+            "and reply markup are exactly the same as a current content and reply markup of the message",
+        )
         await channel.feed(updates.press(last_button(api, "取消"), 1))
         await channel.feed(updates.text("/help"))
     assert gate.stats["not_modified"] == 1

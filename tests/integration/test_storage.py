@@ -44,7 +44,15 @@ async def test_migrations_from_empty_reach_head_on_sqlite(tmp_path) -> None:  # 
     engine = make_engine(url)
     async with engine.connect() as conn:
         tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
-    assert {"community", "building", "resident", "role_grant", "group_chat", "dialog_state", "audit_log"} <= tables
+    assert {
+        "community",
+        "building",
+        "resident",
+        "role_grant",
+        "group_chat",
+        "dialog_state",
+        "audit_log",
+    } <= tables
     assert await current_revision(engine) == head_revision()
     await engine.dispose()
 

@@ -41,7 +41,9 @@ class Updates:
 
     def text(self, text: str, chat: dict[str, Any] | None = None) -> dict[str, Any]:
         message: dict[str, Any] = {
-            "message_id": next(self._ids), "date": 1_780_000_000, "from": self.user,
+            "message_id": next(self._ids),
+            "date": 1_780_000_000,
+            "from": self.user,
             "chat": chat or {"id": self.user["id"], "type": "private", "first_name": self.user["first_name"]},
             "text": text,
         }
@@ -51,10 +53,20 @@ class Updates:
 
     def press(self, data: str, message_id: int, chat_id: int | None = None) -> dict[str, Any]:
         chat = {"id": chat_id or self.user["id"], "type": "private", "first_name": self.user["first_name"]}
-        message = {"message_id": message_id, "date": 1_780_000_000, "chat": chat, "text": "…",
-                   "from": {"id": 4242, "is_bot": True, "first_name": "四城同创"}}
-        query = {"id": f"q{next(self._ids)}", "from": self.user, "chat_instance": "ci", "data": data,
-                 "message": message}
+        message = {
+            "message_id": message_id,
+            "date": 1_780_000_000,
+            "chat": chat,
+            "text": "…",
+            "from": {"id": 4242, "is_bot": True, "first_name": "四城同创"},
+        }
+        query = {
+            "id": f"q{next(self._ids)}",
+            "from": self.user,
+            "chat_instance": "ci",
+            "data": data,
+            "message": message,
+        }
         return {"update_id": next(self._ids), "callback_query": query}
 
 
@@ -75,8 +87,10 @@ def transcript(api: FakeBotApi) -> list[tuple[Any, ...]]:
     for call in api.sent():
         p = call.params
         markup = p.get("reply_markup") or {}
-        buttons = tuple(tuple((b["text"], b.get("callback_data") or b.get("url")) for b in row)
-                        for row in markup.get("inline_keyboard", []))
+        buttons = tuple(
+            tuple((b["text"], b.get("callback_data") or b.get("url")) for b in row)
+            for row in markup.get("inline_keyboard", [])
+        )
         chat = int(p["chat_id"]) if p.get("chat_id") is not None else None
         rows.append((call.method.lower(), chat, p.get("text"), buttons, bool(p.get("show_alert"))))
     return rows

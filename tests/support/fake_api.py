@@ -18,8 +18,15 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from telegram.request import BaseRequest, RequestData
 
-BOT_USER = {"id": 4242, "is_bot": True, "first_name": "四城同创", "username": "sicheng_bot",
-            "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False}
+BOT_USER = {
+    "id": 4242,
+    "is_bot": True,
+    "first_name": "四城同创",
+    "username": "sicheng_bot",
+    "can_join_groups": True,
+    "can_read_all_group_messages": False,
+    "supports_inline_queries": False,
+}
 
 
 @dataclass
@@ -56,13 +63,22 @@ class FakeBotApi:
         chat_id = params.get("chat_id")
         if chat_id is not None and int(chat_id) in self.blocked:
             self.calls[-1].status = 403
-            return 403, {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
+            return 403, {
+                "ok": False,
+                "error_code": 403,
+                "description": "Forbidden: bot was blocked by the user",
+            }
         return 200, {"ok": True, "result": self._result(method, params)}
 
     def sent(self, *methods: str) -> list[Call]:
         """Calls of the given methods (all message-producing calls when none given)."""
-        wanted = {m.lower() for m in methods} or {"sendmessage", "editmessagetext", "answercallbackquery",
-                                                   "sendphoto", "sendpoll"}
+        wanted = {m.lower() for m in methods} or {
+            "sendmessage",
+            "editmessagetext",
+            "answercallbackquery",
+            "sendphoto",
+            "sendpoll",
+        }
         return [c for c in self.calls if c.method.lower() in wanted]
 
     def _result(self, method: str, params: dict[str, Any]) -> Any:
@@ -86,12 +102,20 @@ class FakeBotApi:
         if name == "sendphoto":
             message["photo"] = [{"file_id": "ph1", "file_unique_id": "u1", "width": 10, "height": 10}]
         if name == "sendpoll":
-            options = [{"text": o if isinstance(o, str) else o["text"], "voter_count": 0, "persistent_id": str(i)}
-                       for i, o in enumerate(params["options"])]
+            options = [
+                {"text": o if isinstance(o, str) else o["text"], "voter_count": 0, "persistent_id": str(i)}
+                for i, o in enumerate(params["options"])
+            ]
             message["poll"] = {
-                "id": f"poll{next(self._ids)}", "question": params["question"], "options": options,
-                "total_voter_count": 0, "is_closed": False, "is_anonymous": False, "type": "quiz",
-                "allows_multiple_answers": False, "allows_revoting": False,
+                "id": f"poll{next(self._ids)}",
+                "question": params["question"],
+                "options": options,
+                "total_voter_count": 0,
+                "is_closed": False,
+                "is_anonymous": False,
+                "type": "quiz",
+                "allows_multiple_answers": False,
+                "allows_revoting": False,
                 "correct_option_ids": params.get("correct_option_ids", []),
             }
         return message
@@ -114,7 +138,10 @@ class RecordingSession(BaseSession):
         self.api = api
 
     async def make_request(
-        self, bot: Bot, method: TelegramMethod[TelegramType], timeout: int | None = None
+        self,
+        bot: Bot,
+        method: TelegramMethod[TelegramType],
+        timeout: int | None = None,  # noqa: ASYNC109 - aiogram's BaseSession signature
     ) -> TelegramType:
         params = {k: self.prepare_value(v, bot=bot, files={}) for k, v in method.model_dump(warnings=False).items()}
         status, body = self.api.respond(method.__api_method__, params)

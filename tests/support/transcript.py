@@ -56,8 +56,9 @@ class FakeChat:
     async def press_data(self, data: str, message_id: int | None = None) -> list[str]:
         """Press a button with raw callback data (forged or stale data included)."""
         mid = message_id or max(self.messages, default=0)
-        incoming = replace(self._incoming(), callback_id=f"cb{next(self._ids)}", callback_data=data,
-                           callback_message_id=mid)
+        incoming = replace(
+            self._incoming(), callback_id=f"cb{next(self._ids)}", callback_data=data, callback_message_id=mid
+        )
         return await self._run(incoming)
 
     async def join_group(self, members: list[tuple[int, str]]) -> list[str]:
@@ -80,8 +81,9 @@ class FakeChat:
                 self.messages[mid] = Message(mid, item.chat_id, item.text, _buttons(item.inline_keyboard))
                 texts.append(item.text)
             elif isinstance(item, OutEdit):
-                self.messages[item.message_id] = Message(item.message_id, item.chat_id, item.text,
-                                                         _buttons(item.inline_keyboard))
+                self.messages[item.message_id] = Message(
+                    item.message_id, item.chat_id, item.text, _buttons(item.inline_keyboard)
+                )
                 texts.append(item.text)
             elif isinstance(item, OutCallbackAnswer):
                 self.answers.append(item)
@@ -90,13 +92,20 @@ class FakeChat:
         return texts
 
     def _incoming(self) -> Incoming:
-        return Incoming(update_id=next(self._ids), user_id=self.user_id, chat_id=self.chat,
-                        chat_type=self.chat_type, language_code=self.language_code, first_name=self.first_name,
-                        chat_title="示范社区居民群" if self.chat_type != ChatType.PRIVATE else None)
+        return Incoming(
+            update_id=next(self._ids),
+            user_id=self.user_id,
+            chat_id=self.chat,
+            chat_type=self.chat_type,
+            language_code=self.language_code,
+            first_name=self.first_name,
+            chat_title="示范社区居民群" if self.chat_type != ChatType.PRIVATE else None,
+        )
 
     def _find_button(self, label: str, message_id: int | None) -> tuple[Message, str]:
-        candidates = [self.messages[message_id]] if message_id else sorted(
-            self.messages.values(), key=lambda m: -m.message_id)
+        candidates = (
+            [self.messages[message_id]] if message_id else sorted(self.messages.values(), key=lambda m: -m.message_id)
+        )
         for message in candidates:
             for row in message.buttons:
                 for text, data in row:

@@ -27,6 +27,19 @@ def check_templates(renderer: Renderer) -> list[str]:
     return errors
 
 
+def check_commands(renderer: Renderer) -> list[str]:
+    """Every command in Telegram's command menu needs a ``commands.<name>`` label in every locale."""
+    from handlers import build_router
+
+    names = build_router().menu_commands
+    return [
+        f"label 'commands.{name}' missing in {loc} (command menu)"
+        for loc in renderer.locales
+        for name in names
+        if not renderer.has_label(loc, f"commands.{name}")
+    ]
+
+
 def check_tracks(root: Path) -> list[str]:
     from content.tracks import load_tracks
 
@@ -53,15 +66,27 @@ def check_demo(root: Path) -> list[str]:
     return []
 
 
+def check_report_categories(root: Path) -> list[str]:
+    from content.report_categories import load_report_policy
+
+    try:
+        load_report_policy(root / "reports" / "categories.yaml")
+    except Exception as error:
+        return [f"reports/categories.yaml: {error}"]
+    return []
+
+
 # Each feature adds its content check here.
-CHECKS: tuple[Check, ...] = (check_tracks, check_quiz_bank, check_demo)
+CHECKS: tuple[Check, ...] = (check_tracks, check_quiz_bank, check_demo, check_report_categories)
 
 
 def check_all(settings: Settings, root: Path = content.ROOT) -> list[str]:
     """All problems found, as readable lines (empty: content is fine)."""
     errors: list[str] = []
     try:
-        errors += check_templates(Renderer(settings.content_dir or content.TEMPLATES))
+        renderer = Renderer(settings.content_dir or content.TEMPLATES)
+        errors += check_templates(renderer)
+        errors += check_commands(renderer)
     except Exception as error:  # a broken labels file stops the renderer itself
         errors.append(f"templates: {error}")
     for check in CHECKS:

@@ -75,15 +75,16 @@ class Window:
 
 @dataclass(frozen=True)
 class GateLimits:
-    private: tuple[tuple[float, int], ...] = ((1.0, 1), (3.0, 3))  # burst of 1 per second, average kept
-    group: tuple[tuple[float, int], ...] = ((1.0, 1), (60.0, 20))
+    # ≈1 msg/s per chat on average, with a burst of 3 so a reply (edit + menu) is not held back a second.
+    private: tuple[tuple[float, int], ...] = ((3.0, 3),)
+    group: tuple[tuple[float, int], ...] = ((3.0, 3), (60.0, 20))
     token: tuple[tuple[float, int], ...] = ((1.0, 30),)
 
     @classmethod
     def from_rates(cls, chat_per_second: float, group_per_minute: int) -> GateLimits:
         """Limits from configuration (``SICHENG_TELEGRAM__CHAT_PER_SECOND`` etc.)."""
-        per = 1.0 / chat_per_second if chat_per_second > 0 else 0.0
-        return cls(private=((per, 1),), group=((per, 1), (60.0, group_per_minute)))
+        burst = 3.0 / chat_per_second if chat_per_second > 0 else 0.0
+        return cls(private=((burst, 3),), group=((burst, 3), (60.0, group_per_minute)))
 
 
 class SendGate:

@@ -1,0 +1,65 @@
+"""The onboarding scenario over HTTP against the emulator, through both real channels: identical transcripts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.sandbox.app import Sandbox
+from bot.sandbox.demo import RESIDENTS_GROUP
+from tests.e2e.conftest import StartSandbox
+from tests.support.sandbox_user import SimResident
+
+NEW_RESIDENT = 1000001  # 小李 in the demo personas, not registered
+
+
+async def _onboard(box: Sandbox) -> list[tuple[Any, ...]]:
+    me = SimResident(box.emulator, NEW_RESIDENT)
+    await me.send("/start cdemo")
+    await me.press("中文")
+    await me.press("同意")
+    await me.press("3号楼")
+    await me.press("设置")
+    await me.send("/nosuchcommand")
+    await me.send("/deleteme")
+    await me.press("取消")
+    return me.transcript()
+
+
+async def test_onboarding_over_http_is_identical_on_both_channels(sandbox_for: StartSandbox) -> None:
+    transcripts = {}
+    for channel in ("aiogram", "ptb"):
+        async with sandbox_for(channel) as box:
+            transcripts[channel] = await _onboard(box)
+            assert box.emulator.flood_violations() == []
+    assert transcripts["aiogram"] == transcripts["ptb"]
+    texts = [row[1] for row in transcripts["aiogram"] if row[0] == "bot"]
+    assert any("欢迎加入 示范社区 · 3号楼" in t for t in texts)
+    assert any("社区：示范社区" in t and "楼栋：3号楼" in t for t in texts)
+
+
+async def test_group_newcomer_gets_private_deep_link_button(sandbox: Sandbox) -> None:
+    emulator = sandbox.emulator
+    newcomer = emulator.create_user("新邻居")
+    version = emulator.events.version
+    emulator.add_member(RESIDENTS_GROUP, newcomer.id)
+    messages = await emulator.wait_bot_messages(RESIDENTS_GROUP, 1, after=version)
+    button = messages[0]["inline_keyboard"][0][0]
+    assert "欢迎 新邻居" in messages[0]["text"]
+    assert button["url"] == "https://t.me/sicheng_bot?start=cdemo"
+
+
+async def test_blocked_user_is_marked_unreachable_and_not_retried(sandbox: Sandbox) -> None:
+    emulator = sandbox.emulator
+    aunt = 1000002  # 王阿姨, registered by the demo data
+    emulator.block(aunt)
+    before = len(emulator.calls(method="sendMessage"))
+    await sandbox.channel.sender.message(_message(aunt))  # a notice to someone who blocked the bot
+    assert len(emulator.calls(method="sendMessage")) == before + 1
+    resident = await sandbox.app.services.residents.profile(aunt)
+    assert resident is not None and resident.unreachable_at is not None
+
+
+def _message(chat_id: int) -> Any:
+    from bot.conversation.replies import OutMessage
+
+    return OutMessage(chat_id, "通知")

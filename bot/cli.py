@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -19,15 +20,24 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 content_app = typer.Typer(help="Content: templates, tracks, question banks.", no_args_is_help=True)
 admin_app = typer.Typer(help="Roles: grant and revoke.", no_args_is_help=True)
 community_app = typer.Typer(help="Communities and buildings.", no_args_is_help=True)
+stats_app = typer.Typer(help="Figures: awareness, reports.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
 app.add_typer(admin_app, name="admin")
 app.add_typer(community_app, name="community")
+rewards_app = typer.Typer(help="Rewards catalogue (积分兑换).", no_args_is_help=True)
+points_app = typer.Typer(help="Points ledger (文明积分).", no_args_is_help=True)
+app.add_typer(rewards_app, name="rewards")
+app.add_typer(points_app, name="points")
+app.add_typer(stats_app, name="stats")
+export_app = typer.Typer(help="Exports: the 问题台账 (issue ledger) as xlsx or csv.", no_args_is_help=True)
+app.add_typer(export_app, name="export")
 
 
 def _settings() -> Settings:
     settings = Settings()
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step is noise at INFO
     return settings
 
 
@@ -73,6 +83,28 @@ def run(
     _with_app(settings, work)
 
 
+@app.command()
+def sandbox(
+    host: str = typer.Option(None, help="Address of the page and the emulator (default 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default 8080)."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start from an empty sandbox database."),
+    channel: str = typer.Option("aiogram", help="aiogram (default) or ptb."),
+) -> None:
+    """Try Sicheng with no token and no internet: a local Telegram emulator and a web chat page."""
+    from bot.sandbox.app import start_sandbox
+
+    settings = _settings()
+    where_host, where_port = host or settings.sandbox.host, port or settings.sandbox.port
+
+    async def main() -> None:
+        async with start_sandbox(settings, host=where_host, port=where_port, channel=channel, fresh=fresh) as box:
+            typer.secho(f"Sicheng sandbox: open {box.url}  (Ctrl+C to stop)", fg=typer.colors.GREEN)
+            await asyncio.Event().wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head"), url: str = typer.Option(None, help="Database URL.")) -> None:
     """Create or migrate the database to the newest schema."""
@@ -110,6 +142,109 @@ def content_check() -> None:
     if errors:
         raise typer.Exit(1)
     typer.echo("content OK")
+
+
+@content_app.command("import")
+def content_import(
+    path: Path, root: Path = typer.Option(None, help="Content folder (default: the bundled content).")
+) -> None:
+    """Validate an organiser's question file and append it to its track's bank."""
+    import content
+    from content.quiz_bank import BankError, import_questions
+
+    try:
+        added = import_questions(path, root or content.ROOT)
+    except BankError as error:
+        for line in error.errors:
+            typer.secho(f"✗ {line}", fg=typer.colors.RED, err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"imported {added} question(s) from {path.name}")
+
+
+@stats_app.command("awareness")
+def stats_awareness(community: str = typer.Option(..., help="Community code.")) -> None:
+    """Awareness per track (knows / registered), participation and average score, per building."""
+    from bot.domain.errors import NotFound
+    from handlers.quiz_stats import awareness_table
+
+    async def work(built: Any) -> Any:
+        return await built.services.quiz.stats.for_community(community)
+
+    try:
+        report = _with_app(_settings(), work)
+    except NotFound:
+        _fail(f"no community with code {community!r}")
+        return
+    typer.echo(f"{report.community.name} ({report.community.code}), last {report.days} days")
+    for line in awareness_table(report):
+        typer.echo(line)
+
+
+@stats_app.command("reports")
+def stats_reports(
+    community: str = typer.Option(..., help="Community code."),
+    since: str = typer.Option(None, "--from", help="First day (YYYY-MM-DD, local time)."),
+    until: str = typer.Option(None, "--to", help="Last day, included (YYYY-MM-DD)."),
+) -> None:
+    """Reports by status and category, median and p90 handling times, on-time and reopened shares."""
+    from bot.export import figure_lines, period
+
+    async def work(built: Any) -> list[str]:
+        start, end = period(since, until, _tz(built))
+        found = await built.services.report_stats.figures(community, start, end)
+        names = {c.key: c.name("zh_Hans") for c in built.services.reports.policy.categories}
+        return figure_lines(community, found, names)
+
+    for line in _reports_cli(work):
+        typer.echo(line)
+
+
+@export_app.command("reports")
+def export_reports(
+    community: str = typer.Option(..., help="Community code."),
+    fmt: str = typer.Option("xlsx", "--format", help="xlsx or csv."),
+    since: str = typer.Option(None, "--from", help="First day (YYYY-MM-DD, local time)."),
+    until: str = typer.Option(None, "--to", help="Last day, included (YYYY-MM-DD)."),
+    out: Path = typer.Option(None, help="Output file (default: reports-<community>.<format>)."),
+) -> None:
+    """The 问题台账: ticket, category, place, masked reporter, assignee, deadline, dates, result, photos."""
+    import content
+    from bot.export import period, table, write_csv, write_xlsx
+    from content.tracks import load_tracks
+
+    if fmt not in ("xlsx", "csv"):
+        _fail("--format must be xlsx or csv")
+    target = out or Path(f"reports-{community}.{fmt}")
+
+    async def work(built: Any) -> Path:
+        start, end = period(since, until, _tz(built))
+        rows = await built.services.report_stats.ledger(community, start, end)
+        tracks = {t.key: t.zh_Hans.name for t in load_tracks(content.ROOT / "tracks.yaml")}
+        lines = table(rows, lambda key: built.renderer.label("zh_Hans", key), tracks)
+        if fmt == "csv":
+            return write_csv(target, lines)
+        return write_xlsx(target, lines, built.renderer.label("zh_Hans", "reports.export.sheet"))
+
+    typer.echo(f"written {_reports_cli(work)}")
+
+
+def _tz(built: Any) -> Any:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(built.settings.locale.timezone)
+
+
+def _reports_cli(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run a report command; a wrong community code or date is a clear message, not a traceback."""
+    from bot.domain.errors import NotFound
+
+    try:
+        return _with_app(_settings(), work)
+    except NotFound as error:
+        _fail(f"no community with code {error.context.get('code')!r}")
+    except ValueError as error:
+        _fail(f"bad date: {error}")
+    raise AssertionError("unreachable")
 
 
 @admin_app.command("grant")
@@ -207,6 +342,32 @@ def community_list() -> None:
         typer.echo(f"{community.code}\t{community.name}\tstart={make_deep_link(community.code)}")
         for b in community.buildings:
             typer.echo(f"  {b.code}\t{b.name}\tstart={make_deep_link(community.code, b.code)}")
+
+
+@rewards_app.command("import")
+def rewards_import(path: Path, community: str = typer.Option(..., help="Community code.")) -> None:
+    """Add or update a community's rewards catalogue from YAML (see content/rewards/demo.yaml)."""
+
+    async def work(built: Any) -> Any:
+        return await built.services.rewards.import_rewards(path, community)
+
+    summary = _with_app(_settings(), work)
+    typer.echo(f"rewards of {community}: {summary.added} added, {summary.updated} updated")
+
+
+@points_app.command("check")
+def points_check() -> None:
+    """Verify every balance equals the sum of its ledger entries (exit 1 on any mismatch)."""
+
+    async def work(built: Any) -> list[tuple[int, int, int, int]]:
+        return list(await built.services.points.check())
+
+    mismatches = _with_app(_settings(), work)
+    for row in mismatches:
+        typer.secho(f"✗ account {row[0]} (resident {row[1]}): balance {row[2]} ≠ entries {row[3]}", fg="red", err=True)
+    if mismatches:
+        raise typer.Exit(1)
+    typer.echo("ledger OK: every balance equals the sum of its entries")
 
 
 def _safe_url(url: str) -> str:

@@ -76,8 +76,14 @@ def check_report_categories(root: Path) -> list[str]:
     return []
 
 
+def check_points(root: Path) -> list[str]:
+    from content.points import check_points as check
+
+    return check(root)
+
+
 # Each feature adds its content check here.
-CHECKS: tuple[Check, ...] = (check_tracks, check_quiz_bank, check_demo, check_report_categories)
+CHECKS: tuple[Check, ...] = (check_tracks, check_quiz_bank, check_demo, check_report_categories, check_points)
 
 
 def check_all(settings: Settings, root: Path = content.ROOT) -> list[str]:

@@ -1,0 +1,278 @@
+"""The points ledger: awarding under rules and caps, manual grants and reversals, expiry, rankings, checks.
+
+Every balance change goes through :func:`credit` or :func:`debit` in a transaction that first locked the
+account, so the entry, its lots and the maintained balance always move together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from bot.domain.errors import Forbidden, InvalidInput, NeedsConsent, NotFound
+from bot.domain.points import (
+    EARNED,
+    Account,
+    AwardResult,
+    Entry,
+    Grant,
+    InsufficientPoints,
+    Lot,
+    Policy,
+    Reason,
+    Standing,
+    apply_caps,
+    consume,
+    day_start,
+    expired,
+    expiring_soon,
+    mask_name,
+    month_start,
+    week_start,
+)
+from bot.domain.residents import Resident
+from bot.domain.roles import Role
+from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+RECENT = 8
+RANK_SIZE = 10
+MAX_MANUAL = 10_000
+
+
+@dataclass(frozen=True)
+class Overview:
+    balance: int
+    hidden: bool
+    recent: list[Entry]
+    expiring: list[Lot]
+    tz: tzinfo
+
+    def local(self, moment: datetime) -> datetime:
+        """A stored (UTC) time in the community's timezone, for templates."""
+        return moment.astimezone(self.tz)
+
+
+@dataclass(frozen=True)
+class Rankings:
+    period: str
+    residents: list[Standing]
+    buildings: list[Standing]
+    mine: int
+
+
+async def credit(
+    uow: UnitOfWork,
+    account: Account,
+    amount: int,
+    reason: Reason,
+    key: str,
+    at: datetime,
+    *,
+    ref: str = "",
+    expires_at: datetime | None = None,
+    actor: int | None = None,
+    note: str | None = None,
+) -> None:
+    """Add points to a locked account: an entry, a lot holding them, and the balance."""
+    entry_id = await uow.points.add_entry(account.id, amount, reason, ref, key, at, actor, note)
+    await uow.points.add_lot(account.id, entry_id, amount, expires_at)
+    await uow.points.change_balance(account.id, amount)
+
+
+async def debit(
+    uow: UnitOfWork,
+    account: Account,
+    amount: int,
+    reason: Reason,
+    key: str,
+    at: datetime,
+    *,
+    ref: str = "",
+    actor: int | None = None,
+    note: str | None = None,
+) -> datetime | None:
+    """Spend points of a locked account oldest first; returns the earliest expiry among the points spent."""
+    if account.balance < amount:
+        raise InsufficientPoints(balance=account.balance, cost=amount)
+    lots = await uow.points.lots(account.id)
+    takes = consume(lots, amount)
+    if not await uow.points.change_balance(account.id, -amount):
+        raise InsufficientPoints(balance=account.balance, cost=amount)
+    await uow.points.take(takes)
+    await uow.points.add_entry(account.id, -amount, reason, ref, key, at, actor, note)
+    taken = {lot_id for lot_id, _ in takes}
+    expiries = [lot.expires_at for lot in lots if lot.id in taken and lot.expires_at is not None]
+    return min(expiries, default=None)
+
+
+class PointsService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, policy: Policy) -> None:
+        self._uow = uow
+        self._clock = clock
+        self.policy = policy
+
+    async def award(
+        self,
+        resident_id: int,
+        reason: Reason,
+        key: str,
+        *,
+        ref: str = "",
+        units: int = 1,
+        actor: int | None = None,
+    ) -> AwardResult:
+        """The one way features give points: rules and caps apply; ``key`` makes a retry credit nothing."""
+        if reason not in EARNED:
+            raise ValueError(f"{reason} is not an earning reason")
+        async with self._uow() as uow:
+            community_id = await uow.points.community_of(resident_id)
+            if community_id is None:
+                raise NeedsConsent()
+            account = await uow.points.lock_account(resident_id, community_id)
+            full_key = f"{reason.value}:{key}"
+            if await uow.points.has_entry(full_key):
+                return AwardResult(0, 0, account.balance, duplicate=True)
+            grant = await self._capped(uow, account, reason, units)
+            if grant.amount > 0:
+                now = self._clock()
+                expires = self.policy.expires_at(now)
+                await credit(
+                    uow,
+                    account,
+                    grant.amount,
+                    reason,
+                    full_key,
+                    now,
+                    ref=ref,
+                    expires_at=expires,
+                    actor=actor,
+                )
+                await uow.commit()
+        return AwardResult(grant.amount, grant.requested, account.balance + grant.amount, grant.capped_by, grant.cap)
+
+    async def grant(self, actor: int, target: int, points: int, note: str, key: str) -> int:
+        """An organiser gives points by hand (audited); returns the new balance."""
+        return await self._manual(actor, target, points, note, key, Reason.MANUAL_GRANT)
+
+    async def reverse(self, actor: int, target: int, points: int, note: str, key: str) -> int:
+        """An organiser takes points back (audited); never below zero. Returns the new balance."""
+        return await self._manual(actor, target, points, note, key, Reason.REVERSAL)
+
+    async def overview(self, telegram_id: int) -> Overview:
+        """Balance, latest entries and points expiring soon, for /points."""
+        async with self._uow() as uow:
+            resident = await member(uow, telegram_id)
+            account = await uow.points.account(resident.id, community_of(resident))
+            if account is None:
+                return Overview(0, False, [], [], self.policy.timezone)
+            recent = await uow.points.recent(account.id, RECENT)
+            lots = await uow.points.lots(account.id)
+        soon = expiring_soon(lots, self._clock(), self.policy.reminder_days)
+        return Overview(account.balance, account.hidden, recent, soon, self.policy.timezone)
+
+    async def set_hidden(self, telegram_id: int, hidden: bool) -> Overview:
+        """Opt out of (or back into) the rankings; returns the updated overview."""
+        async with self._uow() as uow:
+            resident = await member(uow, telegram_id)
+            account = await uow.points.lock_account(resident.id, community_of(resident))
+            await uow.points.set_hidden(account.id, hidden)
+            await uow.commit()
+        return await self.overview(telegram_id)
+
+    async def rankings(self, telegram_id: int, period: str) -> Rankings:
+        """Top residents (opted-out ones hidden) and buildings of the sender's community, month or ever."""
+        if period not in ("month", "all"):
+            raise InvalidInput(field="period", value=period)
+        since = month_start(self._clock(), self.policy.timezone) if period == "month" else None
+        async with self._uow() as uow:
+            resident = await member(uow, telegram_id)
+            community_id = community_of(resident)
+            account = await uow.points.account(resident.id, community_id)
+            people = await uow.points.ranking(community_id, since, RANK_SIZE)
+            buildings = await uow.points.building_ranking(community_id, since, RANK_SIZE)
+        mine = account.id if account else None
+        residents = [Standing(mask_name(name), pts, acc == mine) for acc, name, pts in people]
+        return Rankings(period, residents, [Standing(n, p) for n, p in buildings], mine or 0)
+
+    async def expire_points(self, now: datetime | None = None) -> int:
+        """Write expiry entries for lots past their date (the periodic job); returns points expired."""
+        now = now or self._clock()
+        async with self._uow() as uow:
+            accounts = await uow.points.accounts_with_expired_lots(now)
+        total = 0
+        for account_id in accounts:
+            total += await self._expire_account(account_id, now)
+        return total
+
+    async def expiring_reminders(self, now: datetime | None = None) -> list[tuple[int, int, datetime]]:
+        """(telegram id, points, first expiry) of residents whose points expire within the reminder window."""
+        now = now or self._clock()
+        async with self._uow() as uow:
+            return await uow.points.expiring(now, now + timedelta(days=self.policy.reminder_days))
+
+    async def check(self) -> list[tuple[int, int, int, int]]:
+        """Accounts whose balance is not the sum of entries and of lots: (account, balance, entries, lots)."""
+        async with self._uow() as uow:
+            return await uow.points.mismatches()
+
+    async def _capped(self, uow: UnitOfWork, account: Account, reason: Reason, units: int) -> Grant:
+        rule, now, tz = self.policy.rule(reason), self._clock(), self.policy.timezone
+        today = week = 0
+        if rule.daily_cap is not None or rule.weekly_cap is not None:
+            today, week = await uow.points.earned_since(account.id, reason, day_start(now, tz), week_start(now, tz))
+        return apply_caps(rule, units, today, week)
+
+    async def _manual(self, actor: int, target: int, points: int, note: str, key: str, reason: Reason) -> int:
+        if not 0 < points <= MAX_MANUAL or not note.strip():
+            raise InvalidInput(field="points", value=points)
+        async with self._uow() as uow:
+            resident = await uow.residents.get_by_telegram_id(target)
+            if resident is None or resident.community_id is None:
+                raise NotFound(what="resident")
+            await require_role(uow, actor, Role.ORGANISER, resident.community_id)
+            account = await uow.points.lock_account(resident.id, resident.community_id)
+            now, full_key = self._clock(), f"{reason.value}:{key}"
+            if await uow.points.has_entry(full_key):
+                return account.balance
+            if reason is Reason.MANUAL_GRANT:
+                expires = self.policy.expires_at(now)
+                await credit(uow, account, points, reason, full_key, now, expires_at=expires, actor=actor, note=note)
+            else:
+                await debit(uow, account, points, reason, full_key, now, actor=actor, note=note)
+            details = {"target": target, "points": points, "note": note[:200], "reason": reason.value}
+            await uow.audit.add(now, actor, f"points.{reason.value}", True, details)
+            await uow.commit()
+        return account.balance + (points if reason is Reason.MANUAL_GRANT else -points)
+
+    async def _expire_account(self, account_id: int, now: datetime) -> int:
+        async with self._uow() as uow:
+            account = await uow.points.lock_account_id(account_id)
+            gone = expired(await uow.points.lots(account.id), now)
+            for lot in gone:
+                await uow.points.take([(lot.id, lot.remaining)])
+                await uow.points.change_balance(account.id, -lot.remaining)
+                await uow.points.add_entry(
+                    account.id, -lot.remaining, Reason.EXPIRY, f"lot:{lot.id}", f"expiry:{lot.id}", now
+                )
+            await uow.commit()
+        return sum(lot.remaining for lot in gone)
+
+
+async def member(uow: UnitOfWork, telegram_id: int) -> Resident:
+    resident = await uow.residents.get_by_telegram_id(telegram_id)
+    if resident is None or not resident.is_registered:
+        raise NeedsConsent()
+    return resident
+
+
+def community_of(resident: Resident) -> int:
+    assert resident.community_id is not None
+    return resident.community_id
+
+
+async def require_role(uow: UnitOfWork, telegram_id: int, role: Role, community_id: int) -> Resident:
+    """Re-read the actor's roles for the community concerned: a role elsewhere is not enough."""
+    actor = await uow.residents.get_by_telegram_id(telegram_id)
+    if actor is None or not actor.has_role(role, community_id):
+        raise Forbidden(role=role.value)
+    return actor

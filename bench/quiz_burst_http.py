@@ -1,0 +1,175 @@
+"""The quiz burst over HTTP: the sandbox emulator plays 1,000 residents, the bot runs the real aiogram channel.
+
+Used by ``python -m bench.quiz_burst``; the baseline is a bare aiogram bot (one poll_answer handler, no database)
+polling the same emulator for answers to its own quiz poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.types import PollAnswer
+from sqlalchemy import text
+
+from bench.quiz_burst import GROUP, ORGANISER, check_ledger, percentiles, seed
+from bot.app import App, build_app
+from bot.channels.base import deliver
+from bot.config import DatabaseSettings, Settings
+from bot.conversation.incoming import Incoming
+from bot.runner import make_channel, run_polling
+from bot.sandbox.core import DEFAULT_TOKEN
+from bot.sandbox.emulator import Emulator
+from bot.sandbox.models import PollState
+from bot.sandbox.server import run_emulator
+from handlers.quiz_group import finish_due_rounds
+
+ECHO_TOKEN = "100000002:SANDBOX-echo-token"
+ECHO_GROUP = -100_900_000_002
+
+
+async def wait_for(check: Callable[[], bool], within: float = 120.0) -> None:
+    deadline = time.perf_counter() + within
+    while not check():
+        if time.perf_counter() > deadline:
+            raise TimeoutError("the bot did not keep up")
+        await asyncio.sleep(0.005)
+
+
+def new_poll(emu: Emulator, chat_id: int, seen: Iterable[str] = ()) -> PollState | None:
+    return next((p for p in emu.polls.values() if p.chat_id == chat_id and p.id not in set(seen)), None)
+
+
+async def poll_recorded(app: App, poll_id: str) -> None:
+    """Answers to a poll count once ``poll_sent`` stored it (right after sendPoll returned)."""
+    for _ in range(1000):
+        async with app.engine.connect() as conn:
+            query = text("SELECT 1 FROM group_quiz_poll WHERE poll_id = :p")
+            if (await conn.execute(query, {"p": poll_id})).first():
+                return
+        await asyncio.sleep(0.01)
+    raise TimeoutError(f"poll {poll_id} was never recorded")
+
+
+def answer(emu: Emulator, user_id: int, poll: PollState) -> None:
+    right = (poll.correct_option_ids or [0])[0]
+    emu.answer_poll(user_id, poll.id, [right if user_id % 2 == 0 else (right + 1) % len(poll.options)])
+
+
+def timed_core(app: App, done: dict[tuple[str, int], float]) -> None:
+    """Note when the core has finished each poll answer (the channel calls ``core.handle``)."""
+    handle: Callable[[Incoming], Awaitable[Any]] = app.core.handle
+
+    async def timed(incoming: Incoming) -> Any:
+        out = await handle(incoming)
+        if incoming.poll_answer is not None:
+            done[(incoming.poll_answer.poll_id, incoming.user_id)] = time.perf_counter()
+        return out
+
+    app.core.handle = timed  # type: ignore[method-assign]
+
+
+async def echo_drain(emu: Emulator, base_url: str, ids: list[int]) -> float:
+    """A bare aiogram bot's time to take in every answer to its own poll, all sent at once."""
+    emu.create_group("回声群", ids, chat_id=ECHO_GROUP, bot_ids=[int(ECHO_TOKEN.split(":")[0])])
+    bot = Bot(ECHO_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
+    dispatcher, seen = Dispatcher(), [0.0]
+    count = [0]
+
+    async def echo(_: PollAnswer) -> None:
+        count[0] += 1
+        seen[0] = time.perf_counter()
+
+    dispatcher.poll_answer.register(echo)
+    message = await bot.send_poll(
+        ECHO_GROUP, "回声", ["A", "B"], type="quiz", correct_option_ids=[0], is_anonymous=False, open_period=600
+    )
+    task = asyncio.create_task(dispatcher.start_polling(bot, handle_signals=False, polling_timeout=1))
+    try:
+        await asyncio.sleep(0.5)
+        start = time.perf_counter()
+        for user_id in ids:
+            emu.answer_poll(user_id, message.poll.id if message.poll else "", [user_id % 2])
+        await wait_for(lambda: count[0] >= len(ids))
+        return seen[0] - start
+    finally:
+        with contextlib.suppress(RuntimeError):
+            await dispatcher.stop_polling()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        await bot.session.close()
+
+
+async def over_http(url: str, residents: int, seen: bool = False) -> list[str]:
+    emu = Emulator(tokens=(DEFAULT_TOKEN, ECHO_TOKEN))
+    async with run_emulator(emulator=emu) as (_, base_url):
+        app = await build_app(Settings(database=DatabaseSettings(url=url)))
+        try:
+            return await _run(app, emu, base_url, residents, seen)
+        finally:
+            await app.aclose()
+
+
+async def _run(app: App, emu: Emulator, base_url: str, residents: int, seen: bool) -> list[str]:
+    ids = await seed(app, residents, seen=seen)
+    for user_id in (ORGANISER, *ids):
+        emu.create_user("居民", user_id=user_id)
+    emu.create_group("基准群", [ORGANISER, *ids], chat_id=GROUP)
+    done: dict[tuple[str, int], float] = {}
+    timed_core(app, done)
+    channel = make_channel(app, "aiogram", DEFAULT_TOKEN, base_url)
+    polling = asyncio.create_task(run_polling(channel, handle_signals=False))
+    try:
+        await wait_for(lambda: bool(channel.username), 10)
+        emu.send_command(ORGANISER, "groupquiz", "garden 2 120", chat_id=GROUP)
+        await wait_for(lambda: new_poll(emu, GROUP) is not None, 10)
+        first = new_poll(emu, GROUP)
+        assert first is not None
+        await poll_recorded(app, first.id)
+        sent: dict[int, float] = {}
+        start = time.perf_counter()
+        for k, user_id in enumerate(ids):
+            await asyncio.sleep(max(0.0, start + k * 10.0 / residents - time.perf_counter()))
+            sent[user_id] = time.perf_counter()
+            answer(emu, user_id, first)
+        await wait_for(lambda: sum(1 for p, _ in done if p == first.id) >= residents)
+        latencies = [done[(first.id, u)] - sent[u] for u in ids]
+        lines = [
+            f"over HTTP (aiogram channel, sandbox emulator), {residents} residents, sqlite",
+            f"(a) spread over 10 s: {percentiles(latencies)} (emulator → bot → core done)",
+        ]
+
+        out = await finish_due_rounds(app.core, datetime.now(UTC) + timedelta(minutes=5))
+        await deliver(app.core, channel.sender, out)  # what the periodic runner does: posts the next poll
+        second = new_poll(emu, GROUP, [first.id])
+        assert second is not None
+        await poll_recorded(app, second.id)
+        start = time.perf_counter()
+        for user_id in ids:
+            answer(emu, user_id, second)
+        await wait_for(lambda: sum(1 for p, _ in done if p == second.id) >= residents)
+        drain = max(t for (p, _), t in done.items() if p == second.id) - start
+        echo = await echo_drain(emu, base_url, ids)
+        lines.append(
+            f"(b) {residents} answers at once: drained in {drain:.2f} s ({residents / drain:.0f}/s); "
+            f"bare aiogram echo {echo:.2f} s ({residents / echo:.0f}/s); ratio {echo / drain:.2f}"
+        )
+        await deliver(
+            app.core, channel.sender, await finish_due_rounds(app.core, datetime.now(UTC) + timedelta(minutes=10))
+        )
+        lines.append(await check_ledger(app))
+        return lines
+    finally:
+        with contextlib.suppress(RuntimeError):
+            await channel.stop()
+        polling.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await polling

@@ -1,0 +1,250 @@
+"""Group quizzes: native quiz polls in a community group, one at a time, credited once per correct answer.
+
+Only one poll of a quiz is open at a time; the next is posted by the periodic runner (:meth:`due`) once
+``closes_at`` has passed. That keeps a group far below Telegram's 20 messages a minute without relying on the
+channel's send gate, and a restart loses nothing: the timer is a column, not a task in memory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from bot.domain.errors import NotFound
+from bot.domain.points import Reason
+from bot.domain.quiz import GroupBusy, GroupNotLinked, Library, Review, option_order, pick, schedule, to_shown
+from bot.domain.quiz_figures import Standing, leaderboard, mask
+from bot.domain.quiz_rounds import GroupPoll, GroupQuiz, GroupStatus, PollVote
+from bot.domain.residents import Resident
+from bot.domain.roles import Role
+from bot.services.points import PointsService, require_role
+from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+COUNT, MAX_COUNT = 5, 10
+SECONDS, MIN_SECONDS, MAX_SECONDS = 30, 10, 600
+# Time for the poll to reach Telegram and the last votes to arrive before the next poll is posted.
+GRACE = timedelta(seconds=3)
+DUE_BATCH = 50
+POLL_CACHE = 256
+# How long after a quiz ends answers still delivered late are credited by the runner.
+LATE_WINDOW = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class PollToSend:
+    chat_id: int
+    quiz_id: int
+    position: int
+    total: int
+    question: str
+    options: tuple[str, ...]
+    correct_option: int
+    explanation: str
+    open_period: int
+
+    @property
+    def tag(self) -> str:
+        """Lets ``poll_sent`` tie the posted poll's id back to this quiz and position."""
+        return f"gq:{self.quiz_id}:{self.position}"
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    chat_id: int
+    quiz_id: int
+    locale: str
+    track: str
+    questions: int
+    standings: list[Standing]
+    participants: int
+    owed: int
+    community_code: str
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    correct: bool
+    registered: bool
+    duplicate: bool = False
+
+
+class GroupQuizService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, points: PointsService, library: Library) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._points = points
+        self.library = library
+        # Poll records never change once written: a burst of answers to one poll reads it once.
+        self._polls: dict[str, GroupPoll] = {}
+
+    async def start(
+        self, chat_id: int, organiser: int, track: str, count: int, seconds: int, locale: str
+    ) -> tuple[GroupQuiz, PollToSend]:
+        """Start a quiz in a linked group (organiser of that community only); returns the first poll."""
+        pool = self.library.pool(track, single_only=True)
+        now = self._clock()
+        count, seconds = min(max(count, 1), MAX_COUNT), min(max(seconds, MIN_SECONDS), MAX_SECONDS)
+        async with self._uow() as uow:
+            community_id = await uow.groups.get_community_id(chat_id)
+            if community_id is None:
+                raise GroupNotLinked()
+            await require_role(uow, organiser, Role.ORGANISER, community_id)
+            if await uow.quiz.running_quiz(chat_id) is not None:
+                raise GroupBusy()
+            history = {q: Review(q, "", 1, True, at) for q, at in (await uow.quiz.used_in_chat(chat_id)).items()}
+            picked = [q.id for q in pick(pool, history, now, count, f"g{chat_id}")]
+            closes = now + timedelta(seconds=seconds) + GRACE
+            draft = GroupQuiz(
+                0, chat_id, community_id, track, locale, tuple(picked), seconds, 0, GroupStatus.RUNNING, closes
+            )
+            quiz = await uow.quiz.add_group_quiz(draft, organiser, now)
+            await uow.commit()
+        return quiz, self._poll(quiz)
+
+    async def poll_sent(self, quiz_id: int, position: int, poll_id: str, message_id: int | None) -> None:
+        """Remember which poll carries which question; the poll closes ``open_period`` after it was sent."""
+        now = self._clock()
+        async with self._uow() as uow:
+            quiz = await uow.quiz.group_quiz(quiz_id)
+            if quiz is None or not 0 <= position < len(quiz.question_ids):
+                return
+            poll = self._poll(replace(quiz, position=position))
+            record = GroupPoll(poll_id, quiz.id, position, quiz.question_ids[position], poll.correct_option)
+            await uow.quiz.add_poll(record, message_id, now)
+            closes = now + timedelta(seconds=quiz.open_period) + GRACE
+            await uow.quiz.set_closes_at(quiz.id, position, closes)
+            await uow.commit()
+
+    async def vote(
+        self, telegram_id: int, name: str, poll_id: str, options: tuple[int, ...], resident: Resident | None
+    ) -> VoteResult | None:
+        """Record a poll answer once: one insert. Points and learning progress follow when the poll closes
+        (``due``), off the hot path of a burst of answers.
+
+        ``resident`` is the voter as read from storage for this update (None: unknown). People not registered
+        when they answered are credited when they join (``credit_owed``).
+        """
+        now = self._clock()
+        registered = resident is not None and resident.is_registered and resident.telegram_id == telegram_id
+        resident_id = resident.id if registered and resident is not None else None
+        async with self._uow() as uow:
+            poll = await self._poll_record(uow, poll_id)
+            if poll is None or not options:
+                return None  # not one of our quiz polls (or a retracted vote)
+            correct = options == (poll.correct_option,)
+            vote = PollVote(0, poll.quiz_id, poll.question_id, telegram_id, mask(name), correct, resident_id)
+            if await uow.quiz.add_vote(poll, vote, now) is None:
+                return VoteResult(correct, registered, duplicate=True)
+            await uow.commit()
+        return VoteResult(correct, registered)
+
+    async def due(self, now: datetime | None = None) -> list[PollToSend | Leaderboard]:
+        """Move on every quiz whose poll has closed: the next poll, or the final leaderboard."""
+        now = now or self._clock()
+        async with self._uow() as uow:
+            quizzes = await uow.quiz.due_quizzes(now, DUE_BATCH)
+        steps: list[PollToSend | Leaderboard] = []
+        for quiz in quizzes:
+            step = await self._step(quiz, now)
+            if step is not None:
+                steps.append(step)
+        # Answers that arrived after their quiz's last settlement (late deliveries) are credited here.
+        await self._settle(finished_since=now - LATE_WINDOW)
+        return steps
+
+    async def credit_owed(self, telegram_id: int) -> int:
+        """Credit correct answers given before this person registered; returns the points credited."""
+        async with self._uow() as uow:
+            resident = await uow.residents.get_by_telegram_id(telegram_id)
+            if resident is None or not resident.is_registered:
+                return 0
+            owed = await uow.quiz.owed(telegram_id=telegram_id)
+        return sum([await self._credit(vote, resident.id) for vote in owed])
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    async def _step(self, quiz: GroupQuiz, now: datetime) -> PollToSend | Leaderboard | None:
+        closes = now + timedelta(seconds=quiz.open_period) + GRACE
+        async with self._uow() as uow:
+            if not await uow.quiz.claim_step(quiz, closes, now):
+                return None  # another runner took this step
+            await uow.commit()
+        await self._learn(quiz, now)
+        await self._settle(quiz_id=quiz.id)
+        if not quiz.last:
+            return self._poll(replace(quiz, position=quiz.position + 1))
+        return await self._leaderboard(quiz)
+
+    async def _settle(self, *, quiz_id: int | None = None, finished_since: datetime | None = None) -> None:
+        """Credit the correct answers of voters who were registered when they answered."""
+        async with self._uow() as uow:
+            owed = await uow.quiz.owed(quiz_id=quiz_id, finished_since=finished_since)
+        for vote in owed:
+            if vote.resident_id is not None:
+                await self._credit(vote, vote.resident_id)
+
+    async def _leaderboard(self, quiz: GroupQuiz) -> Leaderboard:
+        async with self._uow() as uow:
+            votes = await uow.quiz.votes(quiz.id)
+            community = await uow.communities.get(quiz.community_id)
+        if community is None:
+            raise NotFound(what="community")
+        standings = leaderboard((v.telegram_id, v.name, v.correct) for v in votes)
+        owed = {v.telegram_id for v in votes if v.correct and v.points is None and v.resident_id is None}
+        return Leaderboard(
+            quiz.chat_id,
+            quiz.id,
+            quiz.locale,
+            quiz.track,
+            len(quiz.question_ids),
+            standings,
+            len({v.telegram_id for v in votes}),
+            len(owed),
+            community.code,
+        )
+
+    async def _credit(self, vote: PollVote, resident_id: int) -> int:
+        key = f"g{vote.quiz_id}:{vote.question_id}:{resident_id}"
+        result = await self._points.award(resident_id, Reason.QUIZ, key, ref=f"group:{vote.quiz_id}")
+        async with self._uow() as uow:
+            await uow.quiz.set_vote_credit(vote.id, resident_id, result.credited)
+            await uow.commit()
+        return result.credited
+
+    async def _poll_record(self, uow: UnitOfWork, poll_id: str) -> GroupPoll | None:
+        poll = self._polls.get(poll_id)
+        if poll is None:
+            poll = await uow.quiz.poll(poll_id)
+            if poll is not None:
+                if len(self._polls) >= POLL_CACHE:
+                    self._polls.pop(next(iter(self._polls)))
+                self._polls[poll_id] = poll
+        return poll
+
+    async def _learn(self, quiz: GroupQuiz, now: datetime) -> None:
+        """The closed poll's answers count for residents' knowledge and repetition like private ones."""
+        question = self.library.questions[quiz.question_ids[quiz.position]]
+        async with self._uow() as uow:
+            for vote in await uow.quiz.votes(quiz.id, quiz.position):
+                if vote.resident_id is not None:
+                    previous = await uow.quiz.review(vote.resident_id, question.id)
+                    review = schedule(previous, question, vote.correct, vote.answered_at or now)
+                    await uow.quiz.save_review(vote.resident_id, review)
+            await uow.commit()
+
+    def _poll(self, quiz: GroupQuiz) -> PollToSend:
+        question = self.library.questions[quiz.question_ids[quiz.position]]
+        text = question.text(quiz.locale)
+        order = option_order(question.id, f"g{quiz.id}", len(text.options))
+        correct = to_shown(order, question.correct)[0]
+        return PollToSend(
+            quiz.chat_id,
+            quiz.id,
+            quiz.position,
+            len(quiz.question_ids),
+            text.question,
+            tuple(text.options[i] for i in order),
+            correct,
+            text.explanation,
+            quiz.open_period,
+        )

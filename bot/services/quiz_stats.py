@@ -1,0 +1,59 @@
+"""Awareness figures (知晓率) per community and building: who knows each track, participation, average score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.domain.errors import NotFound
+from bot.domain.quiz_figures import AwarenessRow, awareness
+from bot.domain.residents import Community
+from bot.domain.roles import Role
+from bot.services.points import member, require_role
+from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+
+WINDOW_DAYS = 30
+
+
+@dataclass(frozen=True)
+class AwarenessReport:
+    community: Community
+    rows: list[AwarenessRow]
+    days: int = WINDOW_DAYS
+
+    @property
+    def total(self) -> AwarenessRow:
+        return self.rows[0]
+
+    def building(self, name: str) -> AwarenessRow | None:
+        return next((r for r in self.rows[1:] if r.scope == name), None)
+
+
+class AwarenessService:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    async def for_community(self, code: str) -> AwarenessReport:
+        """Figures of the community with this code (for the command line)."""
+        async with self._uow() as uow:
+            community = await uow.communities.get_by_code(code)
+            if community is None:
+                raise NotFound(what="community")
+            return await self._report(uow, community)
+
+    async def for_organiser(self, telegram_id: int) -> AwarenessReport:
+        """Figures of the organiser's own community (role re-checked for that community)."""
+        async with self._uow() as uow:
+            resident = await member(uow, telegram_id)
+            assert resident.community_id is not None
+            await require_role(uow, telegram_id, Role.ORGANISER, resident.community_id)
+            community = await uow.communities.get(resident.community_id)
+            if community is None:
+                raise NotFound(what="community")
+            return await self._report(uow, community)
+
+    async def _report(self, uow: UnitOfWork, community: Community) -> AwarenessReport:
+        since = self._clock() - timedelta(days=WINDOW_DAYS)
+        people = await uow.quiz.progress(community.id, since)
+        return AwarenessReport(community, awareness(people))

@@ -1,0 +1,78 @@
+"""Quiz figures in SQL: per registered resident, what they answered per track and lately."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, case, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.quiz_figures import ResidentProgress
+from storage.models import BuildingRow, ResidentRow
+from storage.quiz_models import GroupQuizAnswerRow, QuizAnswerRow, QuizReviewRow
+
+_ANSWER = cast(Table, QuizAnswerRow.__table__)
+_REVIEW = cast(Table, QuizReviewRow.__table__)
+_VOTE = cast(Table, GroupQuizAnswerRow.__table__)
+
+
+class SqlQuizFigures:
+    """Aggregates stay in SQL (one row per resident and track), so a large community is a few queries."""
+
+    _s: AsyncSession
+
+    async def progress(self, community_id: int, since: datetime) -> list[ResidentProgress]:
+        """Every registered resident of a community with answered/correct per track and recent activity."""
+        people = (
+            select(ResidentRow.id, BuildingRow.name)
+            .select_from(ResidentRow)
+            .outerjoin(BuildingRow, BuildingRow.id == ResidentRow.building_id)
+            .where(*_members(community_id))
+        )
+        residents = {int(rid): name for rid, name in (await self._s.execute(people)).all()}
+        tracks = await self._per_track(community_id)
+        recent = await self._recent(community_id, since)
+        return [
+            ResidentProgress(rid, name, tracks.get(rid, {}), *recent.get(rid, (0, 0)))
+            for rid, name in sorted(residents.items())
+        ]
+
+    async def _per_track(self, community_id: int) -> dict[int, dict[str, tuple[int, int]]]:
+        query = (
+            select(_REVIEW.c.resident_id, _REVIEW.c.track, func.count(), _count(_REVIEW.c.last_correct))
+            .select_from(_REVIEW.join(ResidentRow, ResidentRow.id == _REVIEW.c.resident_id))
+            .where(*_members(community_id))
+            .group_by(_REVIEW.c.resident_id, _REVIEW.c.track)
+        )
+        found: dict[int, dict[str, tuple[int, int]]] = {}
+        for rid, track, answered, right in (await self._s.execute(query)).all():
+            found.setdefault(int(rid), {})[str(track)] = (int(answered), int(right or 0))
+        return found
+
+    async def _recent(self, community_id: int, since: datetime) -> dict[int, tuple[int, int]]:
+        found: dict[int, tuple[int, int]] = {}
+        for table in (_ANSWER, _VOTE):
+            query = (
+                select(table.c.resident_id, func.count(), _count(table.c.correct))
+                .select_from(table.join(ResidentRow, ResidentRow.id == table.c.resident_id))
+                .where(*_members(community_id), table.c.answered_at >= since)
+                .group_by(table.c.resident_id)
+            )
+            for rid, answers, right in (await self._s.execute(query)).all():
+                old = found.get(int(rid), (0, 0))
+                found[int(rid)] = (old[0] + int(answers), old[1] + int(right or 0))
+        return found
+
+
+def _members(community_id: int) -> list[Any]:
+    """Registered residents of a community (consent given, not deleted)."""
+    return [
+        ResidentRow.community_id == community_id,
+        ResidentRow.consent_at.is_not(None),
+        ResidentRow.deleted_at.is_(None),
+    ]
+
+
+def _count(flag: Any) -> Any:
+    return func.sum(case((flag, 1), else_=0))

@@ -1,0 +1,232 @@
+"""Handling a report (问题台账): accept and assign, reject, start, resolve, and 销号 or reopen (回头看).
+
+Every move is checked against the transition table in ``bot.domain.reports`` and against who the actor is to
+the report (read from storage each time: callback data is never trusted), recorded in the history with actor and
+time, and told to the people concerned in their own language.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.domain.errors import DomainError, NeedsConsent, NotFound
+from bot.domain.points import Reason
+from bot.domain.reports import (
+    NOTE_MAX,
+    NOTE_MIN,
+    Event,
+    Move,
+    Policy,
+    RejectReason,
+    Report,
+    Status,
+    TransitionRefused,
+    clean_text,
+    deadline_after,
+    next_status,
+)
+from bot.domain.residents import Resident
+from bot.domain.roles import Role
+from bot.services.jobs import Notice
+from bot.services.points import PointsService
+from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bot.services.report_jobs import schedule_check, schedule_deadline
+from bot.services.report_notices import Notifier, check_choices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A report after a use case, and the messages for other people that it caused."""
+
+    report: Report
+    notices: list[Notice] = field(default_factory=list)
+    points: int = 0
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    report: Report
+    actor: Resident
+    target: Status
+
+
+async def actor_of(uow: UnitOfWork, telegram_id: int) -> Resident:
+    """The person acting, who must have consented."""
+    actor = await uow.residents.get_by_telegram_id(telegram_id)
+    if actor is None or not actor.has_consent:
+        raise NeedsConsent()
+    return actor
+
+
+async def award(points: PointsService, resident_id: int, reason: Reason, key: str, ref: str) -> int:
+    """Points for a report; a resident who left (or deleted their data) simply gets none."""
+    try:
+        return (await points.award(resident_id, reason, key, ref=ref)).credited
+    except DomainError:
+        log.info("no points for resident %s (%s)", resident_id, key)
+        return 0
+
+
+class ReportDesk:
+    def __init__(
+        self, uow: UnitOfWorkFactory, clock: Clock, policy: Policy, notifier: Notifier, points: PointsService
+    ) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._policy = policy
+        self._tell = notifier
+        self._points = points
+
+    async def assignees(self, telegram_id: int, report_id: int) -> tuple[Report, list[Resident]]:
+        """Grid workers (and organisers) of the report's community, for the "assign to" buttons."""
+        async with self._uow() as uow:
+            loaded = await self._load(uow, telegram_id, report_id, Move.ACCEPT)
+            people = await uow.residents.with_role(Role.GRID_WORKER, loaded.report.community_id)
+        return loaded.report, people
+
+    async def duplicates(self, telegram_id: int, report_id: int) -> tuple[Report, list[Report]]:
+        """Open reports of the same category in the community, older than this one: what it may duplicate."""
+        async with self._uow() as uow:
+            report = (await self._load(uow, telegram_id, report_id, Move.REJECT)).report
+            same = await uow.reports.open_in(report.community_id, report.category)
+        return report, [r for r in same if r.id < report.id][-5:]
+
+    async def accept(self, telegram_id: int, report_id: int, assignee_id: int) -> Outcome:
+        """Accept and assign to a grid worker of the community; the deadline is the category's default."""
+        async with self._uow() as uow:
+            loaded = await self._load(uow, telegram_id, report_id, Move.ACCEPT)
+            assignee = await uow.residents.get(assignee_id)
+            if assignee is None or not assignee.has_role(Role.GRID_WORKER, loaded.report.community_id):
+                raise NotFound(what="assignee")
+            now = self._clock()
+            deadline = loaded.report.deadline or deadline_after(now, self._hours(loaded.report))
+            after = await self._apply(uow, loaded, Move.ACCEPT, assignee_id=assignee.id, accepted_at=now,
+                                      deadline=deadline)  # fmt: skip
+            if deadline != loaded.report.deadline:
+                await schedule_deadline(uow, after, self._policy, now)
+            await uow.commit()
+        credited = await award(self._points, after.reporter_id, Reason.REPORT_ACCEPTED, f"report:{after.id}:accepted",
+                               after.ticket)  # fmt: skip
+        async with self._uow() as uow:
+            notices = await self._tell.people(uow, after, "reports/notify/accepted", points=credited,
+                                              assignee=assignee.display_name or "—")  # fmt: skip
+            notices += await self._tell.assignee(uow, after, "reports/staff/assigned")
+        return Outcome(after, notices)
+
+    async def reject(
+        self, telegram_id: int, report_id: int, reason: RejectReason, duplicate_of: int | None = None
+    ) -> Outcome:
+        """Close without handling; the reason is shown to the reporter. A duplicate's reporter follows the original."""
+        async with self._uow() as uow:
+            loaded = await self._load(uow, telegram_id, report_id, Move.REJECT)
+            original = await self._original(uow, loaded.report, reason, duplicate_of)
+            after = await self._apply(uow, loaded, Move.REJECT, reject_reason=reason, closed_at=self._clock(),
+                                      duplicate_of=original.id if original else None, note=reason.value)  # fmt: skip
+            if original is not None:
+                await uow.reports.follow(original.id, after.reporter_id, self._clock())
+            ticket = original.ticket if original else None
+            notices = await self._tell.people(uow, after, "reports/notify/rejected", original=ticket)
+            await uow.commit()
+        return Outcome(after, notices)
+
+    async def start(self, telegram_id: int, report_id: int) -> Outcome:
+        """The assignee is on it."""
+        async with self._uow() as uow:
+            after = await self._apply(uow, await self._load(uow, telegram_id, report_id, Move.START), Move.START)
+            notices = await self._tell.people(uow, after, "reports/notify/in_progress")
+            await uow.commit()
+        return Outcome(after, notices)
+
+    async def check(self, telegram_id: int, report_id: int, move: Move) -> Report:
+        """The report, if this person may make ``move`` now: checked before a dialog, so nobody types in vain."""
+        async with self._uow() as uow:
+            return (await self._load(uow, telegram_id, report_id, move)).report
+
+    async def resolve(self, telegram_id: int, report_id: int, photo: str, note: str) -> Outcome:
+        """Resolved with an after-photo and a note; the reporter is asked "is it fixed?"."""
+        text = clean_text(note, NOTE_MIN, NOTE_MAX, "note")
+        async with self._uow() as uow:
+            loaded = await self._load(uow, telegram_id, report_id, Move.RESOLVE)
+            now = self._clock()
+            after = await self._apply(uow, loaded, Move.RESOLVE, after_photo=photo, resolution_note=text,
+                                      resolved_at=now, note=text, photo=photo)  # fmt: skip
+            await schedule_check(uow, after, self._policy, now)
+            picture = self._tell.photo(photo)
+            notices = await self._tell.people(uow, after, "reports/notify/resolved", photo=picture,
+                                              reporter_choices=check_choices(after))  # fmt: skip
+            await uow.commit()
+        return Outcome(after, notices)
+
+    async def verify(self, telegram_id: int, report_id: int) -> Outcome:
+        """销号: the reporter confirms the fix (points), or an organiser closes it after a re-visit."""
+        async with self._uow() as uow:
+            loaded = await self._load(uow, telegram_id, report_id, Move.VERIFY)
+            after = await self._apply(uow, loaded, Move.VERIFY, closed_at=self._clock())
+            await uow.commit()
+        credited = 0
+        if loaded.actor.id == after.reporter_id:  # an organiser's close after a re-visit earns the reporter nothing
+            key = f"report:{after.id}:verified"
+            credited = await award(self._points, after.reporter_id, Reason.REPORT_VERIFIED, key, after.ticket)
+        async with self._uow() as uow:
+            notices = await self._tell.people(uow, after, "reports/notify/verified", followers=True)
+            notices = [n for n in notices if n.chat_id != loaded.actor.telegram_id]
+            notices += await self._tell.assignee(uow, after, "reports/staff/verified")
+        return Outcome(after, notices, credited)
+
+    async def reopen(self, telegram_id: int, report_id: int, photo: str | None = None) -> Outcome:
+        """Not fixed: back to the same assignee with a new deadline."""
+        async with self._uow() as uow:
+            loaded = await self._load(uow, telegram_id, report_id, Move.REOPEN)
+            now = self._clock()
+            deadline = deadline_after(now, self._hours(loaded.report))
+            after = await self._apply(uow, loaded, Move.REOPEN, deadline=deadline, resolved_at=None,
+                                      reopened=loaded.report.reopened + 1, escalated_at=None, photo=photo)  # fmt: skip
+            await schedule_deadline(uow, after, self._policy, now)
+            notices = await self._tell.assignee(uow, after, "reports/staff/reopened")
+            if photo is not None:
+                notices = [Notice(n.chat_id, n.template, n.context, n.locale, self._tell.photo(photo), n.choices)
+                           for n in notices]  # fmt: skip
+            await uow.commit()
+        return Outcome(after, notices)
+
+    async def _load(self, uow: UnitOfWork, telegram_id: int, report_id: int, move: Move) -> _Loaded:
+        actor = await actor_of(uow, telegram_id)
+        report = await uow.reports.get(report_id, for_update=True)
+        if report is None:
+            raise NotFound(what="report")
+        staff = actor.has_role(Role.GRID_WORKER, report.community_id)
+        organiser = actor.has_role(Role.ORGANISER, report.community_id)
+        target = next_status(report.status, move, report.actors(actor.id, staff=staff, organiser=organiser))
+        return _Loaded(report, actor, target)
+
+    async def _apply(self, uow: UnitOfWork, loaded: _Loaded, move: Move, **changes: Any) -> Report:
+        """Write the move (only if nobody moved the report meanwhile) and its history line."""
+        report, now = loaded.report, self._clock()
+        note, photo = changes.pop("note", None), changes.pop("photo", None)
+        if not await uow.reports.move(report.id, report.status, status=loaded.target, **changes):
+            raise TransitionRefused("moved meanwhile", move=move.value, status=report.status.value)
+        event = Event(now, move.value, loaded.target, report.status, loaded.actor.id, note, photo)
+        await uow.reports.add_event(report.id, event)
+        if loaded.actor.id != report.reporter_id:
+            details = {"report": report.ticket, "move": move.value, "to": loaded.target.value}
+            await uow.audit.add(now, loaded.actor.telegram_id, f"report.{move.value}", True, details)
+        after = await uow.reports.get(report.id)
+        assert after is not None
+        return after
+
+    async def _original(
+        self, uow: UnitOfWork, report: Report, reason: RejectReason, duplicate_of: int | None
+    ) -> Report | None:
+        if reason is not RejectReason.DUPLICATE:
+            return None
+        original = await uow.reports.get(duplicate_of) if duplicate_of else None
+        if original is None or original.id == report.id or original.community_id != report.community_id:
+            raise NotFound(what="report")
+        return original
+
+    def _hours(self, report: Report) -> int:
+        return self._policy.category(report.category).hours

@@ -1,0 +1,71 @@
+"""The reporter's side after submitting: /myreports with history, and 回头看 — "is it fixed?" yes or no."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from bot.conversation.context import Ctx
+from bot.conversation.replies import Action, Button, SendText, keyboard
+from bot.conversation.router import Needs, Router
+from bot.domain.reports import Move
+from handlers.notices import report_actions
+
+router = Router("rf")
+NOT_FIXED = "rf.nofix"
+
+
+@router.command("myreports", needs=Needs.REGISTRATION, private_only=True)
+async def my_reports(ctx: Ctx) -> Sequence[Action]:
+    """My reports and the ones I follow (+1), newest first, each with a details button."""
+    mine = await ctx.services.reports.mine(ctx.user_id)
+    reported = [await ctx.services.reports.context(r, ctx.locale) for r in mine.reported]
+    followed = [await ctx.services.reports.context(r, ctx.locale) for r in mine.followed]
+    buttons = [[Button("reports.btn.details", data=router.data("show", r.id), label_context={"ticket": r.ticket})]
+               for r in mine.reported + mine.followed]  # fmt: skip
+    return [SendText("reports/mine", {"reported": reported, "followed": followed}, buttons=keyboard(*buttons))]
+
+
+@router.callback("show", int, needs=Needs.REGISTRATION)
+async def show(ctx: Ctx) -> Sequence[Action]:
+    """One report with its whole history (reporter, followers and staff only)."""
+    report, history = await ctx.services.reports.detail(ctx.user_id, int(ctx.args[0]))
+    context = await ctx.services.reports.context(report, ctx.locale)
+    return [SendText("reports/detail", context | {"history": history})]
+
+
+@router.callback("ok", int, needs=Needs.CONSENT)
+async def fixed(ctx: Ctx) -> Sequence[Action]:
+    """销号: the reporter confirms the fix."""
+    outcome = await ctx.services.report_desk.verify(ctx.user_id, int(ctx.args[0]))
+    context = {"ticket": outcome.report.ticket, "points": outcome.points}
+    return [SendText("reports/verified", context), *report_actions(outcome.notices)]
+
+
+@router.callback("no", int, needs=Needs.CONSENT)
+async def not_fixed(ctx: Ctx) -> Sequence[Action]:
+    """Not fixed: an optional photo, then the report goes back to the assignee."""
+    report = await ctx.services.report_desk.check(ctx.user_id, int(ctx.args[0]), Move.REOPEN)
+    await ctx.set_state(NOT_FIXED, report=report.id)
+    skip = keyboard([Button("reports.btn.no_photo", data=router.data("nophoto", report.id))])
+    return [SendText("reports/ask_not_fixed_photo", buttons=skip)]
+
+
+@router.step(NOT_FIXED, needs=Needs.CONSENT)
+async def not_fixed_photo(ctx: Ctx) -> Sequence[Action]:
+    file_id = (ctx.incoming.photo_file_ids or (ctx.incoming.document_file_id,))[-1]
+    if file_id is None:
+        return [SendText("reports/ask_not_fixed_photo")]
+    key = await ctx.services.reports.add_photo(file_id, 0)
+    return await _reopen(ctx, int(ctx.data["report"]), key)
+
+
+@router.callback("nophoto", int, needs=Needs.CONSENT)
+async def without_photo(ctx: Ctx) -> Sequence[Action]:
+    return await _reopen(ctx, int(ctx.args[0]), None)
+
+
+async def _reopen(ctx: Ctx, report_id: int, photo: str | None) -> list[Action]:
+    outcome = await ctx.services.report_desk.reopen(ctx.user_id, report_id, photo)
+    await ctx.clear_state()
+    context = await ctx.services.reports.context(outcome.report, ctx.locale)
+    return [SendText("reports/reopened", context), *report_actions(outcome.notices)]

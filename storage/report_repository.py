@@ -1,0 +1,184 @@
+"""Reports, history and followers in SQL. Flushes, never commits."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.geo import GeoPoint
+from bot.domain.reports import STATUS_TYPE, Event, RejectReason, Report, Status, StatusType
+from storage.models import GroupChatRow
+from storage.report_models import ReportEventRow, ReportFollowerRow, ReportRow, TicketCounterRow
+
+_MOVABLE = {
+    "status",
+    "assignee_id",
+    "deadline",
+    "accepted_at",
+    "resolved_at",
+    "closed_at",
+    "reject_reason",
+    "duplicate_of",
+    "after_photo",
+    "resolution_note",
+    "reopened",
+    "escalated_at",
+}
+_OPEN = [s.value for s, t in STATUS_TYPE.items() if t is StatusType.OPEN]
+
+
+def _report(row: ReportRow) -> Report:
+    where = GeoPoint(row.latitude, row.longitude) if row.latitude is not None and row.longitude is not None else None
+    return Report(
+        id=row.id, ticket=row.ticket, community_id=row.community_id, category=row.category,
+        status=Status(row.status), reporter_id=row.reporter_id, description=row.description,
+        submitted_at=row.submitted_at, anonymous=row.anonymous, location=where, building_id=row.building_id,
+        address=row.address, photos=tuple(row.photos or ()), skip_reason=row.skip_reason,
+        assignee_id=row.assignee_id, deadline=row.deadline, accepted_at=row.accepted_at,
+        resolved_at=row.resolved_at, closed_at=row.closed_at,
+        reject_reason=RejectReason(row.reject_reason) if row.reject_reason else None,
+        duplicate_of=row.duplicate_of, after_photo=row.after_photo, resolution_note=row.resolution_note,
+        reopened=row.reopened, escalated_at=row.escalated_at,
+    )  # fmt: skip
+
+
+def _event(row: ReportEventRow) -> Event:
+    before = Status(row.from_status) if row.from_status else None
+    return Event(row.at, row.action, Status(row.to_status), before, row.actor_id, row.note, row.photo)
+
+
+class SqlReportRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    async def next_number(self, year: int) -> int:
+        """Bump the year's counter in one statement: the row lock makes concurrent reports queue, not collide."""
+        dialect = postgresql if self._s.get_bind().dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(TicketCounterRow).values(year=year, last=1)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[TicketCounterRow.year], set_={"last": TicketCounterRow.last + 1}
+        ).returning(TicketCounterRow.last)
+        return int((await self._s.execute(stmt)).scalar_one())
+
+    async def add(self, report: Report) -> Report:
+        where = report.location
+        row = ReportRow(
+            ticket=report.ticket, community_id=report.community_id, category=report.category,
+            status=report.status.value, reporter_id=report.reporter_id, anonymous=report.anonymous,
+            description=report.description, latitude=where.latitude if where else None,
+            longitude=where.longitude if where else None, building_id=report.building_id,
+            address=report.address, photos=list(report.photos), skip_reason=report.skip_reason,
+            submitted_at=report.submitted_at, deadline=report.deadline, reopened=0,
+        )  # fmt: skip
+        self._s.add(row)
+        await self._s.flush()
+        return _report(row)
+
+    async def get(self, report_id: int, *, for_update: bool = False) -> Report | None:
+        query = select(ReportRow).where(ReportRow.id == report_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self._s.scalars(query)).one_or_none()
+        return _report(row) if row else None
+
+    async def move(self, report_id: int, current: Status, **fields: Any) -> bool:
+        """Conditional update: False when someone else moved the report first."""
+        unknown = set(fields) - _MOVABLE
+        if unknown:
+            raise ValueError(f"not movable report fields: {sorted(unknown)}")
+        values = {k: (v.value if isinstance(v, Status | RejectReason) else v) for k, v in fields.items()}
+        result = await self._s.execute(
+            update(ReportRow)
+            .where(ReportRow.id == report_id, ReportRow.status == current.value)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        self._s.expire_all()
+        return bool(getattr(result, "rowcount", 0))
+
+    async def add_event(self, report_id: int, event: Event) -> None:
+        self._s.add(
+            ReportEventRow(
+                report_id=report_id, at=event.at, action=event.action,
+                from_status=event.from_status.value if event.from_status else None,
+                to_status=event.to_status.value, actor_id=event.actor_id, note=event.note, photo=event.photo,
+            )
+        )  # fmt: skip
+        await self._s.flush()
+
+    async def history(self, report_id: int) -> list[Event]:
+        rows = await self._s.scalars(
+            select(ReportEventRow).where(ReportEventRow.report_id == report_id).order_by(ReportEventRow.id)
+        )
+        return [_event(r) for r in rows.all()]
+
+    async def open_in(self, community_id: int, category: str) -> list[Report]:
+        rows = await self._s.scalars(
+            select(ReportRow)
+            .where(
+                ReportRow.community_id == community_id,
+                ReportRow.category == category,
+                ReportRow.status.in_(_OPEN),
+            )
+            .order_by(ReportRow.id)
+        )
+        return [_report(r) for r in rows.all()]
+
+    async def follow(self, report_id: int, resident_id: int, at: datetime) -> bool:
+        exists = await self._s.scalar(
+            select(func.count())
+            .select_from(ReportFollowerRow)
+            .where(ReportFollowerRow.report_id == report_id, ReportFollowerRow.resident_id == resident_id)
+        )
+        if exists:
+            return False
+        self._s.add(ReportFollowerRow(report_id=report_id, resident_id=resident_id, at=at))
+        await self._s.flush()
+        return True
+
+    async def followers(self, report_id: int) -> list[int]:
+        rows = await self._s.scalars(
+            select(ReportFollowerRow.resident_id)
+            .where(ReportFollowerRow.report_id == report_id)
+            .order_by(ReportFollowerRow.id)
+        )
+        return list(rows.all())
+
+    async def by_reporter(self, resident_id: int, limit: int) -> list[Report]:
+        rows = await self._s.scalars(
+            select(ReportRow).where(ReportRow.reporter_id == resident_id).order_by(ReportRow.id.desc()).limit(limit)
+        )
+        return [_report(r) for r in rows.all()]
+
+    async def followed_by(self, resident_id: int, limit: int) -> list[Report]:
+        rows = await self._s.scalars(
+            select(ReportRow)
+            .join(ReportFollowerRow, ReportFollowerRow.report_id == ReportRow.id)
+            .where(ReportFollowerRow.resident_id == resident_id)
+            .order_by(ReportRow.id.desc())
+            .limit(limit)
+        )
+        return [_report(r) for r in rows.all()]
+
+    async def staff_chat(self, community_id: int) -> int | None:
+        """The community's staff handling group, if one was linked (``/linkgroup <code> staff``)."""
+        rows = await self._s.scalars(
+            select(GroupChatRow.chat_id)
+            .where(GroupChatRow.community_id == community_id, GroupChatRow.purpose == "staff")
+            .limit(1)
+        )
+        return rows.first()
+
+    async def in_period(self, community_id: int | None, since: datetime | None, until: datetime | None) -> list[Report]:
+        query = select(ReportRow).order_by(ReportRow.id)
+        if community_id is not None:
+            query = query.where(ReportRow.community_id == community_id)
+        if since is not None:
+            query = query.where(ReportRow.submitted_at >= since)
+        if until is not None:
+            query = query.where(ReportRow.submitted_at < until)
+        return [_report(r) for r in (await self._s.scalars(query)).all()]

@@ -17,18 +17,23 @@ import content
 from bot.config import Settings
 from bot.conversation.core import Core
 from bot.conversation.render import ActionRenderer
+from bot.conversation.replies import Outgoing
 from bot.conversation.router import Router
 from bot.conversation.state import StateStore
 from bot.qr import QrImages
 from bot.rendering import Renderer
+from bot.report_setup import build_reports
 from bot.services.access import AccessService
 from bot.services.communities import CommunityService
 from bot.services.container import Services
+from bot.services.files import FileDownloader
 from bot.services.points import PointsService
+from bot.services.quiz import QuizService
 from bot.services.redemptions import RedemptionService
 from bot.services.residents import ResidentService
 from bot.services.rewards import RewardService
 from content.points import load_policy
+from content.quiz_library import load_library
 from storage.db import current_revision, head_revision, make_engine, make_sessionmaker, upgrade_async
 from storage.state_store import SqlStateStore
 from storage.uow import uow_factory
@@ -59,6 +64,12 @@ class App:
     async def aclose(self) -> None:
         await self.engine.dispose()
 
+    async def run_due_jobs(self, now: datetime) -> list[Outgoing]:
+        """Run the durable jobs due at ``now`` (timers of any feature); the channel loop delivers the result."""
+        from handlers.notices import render_notices
+
+        return render_notices(self.core, await self.services.jobs.run_due_jobs(now))
+
 
 async def prepare_database(url: str) -> None:
     """SQLite (the embedded default) is migrated automatically; a server database must be upgraded on purpose."""
@@ -84,6 +95,7 @@ async def build_app(
     clock: Callable[[], datetime] = utcnow,
     state_store: StateStore | None = None,
     bot_username: str = "",
+    downloader: FileDownloader | None = None,
 ) -> App:
     """Wire every piece from settings; callers own the returned App and must ``aclose`` it."""
     from handlers import build_router
@@ -92,6 +104,7 @@ async def build_app(
     sessions = make_sessionmaker(engine)
     uow = uow_factory(sessions)
     policy = load_policy(timezone=settings.locale.timezone)
+    reports = build_reports(settings, uow, clock, PointsService(uow, clock, policy), downloader)
     services = Services(
         residents=ResidentService(uow, clock),
         communities=CommunityService(uow),
@@ -100,6 +113,11 @@ async def build_app(
         rewards=RewardService(uow, clock),
         # QR images derive from the code, so a temporary folder is enough: they are redrawn when missing.
         redemptions=RedemptionService(uow, clock, policy, secrets.SystemRandom(), QrImages(_QR_FOLDER)),
+        quiz=QuizService(uow, clock, PointsService(uow, clock, policy), load_library()),
+        reports=reports.service,
+        report_desk=reports.desk,
+        report_stats=reports.stats,
+        jobs=reports.jobs,
     )
     renderer = build_renderer(settings)
     router = build_router()

@@ -47,6 +47,11 @@ class SandboxSettings(BaseModel):
     database: str = "sqlite+aiosqlite:///./sicheng-sandbox.db"
 
 
+class FilesSettings(BaseModel):
+    # Where residents' photos are kept (metadata stripped). A local folder by default; back it up.
+    root: Path = Path("./media")
+
+
 class Settings(BaseSettings):
     """Everything configurable. Nested groups use ``__``: ``SICHENG_TELEGRAM__TOKEN``."""
 
@@ -57,5 +62,6 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     locale: LocaleSettings = LocaleSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    files: FilesSettings = FilesSettings()
     content_dir: Path | None = None
     log_level: str = "INFO"

@@ -246,9 +246,7 @@ def _parse_text(text: str, label: str, kind: _Kind, expected: str | None) -> _Pa
     if track not in TRACKS:
         parsed.errors.append(f"{label}: track '{track}' is not one of {', '.join(TRACKS)}")
     elif expected is not None and track != expected:
-        parsed.errors.append(
-            f"{label}: track mismatch: the file says '{track}' but its name says '{expected}'"
-        )
+        parsed.errors.append(f"{label}: track mismatch: the file says '{track}' but its name says '{expected}'")
     else:
         parsed.track = track
     if not isinstance(items, list):
@@ -299,9 +297,7 @@ def _scan(root: Path, kind: _Kind, tracks: Iterable[Track] = TRACKS) -> _Scan:
     folder = root / kind.folder
     wanted = tuple(tracks)
     strays = sorted(p for p in folder.glob("*.y*ml") if p.suffix == ".yml" or p.stem not in TRACKS)
-    scan.errors.extend(
-        f"{kind.folder}/{p.name}: unexpected file; tracks are {', '.join(TRACKS)}" for p in strays
-    )
+    scan.errors.extend(f"{kind.folder}/{p.name}: unexpected file; tracks are {', '.join(TRACKS)}" for p in strays)
     for track in wanted:
         path = folder / f"{track}.yaml"
         scan.files[track] = path.is_file()
@@ -412,9 +408,7 @@ def _merged_text(target: Path, track: Track, new: list[Question]) -> str:
     expected = {**old_data, "questions": [*old_data["questions"], *items]}
     found = re.search(r"^questions:[ \t]*\n(?:[ \t]*(?:#.*)?\n)*( *)- ", old, flags=re.MULTILINE)
     indent = found.group(1) if found else "  "
-    block = "".join(
-        indent + line if line.strip() else line for line in _dump(items).splitlines(keepends=True)
-    )
+    block = "".join(indent + line if line.strip() else line for line in _dump(items).splitlines(keepends=True))
     candidate = old.rstrip("\n") + "\n\n" + block
     try:
         if _yaml_load(candidate) == expected:

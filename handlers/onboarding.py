@@ -9,7 +9,7 @@ from bot.conversation.context import Ctx
 from bot.conversation.replies import Action, Button, EditText, SendText, keyboard
 from bot.conversation.router import Needs, Router
 from bot.domain.residents import CONSENT_VERSION, LOCALES, Community, parse_deep_link
-from handlers import menu
+from handlers import menu, quiz
 
 router = Router("onb")
 PENDING = "onb.pending"
@@ -81,7 +81,8 @@ async def choose_building(ctx: Ctx) -> Sequence[Action]:
     community_id, building_id = int(ctx.args[0]), int(ctx.args[1])
     ctx.resident = await ctx.services.residents.join(ctx.user_id, community_id, building_id or None)
     await ctx.clear_state()
-    return [EditText("onboarding/joined", await menu.place(ctx)), await menu.main_menu(ctx)]
+    credited = await quiz.credit_after_join(ctx)  # group-quiz answers given before registering
+    return [EditText("onboarding/joined", await menu.place(ctx)), *credited, await menu.main_menu(ctx)]
 
 
 async def _choose_community(ctx: Ctx, *, edit: bool) -> Sequence[Action]:
@@ -94,7 +95,8 @@ async def _choose_community(ctx: Ctx, *, edit: bool) -> Sequence[Action]:
             ctx.resident = await ctx.services.residents.join(ctx.user_id, community.id, building.id)
             await ctx.clear_state()
             first = EditText if edit else SendText
-            return [first("onboarding/joined", await menu.place(ctx)), await menu.main_menu(ctx)]
+            credited = await quiz.credit_after_join(ctx)
+            return [first("onboarding/joined", await menu.place(ctx)), *credited, await menu.main_menu(ctx)]
         buttons = building_buttons(community, "building")
         return [_say(edit, "onboarding/choose_building", {"community": community.name}, buttons)]
     communities = await ctx.services.communities.list()

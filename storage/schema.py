@@ -4,6 +4,12 @@ Alembic's environment and the tests use it, so a model module added by a feature
 Add one import line per feature model module.
 """
 
-from storage import models
+from storage import (
+    job_models,  # noqa: F401
+    models,
+    points_models,  # noqa: F401
+    quiz_models,  # noqa: F401
+    report_models,  # noqa: F401
+)
 
 metadata = models.Base.metadata

@@ -6,12 +6,17 @@ from typing import Any, Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.job_repository import SqlJobRepository
+from storage.points_repository import SqlPointsRepository
+from storage.quiz_repository import SqlQuizRepository
+from storage.report_repository import SqlReportRepository
 from storage.repositories import (
     SqlAuditRepository,
     SqlCommunityRepository,
     SqlGroupChatRepository,
     SqlResidentRepository,
 )
+from storage.rewards_repository import SqlRewardRepository
 
 
 class SqlUnitOfWork:
@@ -27,6 +32,11 @@ class SqlUnitOfWork:
         self.communities = SqlCommunityRepository(self.session)
         self.groups = SqlGroupChatRepository(self.session)
         self.audit = SqlAuditRepository(self.session)
+        self.points = SqlPointsRepository(self.session)
+        self.rewards = SqlRewardRepository(self.session)
+        self.reports = SqlReportRepository(self.session)
+        self.jobs = SqlJobRepository(self.session)
+        self.quiz = SqlQuizRepository(self.session)
         return self
 
     async def __aexit__(self, *exc: Any) -> None:

@@ -26,14 +26,17 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Methods that put a message in a chat and so count against Telegram's per-chat and per-token limits.
+# Methods that put a new message in a chat: they count against Telegram's per-chat and per-token limits.
 PACED_METHODS = frozenset(
     {
         "sendmessage", "sendphoto", "senddocument", "sendpoll", "sendlocation", "sendmediagroup",
         "sendvideo", "sendaudio", "sendvoice", "sendsticker", "sendanimation", "copymessage",
-        "forwardmessage", "editmessagetext", "editmessagecaption", "editmessagereplymarkup",
+        "forwardmessage",
     }
 )  # fmt: skip
+# Edits answer a tap on a button the person just pressed: they share the token's pace but not the chat's, so
+# "edit + next message" is not held back a second in front of the person.
+EDIT_METHODS = frozenset({"editmessagetext", "editmessagecaption", "editmessagereplymarkup", "stoppoll"})
 UNPACED = frozenset({"getupdates", "close", "logout", "getme"})  # must never wait behind a 429 pause
 
 
@@ -141,10 +144,11 @@ class SendGate:
         # A 429 pause holds every call of the token, paced or not; the pace only holds message sends.
         while (delay := self.paused_until - self.clock()) > 0:
             await self.sleep(delay)
-        if method not in PACED_METHODS or chat_id is None:
+        if chat_id is None or method not in PACED_METHODS | EDIT_METHODS:
             return
         now = self.clock()
-        slot = self._token.reserve(self._window(chat_id).reserve(now))
+        chat_slot = self._window(chat_id).reserve(now) if method in PACED_METHODS else now
+        slot = self._token.reserve(chat_slot)
         if slot > now:
             await self.sleep(slot - now)
         while (delay := self.paused_until - self.clock()) > 0:

@@ -57,11 +57,11 @@ class ActionRenderer:
         if isinstance(action, AnswerCallback):
             return self._answer(action, inc, locale)
         if isinstance(action, SendPhoto):
-            caption = None
+            caption, loc = None, action.locale or locale
             if action.caption_template:
-                caption = _clip(self.templates.render(locale, action.caption_template, action.context), CAPTION_LIMIT)
+                caption = _clip(self.templates.render(loc, action.caption_template, action.context), CAPTION_LIMIT)
             chat = action.chat_id if action.chat_id is not None else inc.chat_id
-            return [OutPhoto(chat, action.photo, caption, self.keyboard(action.buttons, locale))]
+            return [OutPhoto(chat, action.photo, caption, self.keyboard(action.buttons, loc))]
         if isinstance(action, SendQuizPoll):
             chat = action.chat_id if action.chat_id is not None else inc.chat_id
             return [

@@ -64,6 +64,7 @@ class SendPhoto:
     context: dict[str, Any] = field(default_factory=dict)
     buttons: Keyboard = ()
     chat_id: int | None = None
+    locale: str | None = None  # None: the recipient's locale (the sender's when replying)
 
 
 @dataclass(frozen=True)

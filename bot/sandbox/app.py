@@ -1,4 +1,4 @@
-"""`sicheng sandbox`: the bot on the real aiogram (or PTB) channel over HTTP against the local emulator, plus the page."""
+"""`sicheng sandbox`: the bot on the real aiogram (or PTB) channel over HTTP against the local emulator + the page."""
 
 from __future__ import annotations
 
@@ -55,7 +55,12 @@ def _configure(app: web.Application) -> None:
 
 @contextlib.asynccontextmanager
 async def start_sandbox(
-    settings: Settings, *, host: str = "127.0.0.1", port: int = 0, channel: str = "aiogram", fresh: bool = False,
+    settings: Settings,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    channel: str = "aiogram",
+    fresh: bool = False,
     emulator: Emulator | None = None,
 ) -> AsyncIterator[Sandbox]:
     """Emulator + page on host:port, the bot polling it through ``channel``; stops everything on exit."""

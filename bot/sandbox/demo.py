@@ -25,8 +25,14 @@ class Persona:
     role_label: str  # shown on the sandbox page only
 
     def to_view(self) -> dict[str, object]:
-        return {"id": self.user_id, "name": self.name, "language_code": self.language_code, "role": self.role.value,
-                "role_label": self.role_label, "registered": self.building is not None}
+        return {
+            "id": self.user_id,
+            "name": self.name,
+            "language_code": self.language_code,
+            "role": self.role.value,
+            "role_label": self.role_label,
+            "registered": self.building is not None,
+        }
 
 
 PERSONAS = (

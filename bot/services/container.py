@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 from bot.services.access import AccessService
 from bot.services.communities import CommunityService
+from bot.services.jobs import JobRunner
+from bot.services.points import PointsService
+from bot.services.quiz import QuizService
+from bot.services.redemptions import RedemptionService
+from bot.services.report_stats import ReportStats
+from bot.services.report_workflow import ReportDesk
+from bot.services.reports import ReportService
 from bot.services.residents import ResidentService
+from bot.services.rewards import RewardService
 
 
 @dataclass(frozen=True)
@@ -14,3 +22,11 @@ class Services:
     residents: ResidentService
     communities: CommunityService
     access: AccessService
+    points: PointsService
+    rewards: RewardService
+    redemptions: RedemptionService
+    quiz: QuizService
+    reports: ReportService
+    report_desk: ReportDesk
+    report_stats: ReportStats
+    jobs: JobRunner

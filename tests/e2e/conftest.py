@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SandboxSettings, Settings
+from bot.config import SandboxSettings, Settings, TelegramSettings
 from bot.sandbox.app import Sandbox, start_sandbox
 
 StartSandbox = Callable[[str], AbstractAsyncContextManager[Sandbox]]
@@ -14,7 +14,11 @@ StartSandbox = Callable[[str], AbstractAsyncContextManager[Sandbox]]
 
 @pytest.fixture
 def sandbox_settings(tmp_path: Path) -> Settings:
-    return Settings(sandbox=SandboxSettings(database=f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"))
+    # Per-chat pacing has its own tests (tests/channels); here it would only make every step wait for a slot.
+    return Settings(
+        sandbox=SandboxSettings(database=f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"),
+        telegram=TelegramSettings(chat_per_second=50.0),
+    )
 
 
 @pytest.fixture

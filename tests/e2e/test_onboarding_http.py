@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from bot.channels.base import deliver
+from bot.conversation.replies import OutMessage
 from bot.sandbox.app import Sandbox
 from bot.sandbox.demo import RESIDENTS_GROUP
 from tests.e2e.conftest import StartSandbox
@@ -53,13 +55,7 @@ async def test_blocked_user_is_marked_unreachable_and_not_retried(sandbox: Sandb
     aunt = 1000002  # 王阿姨, registered by the demo data
     emulator.block(aunt)
     before = len(emulator.calls(method="sendMessage"))
-    await sandbox.channel.sender.message(_message(aunt))  # a notice to someone who blocked the bot
+    await deliver(sandbox.app.core, sandbox.channel.sender, [OutMessage(aunt, "通知")])  # a notice to a blocker
     assert len(emulator.calls(method="sendMessage")) == before + 1
     resident = await sandbox.app.services.residents.profile(aunt)
     assert resident is not None and resident.unreachable_at is not None
-
-
-def _message(chat_id: int) -> Any:
-    from bot.conversation.replies import OutMessage
-
-    return OutMessage(chat_id, "通知")

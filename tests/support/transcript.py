@@ -7,8 +7,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.conversation.core import Core
-from bot.conversation.incoming import ChatType, Incoming, Member
-from bot.conversation.replies import OutCallbackAnswer, OutEdit, Outgoing, OutMessage
+from bot.conversation.incoming import ChatType, Incoming, Location, Member
+from bot.conversation.replies import OutCallbackAnswer, OutEdit, Outgoing, OutMessage, OutPhoto
 
 
 @dataclass
@@ -48,6 +48,15 @@ class FakeChat:
             incoming = replace(base, text=text)
         return await self._run(incoming)
 
+    async def send_photo(self, file_id: str, *, as_file: bool = False, caption: str | None = None) -> list[str]:
+        """Send a photo (or an image as a file, which keeps its metadata) by Telegram file id."""
+        media = {"document_file_id": file_id} if as_file else {"photo_file_ids": (file_id,)}
+        return await self._run(replace(self._incoming(), text=caption, **media))  # type: ignore[arg-type]
+
+    async def send_location(self, latitude: float, longitude: float) -> list[str]:
+        """Share a location (the reply-keyboard "send my location" button)."""
+        return await self._run(replace(self._incoming(), location=Location(latitude, longitude)))
+
     async def press(self, label: str, message_id: int | None = None) -> list[str]:
         """Press the button with this (rendered) label on the latest message that has it."""
         message, data = self._find_button(label, message_id)
@@ -85,6 +94,10 @@ class FakeChat:
                     item.message_id, item.chat_id, item.text, _buttons(item.inline_keyboard)
                 )
                 texts.append(item.text)
+            elif isinstance(item, OutPhoto):
+                mid = next(self._ids) + 10_000
+                self.messages[mid] = Message(mid, item.chat_id, item.caption or "", _buttons(item.inline_keyboard))
+                texts.append(item.caption or "")
             elif isinstance(item, OutCallbackAnswer):
                 self.answers.append(item)
                 if item.text:

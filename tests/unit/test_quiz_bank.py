@@ -165,9 +165,7 @@ def test_import_valid_file_adds_questions(tmp_path: Path) -> None:
     (root / "questions" / "civilised.yaml").write_text(
         "# kept\n" + (root / "questions" / "civilised.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
-    src = write(
-        tmp_path / "new.yaml", {"track": "civilised", "questions": [question("civ-101"), question("civ-102")]}
-    )
+    src = write(tmp_path / "new.yaml", {"track": "civilised", "questions": [question("civ-101"), question("civ-102")]})
     assert import_questions(src, root) == 2
     bank = load_bank(root)
     assert [q.id for q in bank.questions("civilised")] == ["civ-001", "civ-002", "civ-101", "civ-102"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from bot.services.communities import CommunityService
 from bot.services.container import Services
 from bot.services.files import FileDownloader
 from bot.services.points import PointsService
+from bot.services.points_reminders import PointsReminders
 from bot.services.quiz import QuizService
 from bot.services.redemptions import RedemptionService
 from bot.services.residents import ResidentService
@@ -70,6 +71,29 @@ class App:
 
         return render_notices(self.core, await self.services.jobs.run_due_jobs(now))
 
+    async def tick(self, now: datetime) -> list[Outgoing]:
+        """Everything time-driven, for the periodic runner; one failing feature does not stop the others."""
+        from handlers.quiz_group import finish_due_rounds
+
+        out: list[Outgoing] = []
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("expire redemptions", lambda: self.services.redemptions.expire_redemptions(now)),
+            ("expire points", lambda: self.services.points.expire_points(now)),
+            ("schedule expiry reminders", lambda: self.extras["reminders"].schedule(now)),
+            ("group quizzes", lambda: finish_due_rounds(self.core, now)),
+            ("forget unclaimed group answers", lambda: self.services.quiz.group.purge_unclaimed(now)),
+            ("due jobs", lambda: self.run_due_jobs(now)),
+        ]
+        for name, step in steps:
+            try:
+                result = await step()
+            except Exception:
+                log.exception("periodic step %r failed; the next tick tries again", name)
+                continue
+            if isinstance(result, list):
+                out.extend(result)
+        return out
+
 
 async def prepare_database(url: str) -> None:
     """SQLite (the embedded default) is migrated automatically; a server database must be upgraded on purpose."""
@@ -104,16 +128,17 @@ async def build_app(
     sessions = make_sessionmaker(engine)
     uow = uow_factory(sessions)
     policy = load_policy(timezone=settings.locale.timezone)
-    reports = build_reports(settings, uow, clock, PointsService(uow, clock, policy), downloader)
+    points = PointsService(uow, clock, policy)
+    reports = build_reports(settings, uow, clock, points, downloader)
     services = Services(
         residents=ResidentService(uow, clock),
         communities=CommunityService(uow),
         access=AccessService(uow, clock),
-        points=PointsService(uow, clock, policy),
+        points=points,
         rewards=RewardService(uow, clock),
         # QR images derive from the code, so a temporary folder is enough: they are redrawn when missing.
         redemptions=RedemptionService(uow, clock, policy, secrets.SystemRandom(), QrImages(_QR_FOLDER)),
-        quiz=QuizService(uow, clock, PointsService(uow, clock, policy), load_library()),
+        quiz=QuizService(uow, clock, points, load_library()),
         reports=reports.service,
         report_desk=reports.desk,
         report_stats=reports.stats,
@@ -123,4 +148,5 @@ async def build_app(
     router = build_router()
     store = state_store or SqlStateStore(sessions, clock)
     core = Core(router, services, store, ActionRenderer(renderer), settings={"bot_username": bot_username})
-    return App(settings, engine, services, renderer, router, core)
+    reminders = PointsReminders(uow, points, reports.jobs)
+    return App(settings, engine, services, renderer, router, core, extras={"reminders": reminders})

@@ -72,13 +72,13 @@ def run(
     if token is None:
         _fail("No bot token: set SICHENG_TELEGRAM__TOKEN (see .env.example), or try `sicheng sandbox`.")
         return
-    from bot.runner import make_channel, run_polling
+    from bot.runner import make_channel, run_bot
 
     kind = channel or settings.telegram.channel
     url = api_url or settings.telegram.api_url
 
     async def work(built: Any) -> None:
-        await run_polling(make_channel(built, kind, token.get_secret_value(), url))
+        await run_bot(built, make_channel(built, kind, token.get_secret_value(), url))
 
     _with_app(settings, work)
 

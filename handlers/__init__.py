@@ -2,6 +2,23 @@
 
 from bot.conversation.router import Router
 
+# Order of Telegram's command menu (setMyCommands): what residents use most comes first.
+MENU_ORDER = (
+    "start",
+    "menu",
+    "quiz",
+    "report",
+    "myreports",
+    "points",
+    "myredemptions",
+    "rank",
+    "settings",
+    "mydata",
+    "deleteme",
+    "help",
+    "cancel",
+)
+
 
 def build_router() -> Router:
     """The root router with every feature's routes."""
@@ -21,7 +38,7 @@ def build_router() -> Router:
         settings,
     )
 
-    return Router("root").include(
+    root = Router("root").include(
         onboarding.router,
         menu.router,
         settings.router,
@@ -36,3 +53,5 @@ def build_router() -> Router:
         report_followup.router,
         report_staff.router,
     )
+    root.menu_commands.sort(key=lambda name: MENU_ORDER.index(name) if name in MENU_ORDER else len(MENU_ORDER))
+    return root

@@ -15,7 +15,7 @@ router = Router("onb")
 PENDING = "onb.pending"
 
 
-@router.command("start")
+@router.command("start", in_menu=True)
 async def start(ctx: Ctx) -> Sequence[Action]:
     """Welcome; a poster's deep link pre-fills community and building."""
     if not ctx.incoming.is_private:

@@ -17,7 +17,7 @@ REGISTERED = Needs.REGISTRATION
 LETTERS = "ABCDEF"
 
 
-@router.command("quiz", needs=REGISTERED, private_only=True)
+@router.command("quiz", needs=REGISTERED, private_only=True, in_menu=True)
 async def quiz_command(ctx: Ctx) -> Sequence[Action]:
     return [_tracks(ctx, await ctx.services.quiz.overview(ctx.user_id), edit=False)]
 

@@ -14,7 +14,7 @@ router = Router("rf")
 NOT_FIXED = "rf.nofix"
 
 
-@router.command("myreports", needs=Needs.REGISTRATION, private_only=True)
+@router.command("myreports", needs=Needs.REGISTRATION, private_only=True, in_menu=True)
 async def my_reports(ctx: Ctx) -> Sequence[Action]:
     """My reports and the ones I follow (+1), newest first, each with a details button."""
     mine = await ctx.services.reports.mine(ctx.user_id)

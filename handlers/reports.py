@@ -23,7 +23,7 @@ PHOTOS, WHERE, DESC, ANON = "rp.photos", "rp.where", "rp.desc", "rp.anon"
 TRACK_ORDER = ("civilised", "sanitary", "garden", "food_safety", None)
 
 
-@router.command("report", needs=Needs.REGISTRATION, private_only=True)
+@router.command("report", needs=Needs.REGISTRATION, private_only=True, in_menu=True)
 async def report(ctx: Ctx) -> Sequence[Action]:
     """Start a report: categories grouped by track."""
     return [await _categories(ctx)]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -290,3 +290,16 @@ class SqlQuizRepository(SqlQuizFigures):
         if finished_since is not None:
             query = query.join(_QUIZ).where(_QUIZ.c.finished_at >= finished_since)
         return [_vote(r) for r in (await self._s.execute(query.order_by(_VOTE.c.id))).all()]
+
+    async def forget_votes(self, telegram_id: int) -> None:
+        """/deleteme: group answers carry the Telegram id, so they go (the ledger keeps the points, anonymised)."""
+        await self._s.execute(delete(GroupQuizAnswerRow).where(GroupQuizAnswerRow.telegram_id == telegram_id))
+
+    async def purge_unclaimed(self, before: datetime) -> int:
+        """Answers of people who never registered, older than ``before``: no consent, so not kept for long."""
+        result = await self._s.execute(
+            delete(GroupQuizAnswerRow).where(
+                GroupQuizAnswerRow.resident_id.is_(None), GroupQuizAnswerRow.answered_at < before
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)

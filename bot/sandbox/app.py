@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import App, build_app, prepare_database
 from bot.config import DatabaseSettings, Settings
-from bot.runner import make_channel, run_polling
+from bot.runner import make_channel, run_bot
 from bot.sandbox.core import DEFAULT_TOKEN
 from bot.sandbox.demo import PERSONAS, seed_database, seed_emulator
 from bot.sandbox.emulator import Emulator
@@ -75,7 +75,7 @@ async def start_sandbox(
         seed_emulator(emu)
         async with run_emulator(host, port, emulator=emu, configure=_configure) as (_, base_url):
             bot_channel = make_channel(app, channel, DEFAULT_TOKEN, base_url)
-            task = asyncio.create_task(run_polling(bot_channel, handle_signals=False))
+            task = asyncio.create_task(run_bot(app, bot_channel, handle_signals=False))
             try:
                 await _wait_ready(bot_channel, task)
                 yield Sandbox(base_url, emu, app, bot_channel)

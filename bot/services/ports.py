@@ -268,6 +268,10 @@ class QuizRepository(Protocol):
 
     async def progress(self, community_id: int, since: datetime) -> list[ResidentProgress]: ...
 
+    async def forget_votes(self, telegram_id: int) -> None: ...
+
+    async def purge_unclaimed(self, before: datetime) -> int: ...
+
 
 class UnitOfWork(Protocol):
     """One transaction. Repositories never commit; the service that opened the unit of work does."""

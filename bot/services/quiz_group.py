@@ -30,6 +30,10 @@ POLL_CACHE = 256
 LATE_WINDOW = timedelta(hours=1)
 
 
+# How long a correct group answer of an unregistered person waits for them to register and claim it.
+UNCLAIMED_DAYS = 30
+
+
 @dataclass(frozen=True)
 class PollToSend:
     chat_id: int
@@ -151,6 +155,13 @@ class GroupQuizService:
         # Answers that arrived after their quiz's last settlement (late deliveries) are credited here.
         await self._settle(finished_since=now - LATE_WINDOW)
         return steps
+
+    async def purge_unclaimed(self, now: datetime) -> int:
+        """Forget answers of people who did not register within UNCLAIMED_DAYS (they never consented)."""
+        async with self._uow() as uow:
+            purged = await uow.quiz.purge_unclaimed(now - timedelta(days=UNCLAIMED_DAYS))
+            await uow.commit()
+        return purged
 
     async def credit_owed(self, telegram_id: int) -> int:
         """Credit correct answers given before this person registered; returns the points credited."""

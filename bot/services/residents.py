@@ -91,6 +91,7 @@ class ResidentService:
             if resident is None:
                 return False
             await uow.residents.revoke_all(resident.id)
+            await uow.quiz.forget_votes(telegram_id)
             await uow.residents.update(
                 resident.id,
                 telegram_id=None,

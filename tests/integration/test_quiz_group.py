@@ -163,3 +163,45 @@ def test_groupquiz_arguments() -> None:
     assert parse_args("") is None
     assert parse_args("garden x") is None
     assert parse_args("garden 1 2 3") is None
+
+
+async def _one_poll_answered(group: FakeChat, app: App, clock: FakeClock) -> OutPoll:
+    await group.send("/groupquiz garden 1 30")
+    (first,) = polls(group.sent)
+    await post(app, first, "p1")
+    await vote(app, ALICE, "p1", first.correct_option_ids[0], "李娟")
+    await vote(app, DAVE, "p1", first.correct_option_ids[0], "Dave")  # never registers
+    return first
+
+
+async def _votes_of(app: App, telegram_id: int) -> int:
+    from sqlalchemy import func, select
+
+    from storage.db import make_sessionmaker
+    from storage.quiz_models import GroupQuizAnswerRow
+
+    async with make_sessionmaker(app.engine)() as session:
+        query = select(func.count()).where(GroupQuizAnswerRow.telegram_id == telegram_id)
+        return int((await session.execute(query)).scalar_one())
+
+
+async def test_unclaimed_group_answers_are_forgotten_after_thirty_days(
+    group: FakeChat, app: App, clock: FakeClock
+) -> None:
+    await _one_poll_answered(group, app, clock)
+    clock.advance(seconds=40)
+    await finish_due_rounds(app.core, clock.now)
+    assert await app.services.quiz.group.purge_unclaimed(clock.now) == 0
+    clock.advance(days=31)
+    assert await app.services.quiz.group.purge_unclaimed(clock.now) == 1
+    assert (await _votes_of(app, DAVE), await _votes_of(app, ALICE)) == (0, 1)
+
+
+async def test_deleteme_removes_group_answers_but_keeps_the_ledger(group: FakeChat, app: App, clock: FakeClock) -> None:
+    await _one_poll_answered(group, app, clock)
+    clock.advance(seconds=40)
+    await finish_due_rounds(app.core, clock.now)
+    assert await balance(app, ALICE) == 1
+    await app.services.residents.delete(ALICE)
+    assert await _votes_of(app, ALICE) == 0
+    assert await app.services.points.check() == []

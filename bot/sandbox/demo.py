@@ -36,7 +36,7 @@ class Persona:
 
 
 PERSONAS = (
-    Persona(1000001, "小李", "zh-hans", Role.RESIDENT, None, "新居民(未注册)/ new resident"),
+    Persona(1000001, "小李", "zh-hans", Role.RESIDENT, None, "新居民（未注册）/ new resident"),
     Persona(1000002, "王阿姨", "zh-hans", Role.RESIDENT, "2", "居民 / resident"),
     Persona(1000003, "Anna", "en", Role.RESIDENT, None, "resident (English, new)"),
     Persona(1000004, "小陈", "zh-hans", Role.VOLUNTEER, "3", "志愿者 / volunteer"),

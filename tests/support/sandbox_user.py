@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,12 +27,39 @@ class SimResident:
         self.emulator.send_text(self.user_id, text, chat_id=self.chat_id)
         await self._settle(version)
 
-    async def press(self, label: str) -> None:
-        """Tap the newest inline button whose label contains ``label``."""
-        message = self._message_with(label)
+    async def press(self, label: str, *, chat_id: int | None = None) -> None:
+        """Tap the newest inline button whose label contains ``label`` (in ``chat_id``, else this chat)."""
+        chat = self.chat if chat_id is None else chat_id
+        message = self._message_with(label, chat)
         version = self.emulator.events.version
-        self.emulator.press_button(self.user_id, self.chat, message["message_id"], text=self._label(message, label))
+        self.emulator.press_button(self.user_id, chat, message["message_id"], text=self._label(message, label))
         await self._settle(version)
+
+    async def send_photo(self, data: bytes, *, filename: str = "photo.jpg", caption: str | None = None) -> None:
+        """Upload a photo and wait until the bot is done answering."""
+        version = self.emulator.events.version
+        self.emulator.send_photo(self.user_id, data, filename=filename, caption=caption, chat_id=self.chat_id)
+        await self._settle(version)
+
+    async def send_location(self, latitude: float, longitude: float) -> None:
+        """Share a location and wait until the bot is done answering."""
+        version = self.emulator.events.version
+        self.emulator.send_location(self.user_id, latitude, longitude, chat_id=self.chat_id)
+        await self._settle(version)
+
+    async def wait_for(self, text: str, *, chat_id: int | None = None, within: float = 5.0) -> dict[str, Any]:
+        """The newest bot message containing ``text`` (in ``chat_id``, else this chat), waiting for it if needed."""
+        chat = self.chat if chat_id is None else chat_id
+        deadline = asyncio.get_running_loop().time() + within
+        while True:
+            version = self.emulator.events.version
+            for m in reversed(self.emulator.transcript(chat)["messages"]):
+                if m["from_bot"] and text in (m["text"] or m["caption"] or ""):
+                    return m
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"no bot message with {text!r} in chat {chat} within {within}s")
+            await self.emulator.wait_events(version, wait=remaining)
 
     def transcript(self) -> list[tuple[Any, ...]]:
         """What the person sees: sender, text, and inline keyboard labels with their data."""
@@ -55,8 +83,8 @@ class SimResident:
             if not changes["events"]:
                 return
 
-    def _message_with(self, label: str) -> dict[str, Any]:
-        for m in reversed(self.emulator.transcript(self.chat)["messages"]):
+    def _message_with(self, label: str, chat: int | None = None) -> dict[str, Any]:
+        for m in reversed(self.emulator.transcript(self.chat if chat is None else chat)["messages"]):
             if any(label in b["text"] for row in m.get("inline_keyboard", []) for b in row):
                 return m
         raise AssertionError(f"no button {label!r} in {self.texts()[-3:]}")

@@ -78,7 +78,9 @@ class Core:
 
     async def _context(self, incoming: Incoming) -> Ctx:
         resident = await self.services.residents.profile(incoming.user_id)
-        state = await self.store.get(incoming.user_id, incoming.chat_id)
+        # Poll answers and join events never continue a dialog: skip the state read on the burst path.
+        stateless = incoming.poll_answer is not None or bool(incoming.new_members)
+        state = None if stateless else await self.store.get(incoming.user_id, incoming.chat_id)
         locale = _locale(resident, state, incoming)
         return Ctx(incoming, locale, resident, state, self.services, self.store, settings=self.settings)
 

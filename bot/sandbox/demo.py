@@ -11,6 +11,8 @@ from bot.sandbox.emulator import Emulator
 from bot.seed import import_communities
 
 COMMUNITY = "demo"
+STARTER_POINTS = 60
+ORGANISER_ID = 1000006
 RESIDENTS_GROUP = -1001000000001
 STAFF_GROUP = -1001000000002
 
@@ -62,6 +64,14 @@ async def seed_database(app: App) -> None:
         await app.services.residents.join(persona.user_id, community.id, building.id if building else None)
         if persona.role != Role.RESIDENT:
             await app.services.access.grant(persona.user_id, persona.role, COMMUNITY, actor=None)
+    await app.services.rewards.import_rewards(content.ROOT / "rewards" / "demo.yaml", COMMUNITY)
+    for persona in PERSONAS:
+        if persona.building is not None and persona.role in (Role.RESIDENT, Role.VOLUNTEER):
+            # A starting balance so redeeming can be tried at once; the key makes it once per database.
+            note = "沙盒体验积分 / sandbox starter points"
+            await app.services.points.grant(
+                ORGANISER_ID, persona.user_id, STARTER_POINTS, note, f"demo:{persona.user_id}"
+            )
 
 
 def seed_emulator(emulator: Emulator) -> None:

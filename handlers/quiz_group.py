@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -16,6 +17,7 @@ from bot.domain.roles import Role
 from bot.services.quiz_group import COUNT, SECONDS, Leaderboard, PollToSend
 
 router = Router("gquiz")
+POLL_ID_WAITS = (0.05, 0.2, 0.5, 1.0)  # seconds; about 1.75 s in all
 # Shorthands organisers type for a track (the keys work too).
 ALIASES = {
     "文明": "civilised",
@@ -60,9 +62,16 @@ async def poll_sent(ctx: Ctx) -> Sequence[Action]:
 async def poll_answer(ctx: Ctx) -> Sequence[Action]:
     """A vote on a quiz poll: recorded and credited silently (the leaderboard speaks at the end)."""
     vote = ctx.incoming.poll_answer
-    if vote is not None:
-        group = ctx.services.quiz.group
-        await group.vote(ctx.user_id, ctx.incoming.first_name, vote.poll_id, vote.option_ids, ctx.resident)
+    if vote is None or not vote.option_ids:
+        return []  # a retracted vote: the first answer stands
+    group = ctx.services.quiz.group
+    for pause in (*POLL_ID_WAITS, None):
+        # Telegram only sends answers to polls this bot posted, so an unknown id is one whose poll_sent has not
+        # been stored yet (a fast voter during sendPoll's round trip): wait for it rather than lose the vote.
+        if await group.vote(ctx.user_id, ctx.incoming.first_name, vote.poll_id, vote.option_ids, ctx.resident):
+            break
+        if pause is not None:
+            await asyncio.sleep(pause)
     return []
 
 

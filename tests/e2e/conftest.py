@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SandboxSettings, Settings, TelegramSettings
+from bot.config import FilesSettings, SandboxSettings, Settings, TelegramSettings
 from bot.sandbox.app import Sandbox, start_sandbox
 
 StartSandbox = Callable[[str], AbstractAsyncContextManager[Sandbox]]
@@ -18,6 +18,7 @@ def sandbox_settings(tmp_path: Path) -> Settings:
     return Settings(
         sandbox=SandboxSettings(database=f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}"),
         telegram=TelegramSettings(chat_per_second=50.0),
+        files=FilesSettings(root=tmp_path / "media"),  # photos stay out of the working directory
     )
 
 

@@ -17,7 +17,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image
 
-from bot.config import SandboxSettings, Settings
+from bot.config import FilesSettings, SandboxSettings, Settings
 from bot.sandbox.app import Sandbox, start_sandbox
 from bot.sandbox.core import DEFAULT_TOKEN
 from bot.sandbox.demo import RESIDENTS_GROUP, seed_emulator
@@ -104,7 +104,10 @@ async def test_page_helpers_list_a_persons_chats_and_the_command_menu(
 # ---------------------------------------------------------------------------------------------- in a browser
 @pytest.fixture
 async def sandbox_stack(tmp_path: Path) -> AsyncIterator[Sandbox]:
-    settings = Settings(sandbox=SandboxSettings(database=f"sqlite+aiosqlite:///{tmp_path / 'sb.db'}"))
+    settings = Settings(
+        sandbox=SandboxSettings(database=f"sqlite+aiosqlite:///{tmp_path / 'sb.db'}"),
+        files=FilesSettings(root=tmp_path / "media"),
+    )
     async with start_sandbox(settings, host="127.0.0.1", port=0, fresh=True) as box:
         yield box
 

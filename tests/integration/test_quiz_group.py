@@ -205,3 +205,19 @@ async def test_deleteme_removes_group_answers_but_keeps_the_ledger(group: FakeCh
     await app.services.residents.delete(ALICE)
     assert await _votes_of(app, ALICE) == 0
     assert await app.services.points.check() == []
+
+
+async def test_vote_arriving_before_the_poll_id_is_stored_is_not_lost(
+    group: FakeChat, app: App, clock: FakeClock
+) -> None:
+    import asyncio
+
+    await group.send("/groupquiz garden 1 30")
+    (first,) = polls(group.sent)
+    early = asyncio.create_task(vote(app, ALICE, "p1", first.correct_option_ids[0], "李娟"))
+    await asyncio.sleep(0.1)  # the answer is being handled while sendPoll's answer is still on its way
+    await post(app, first, "p1")
+    await early
+    clock.advance(seconds=40)
+    await finish_due_rounds(app.core, clock.now)
+    assert await balance(app, ALICE) == 1

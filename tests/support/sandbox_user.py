@@ -55,7 +55,7 @@ class SimResident:
             version = self.emulator.events.version
             for m in reversed(self.emulator.transcript(chat)["messages"]):
                 if m["from_bot"] and text in (m["text"] or m["caption"] or ""):
-                    return m
+                    return dict(m)
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:
                 raise AssertionError(f"no bot message with {text!r} in chat {chat} within {within}s")

@@ -7,7 +7,8 @@ from typing import Any
 
 from bot.conversation.context import Ctx
 from bot.conversation.replies import Action, AnswerCallback, Button, SendText, keyboard
-from bot.conversation.router import Handler, Router
+from bot.conversation.router import Handler, Needs, Router
+from bot.domain.errors import NeedsConsent
 from bot.domain.roles import STAFF, Role
 
 router = Router("menu")
@@ -15,16 +16,16 @@ router = Router("menu")
 # Order of the main menu; each entry is a feature key with a label ``menu.<key>``.
 FEATURES = ("learn", "report", "volunteer", "points", "notices", "settings")
 # Features that have landed register their entry point with @feature("key"); the rest say "coming soon".
-ENTRIES: dict[str, Handler] = {}
+ENTRIES: dict[str, tuple[Handler, Needs]] = {}
 
 
-def feature(key: str) -> Callable[[Handler], Handler]:
-    """Make ``handler`` what the main-menu button ``key`` opens."""
+def feature(key: str, needs: Needs = Needs.NOTHING) -> Callable[[Handler], Handler]:
+    """Make ``handler`` what the main-menu button ``key`` opens; ``needs`` is checked here, as for a route."""
     if key not in FEATURES:
         raise ValueError(f"not a main-menu feature: {key}")
 
     def register(handler: Handler) -> Handler:
-        ENTRIES[key] = handler
+        ENTRIES[key] = (handler, needs)
         return handler
 
     return register
@@ -60,7 +61,10 @@ async def open_feature(ctx: Ctx) -> Sequence[Action]:
         return [AnswerCallback("errors/stale_button", alert=True)]
     entry = ENTRIES.get(key)
     if entry is not None:
-        return await entry(ctx)
+        handler, needs = entry
+        if not needs.met_by(ctx.resident):
+            raise NeedsConsent()
+        return await handler(ctx)
     return [AnswerCallback(), SendText("menu/coming_soon", {"feature": key})]
 
 

@@ -21,7 +21,7 @@ async def points_command(ctx: Ctx) -> Sequence[Action]:
     return [_overview(await ctx.services.points.overview(ctx.user_id), edit=False)]
 
 
-@menu.feature("points")
+@menu.feature("points", needs=REGISTERED)
 async def open_points(ctx: Ctx) -> Sequence[Action]:
     """The main-menu entry (a button press): the points screen as a new message."""
     return [AnswerCallback(), _overview(await ctx.services.points.overview(ctx.user_id), edit=False)]

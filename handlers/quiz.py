@@ -22,7 +22,7 @@ async def quiz_command(ctx: Ctx) -> Sequence[Action]:
     return [_tracks(ctx, await ctx.services.quiz.overview(ctx.user_id), edit=False)]
 
 
-@menu.feature("learn")
+@menu.feature("learn", needs=REGISTERED)
 async def open_learn(ctx: Ctx) -> Sequence[Action]:
     """The main-menu entry: the tracks as a new message (the service refuses unregistered people)."""
     return [AnswerCallback(), _tracks(ctx, await ctx.services.quiz.overview(ctx.user_id), edit=False)]

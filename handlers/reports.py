@@ -29,10 +29,8 @@ async def report(ctx: Ctx) -> Sequence[Action]:
     return [await _categories(ctx)]
 
 
-@menu.feature("report")
+@menu.feature("report", needs=Needs.REGISTRATION)
 async def from_menu(ctx: Ctx) -> Sequence[Action]:
-    if ctx.resident is None or not ctx.resident.is_registered:
-        raise NeedsConsent()  # the menu opens features directly, without the route's checks
     return [AnswerCallback(), await _categories(ctx)]
 
 

@@ -16,7 +16,7 @@ from bot.conversation.incoming import Incoming
 from bot.conversation.locks import LocalUserLocks, UserLocks
 from bot.conversation.render import ActionRenderer
 from bot.conversation.replies import Action, AnswerCallback, Button, Outgoing, OutPoll, SendText, keyboard
-from bot.conversation.router import Needs, Route, Router
+from bot.conversation.router import Route, Router
 from bot.conversation.state import StateStore
 from bot.domain.errors import DomainError
 from bot.domain.residents import Resident, normalise_locale
@@ -122,18 +122,10 @@ class Core:
         if route.role is not None:
             allowed = await self.services.access.check(inc.user_id, route.role, route.name)
             return None if allowed else _explain(ctx, "errors/forbidden", {"role": route.role.value})
-        if not _meets(ctx.resident, route.needs):
+        if not route.needs.met_by(ctx.resident):
             start = self.router.codec.encode("onb", "begin")
             return _explain(ctx, "errors/needs_registration", {}, start_data=start)
         return None
-
-
-def _meets(resident: Resident | None, needs: Needs) -> bool:
-    if needs is Needs.NOTHING:
-        return True
-    if resident is None or not resident.has_consent:
-        return False
-    return needs is Needs.CONSENT or resident.is_registered
 
 
 def _locale(resident: Resident | None, state: Any, incoming: Incoming) -> str:

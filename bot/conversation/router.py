@@ -8,6 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from bot.conversation.callbacks import ArgType, CallbackCodec, CallbackData
+from bot.domain.residents import Resident
 from bot.domain.roles import Role
 
 if TYPE_CHECKING:
@@ -23,6 +24,14 @@ class Needs(Enum):
     NOTHING = "nothing"
     CONSENT = "consent"
     REGISTRATION = "registration"  # consent + community
+
+    def met_by(self, resident: Resident | None) -> bool:
+        """Whether ``resident`` (None: never seen) may use something that needs this."""
+        if self is Needs.NOTHING:
+            return True
+        if resident is None or not resident.has_consent:
+            return False
+        return self is Needs.CONSENT or resident.is_registered
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.sandbox.emulator import Emulator
 
-QUIET = 0.25  # seconds without any change: the bot has finished answering
+QUIET = 0.5  # seconds without any change: the bot has finished answering (generous for a loaded CI machine)
 
 
 @dataclass

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from bot.domain.residents import Building, Community, Resident
 from bot.domain.roles import Role, RoleGrant
@@ -118,8 +119,10 @@ class SqlResidentRepository:
     async def _row_by_telegram_id(self, telegram_id: int, *, for_update: bool) -> ResidentRow | None:
         query = select(ResidentRow).where(ResidentRow.telegram_id == telegram_id)
         if for_update:
-            query = query.with_for_update()
-        return (await self._s.scalars(query)).one_or_none()
+            # PostgreSQL cannot lock the nullable side of an outer join: roles come by the relationship's selectin.
+            return (await self._s.scalars(query.with_for_update())).one_or_none()
+        # Every update reads its sender: one round trip with the roles joined instead of two.
+        return (await self._s.scalars(query.options(joinedload(ResidentRow.roles)))).unique().one_or_none()
 
 
 class SqlCommunityRepository:

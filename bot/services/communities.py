@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 
 from bot.domain.errors import InvalidInput, NotFound
@@ -12,26 +13,37 @@ GROUP_PURPOSES = ("residents", "staff")
 
 
 class CommunityService:
-    def __init__(self, uow: UnitOfWorkFactory) -> None:
+    """Communities change a few times a year but are read on almost every update, so reads are cached.
+
+    Writes through this service clear the cache at once; a change made by another process (the CLI while the bot
+    runs) is seen within ``cache_seconds``.
+    """
+
+    def __init__(self, uow: UnitOfWorkFactory, cache_seconds: float = 60.0) -> None:
         self._uow = uow
+        self._cache_seconds = cache_seconds
+        self._cache: tuple[float, list[Community]] | None = None
 
     async def list(self) -> list[Community]:
         """All communities with their buildings."""
+        now = time.monotonic()
+        if self._cache is not None and now - self._cache[0] < self._cache_seconds:
+            return self._cache[1]
         async with self._uow() as uow:
-            return await uow.communities.list()
+            communities = await uow.communities.list()
+        self._cache = (now, communities)
+        return communities
 
     async def get(self, community_id: int) -> Community:
         """One community, or NotFound."""
-        async with self._uow() as uow:
-            community = await uow.communities.get(community_id)
+        community = next((c for c in await self.list() if c.id == community_id), None)
         if community is None:
             raise NotFound(what="community")
         return community
 
     async def by_code(self, code: str) -> Community | None:
         """The community a poster's code names, if any."""
-        async with self._uow() as uow:
-            return await uow.communities.get_by_code(code)
+        return next((c for c in await self.list() if c.code == code), None)
 
     async def add(self, code: str, name: str, buildings: Iterable[tuple[str, str]] = ()) -> Community:
         """Create a community (and buildings) in one transaction; codes are checked for deep links."""
@@ -44,6 +56,7 @@ class CommunityService:
             for b_code, b_name in buildings:
                 await self._add_building(uow, community.id, b_code, b_name)
             await uow.commit()
+        self._cache = None
         return await self.get(community.id)
 
     async def add_building(self, community_code: str, code: str, name: str) -> Building:
@@ -56,6 +69,7 @@ class CommunityService:
                 raise InvalidInput(field="building", value=code, reason="exists")
             building = await self._add_building(uow, community.id, code, name)
             await uow.commit()
+        self._cache = None
         return building
 
     async def link_group(self, chat_id: int, community_code: str, title: str, purpose: str) -> Community:
@@ -68,6 +82,7 @@ class CommunityService:
                 raise NotFound(what="community")
             await uow.groups.link(chat_id, community.id, title, purpose)
             await uow.commit()
+        self._cache = None
         return community
 
     async def community_of_group(self, chat_id: int) -> Community | None:

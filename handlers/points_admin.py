@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from bot.conversation.context import Ctx
 from bot.conversation.replies import Action, Button, EditText, Keyboard, SendText, keyboard
@@ -31,23 +31,25 @@ async def verify(ctx: Ctx) -> Sequence[Action]:
 @router.command("grant", role=ORGANISER, private_only=True)
 async def grant(ctx: Ctx) -> Sequence[Action]:
     """``/grant <telegram_id> <points> <reason>``."""
-    parsed = _manual_args(ctx.incoming.args)
-    if parsed is None:
-        return [SendText("points/manual_usage", {"command": "grant"})]
-    target, points, note = parsed
-    balance = await ctx.services.points.grant(ctx.user_id, target, points, note, _key(ctx))
-    return [SendText("points/granted", {"target": target, "points": points, "balance": balance, "note": note})]
+    return await _manual(ctx, "grant", ctx.services.points.grant, "points/granted")
 
 
 @router.command("deduct", role=ORGANISER, private_only=True)
 async def deduct(ctx: Ctx) -> Sequence[Action]:
     """``/deduct <telegram_id> <points> <reason>``: a reversal, never below zero."""
+    return await _manual(ctx, "deduct", ctx.services.points.reverse, "points/deducted")
+
+
+async def _manual(
+    ctx: Ctx, command: str, apply: Callable[[int, int, int, str, str], Awaitable[int]], template: str
+) -> Sequence[Action]:
+    """Both manual commands: parse, apply through the points service (audited there), report the new balance."""
     parsed = _manual_args(ctx.incoming.args)
     if parsed is None:
-        return [SendText("points/manual_usage", {"command": "deduct"})]
+        return [SendText("points/manual_usage", {"command": command})]
     target, points, note = parsed
-    balance = await ctx.services.points.reverse(ctx.user_id, target, points, note, _key(ctx))
-    return [SendText("points/deducted", {"target": target, "points": points, "balance": balance, "note": note})]
+    balance = await apply(ctx.user_id, target, points, note, _key(ctx))
+    return [SendText(template, {"target": target, "points": points, "balance": balance, "note": note})]
 
 
 @router.command("rewardsadmin", role=ORGANISER, private_only=True)

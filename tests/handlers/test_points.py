@@ -144,3 +144,18 @@ async def test_admin_adds_reward_and_sets_stock_in_dialog(staff: tuple[FakeChat,
     assert "库存：5" in replies[0]
     replies = await organiser.press("停用")
     assert "状态：已停用" in replies[0]
+
+
+async def test_deduct_reverses_points_and_never_goes_below_zero(
+    app: App, chat: FakeChat, staff: tuple[FakeChat, FakeChat]
+) -> None:
+    organiser, _ = staff
+    await _join(chat, "中文")
+    await organiser.send("/grant 1001 10 参加楼道清洁")
+    replies = await organiser.send("/deduct 1001 4 重复发放")
+    assert "已扣回 1001 的 4 分（重复发放），对方现有 6 分" in replies[0]
+    replies = await organiser.send("/deduct 1001 50 重复发放")
+    assert "现有 6 分" not in replies[0]
+    assert (await app.services.points.overview(1001)).balance == 6
+    replies = await organiser.send("/deduct 1001")
+    assert "/deduct Telegram编号 积分 原因" in replies[0]

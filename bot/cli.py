@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 
@@ -43,7 +43,7 @@ def _settings() -> Settings:
 
 def _with_app(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``work(app)`` against the configured database (migrating SQLite as ``run`` would)."""
-    from bot.app import build_app, prepare_database
+    from bot.app import DatabaseNotMigrated, build_app, prepare_database
 
     async def main() -> T:
         await prepare_database(settings.database.url)
@@ -53,10 +53,13 @@ def _with_app(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
         finally:
             await built.aclose()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except DatabaseNotMigrated as error:
+        _fail(str(error))
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
 

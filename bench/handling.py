@@ -13,7 +13,7 @@ then ``--repeats`` timed bursts; the median is reported.
 * Bare echo: one unfiltered handler that answers the query and sends a fixed text — the same two Bot API calls
   per update as Sicheng, nothing else. aiogram: ``Dispatcher(disable_fsm=True)`` (as Sicheng's channel; an echo
   keeps no state); PTB: ``Application`` with one ``TypeHandler`` and PTB's default of one update at a time, which
-  for an echo is about twice as fast as Sicheng's ``concurrent_updates(64)`` (see docs/benchmarks.md).
+  for an echo is about twice as fast as 64 concurrent updates (see docs/benchmarks.md).
 * Sicheng: the real channel adapter (``AiogramChannel`` / ``PtbChannel``), core, services and SQLite database, run
   by ``run_bot`` with its periodic ticker, like ``sicheng sandbox``. Per tap it reads the resident, the dialog
   state and the community and renders the settings template with its inline keyboard.
@@ -256,7 +256,7 @@ async def ptb_echo(base_url: str) -> AsyncIterator[None]:
     from telegram import Update
     from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 
-    # PTB's defaults: updates one at a time, which is faster for an echo than Sicheng's concurrent_updates(64).
+    # PTB's defaults: updates one at a time, which is faster for an echo than many updates in flight.
     application = (
         ApplicationBuilder().token(ECHO_TOKEN).base_url(f"{base_url}/bot").base_file_url(f"{base_url}/file/bot").build()
     )

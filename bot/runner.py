@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -66,6 +67,10 @@ async def run_polling(channel: Any, *, handle_signals: bool = True) -> None:
 
 async def run_bot(app: App, channel: Any, *, handle_signals: bool = True) -> None:
     """Polling plus the ticker; the ticker stops when polling ends."""
+    # Everything built at start-up lives for the whole run: keep it out of the collector's sweeps (less GC time
+    # per update under a burst, measured with bench.handling).
+    gc.collect()
+    gc.freeze()
     ticker = asyncio.create_task(run_ticker(app, channel.sender))
     try:
         await run_polling(channel, handle_signals=handle_signals)

@@ -6,7 +6,7 @@ import logging
 import secrets
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -60,7 +60,7 @@ class App:
     renderer: Renderer
     router: Router
     core: Core
-    extras: dict[str, Any] = field(default_factory=dict)
+    reminders: PointsReminders
 
     async def aclose(self) -> None:
         await self.engine.dispose()
@@ -79,7 +79,7 @@ class App:
         steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             ("expire redemptions", lambda: self.services.redemptions.expire_redemptions(now)),
             ("expire points", lambda: self.services.points.expire_points(now)),
-            ("schedule expiry reminders", lambda: self.extras["reminders"].schedule(now)),
+            ("schedule expiry reminders", lambda: self.reminders.schedule(now)),
             ("group quizzes", lambda: finish_due_rounds(self.core, now)),
             ("forget unclaimed group answers", lambda: self.services.quiz.group.purge_unclaimed(now)),
             ("due jobs", lambda: self.run_due_jobs(now)),
@@ -149,4 +149,4 @@ async def build_app(
     store = state_store or SqlStateStore(sessions, clock)
     core = Core(router, services, store, ActionRenderer(renderer), settings={"bot_username": bot_username})
     reminders = PointsReminders(uow, points, reports.jobs)
-    return App(settings, engine, services, renderer, router, core, extras={"reminders": reminders})
+    return App(settings, engine, services, renderer, router, core, reminders)

@@ -7,7 +7,7 @@ import secrets
 import tempfile
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 import content
 from bot.config import Settings
 from bot.conversation.core import Core
+from bot.conversation.incoming import Incoming
 from bot.conversation.render import ActionRenderer
-from bot.conversation.replies import Outgoing
 from bot.conversation.router import Router
 from bot.conversation.state import StateStore
 from bot.qr import QrImages
@@ -29,6 +29,7 @@ from bot.services.container import Services
 from bot.services.files import FileDownloader
 from bot.services.points import PointsService
 from bot.services.points_reminders import PointsReminders
+from bot.services.ports import Transactions, UnitOfWorkFactory
 from bot.services.quiz import QuizService
 from bot.services.redemptions import RedemptionService
 from bot.services.residents import ResidentService
@@ -37,6 +38,7 @@ from content.points import load_policy
 from content.quiz_library import load_library
 from storage.db import current_revision, head_revision, make_engine, make_sessionmaker, upgrade_async
 from storage.state_store import SqlStateStore
+from storage.uow import Transactions as SqlTransactions
 from storage.uow import uow_factory
 
 log = logging.getLogger(__name__)
@@ -61,38 +63,64 @@ class App:
     router: Router
     core: Core
     reminders: PointsReminders
+    uow: UnitOfWorkFactory
+    transactions: Transactions
+    _last_sweep: datetime | None = None
+
+    @property
+    def single_process(self) -> bool:
+        """SQLite: exactly one process serves the database (and the token)."""
+        return self.engine.dialect.name == "sqlite"
 
     async def aclose(self) -> None:
         await self.engine.dispose()
 
-    async def run_due_jobs(self, now: datetime) -> list[Outgoing]:
-        """Run the durable jobs due at ``now`` (timers of any feature); the channel loop delivers the result."""
-        from handlers.notices import render_notices
+    async def prefetch(self, incoming: Incoming) -> None:
+        """Before an update's transaction: download the photos it carries (idempotent, content-addressed)."""
+        if not incoming.is_private:
+            return
+        file_id = (incoming.photo_file_ids or (incoming.document_file_id,))[-1]
+        if file_id:
+            await self.services.reports.photos.prefetch(file_id)
 
-        return render_notices(self.core, await self.services.jobs.run_due_jobs(now))
+    async def run_due_jobs(self, now: datetime) -> int:
+        """Run the durable jobs due at ``now`` (timers of any feature); their messages go to the outbox."""
+        return await self.services.jobs.run_due_jobs(now)
 
-    async def tick(self, now: datetime) -> list[Outgoing]:
-        """Everything time-driven, for the periodic runner; one failing feature does not stop the others."""
-        from handlers.quiz_group import finish_due_rounds
+    async def purge_messaging(self, now: datetime) -> None:
+        """Handled updates are kept two days (Telegram redelivers for one), finished outbox rows a week."""
+        async with self.transactions.scope() as uow:
+            await uow.inbox.purge(now - timedelta(days=2))
+            await uow.outbox.purge(now - timedelta(days=7))
+            await uow.commit()
 
-        out: list[Outgoing] = []
+    async def sweep_photos(self, now: datetime) -> None:
+        """Once a day: photos of abandoned drafts (and prefetched ones nobody used) are deleted."""
+        if self._last_sweep is not None and now - self._last_sweep < timedelta(days=1):
+            return
+        self._last_sweep = now
+        await self.services.reports.sweep_orphan_photos(now)
+
+    async def tick(self, now: datetime) -> None:
+        """Everything time-driven, for the periodic runner; one failing feature does not stop the others.
+
+        Whatever a step wants said is queued in the outbox in the step's own transaction.
+        """
         steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
             ("expire redemptions", lambda: self.services.redemptions.expire_redemptions(now)),
             ("expire points", lambda: self.services.points.expire_points(now)),
             ("schedule expiry reminders", lambda: self.reminders.schedule(now)),
-            ("group quizzes", lambda: finish_due_rounds(self.core, now)),
+            ("group quizzes", lambda: self.services.quiz.group.due(now)),
             ("forget unclaimed group answers", lambda: self.services.quiz.group.purge_unclaimed(now)),
             ("due jobs", lambda: self.run_due_jobs(now)),
+            ("forget old updates and sent messages", lambda: self.purge_messaging(now)),
+            ("sweep orphan photos", lambda: self.sweep_photos(now)),
         ]
         for name, step in steps:
             try:
-                result = await step()
+                await step()
             except Exception:
                 log.exception("periodic step %r failed; the next tick tries again", name)
-                continue
-            if isinstance(result, list):
-                out.extend(result)
-        return out
 
 
 async def prepare_database(url: str) -> None:
@@ -127,9 +155,10 @@ async def build_app(
     engine = make_engine(settings.database.url, echo=settings.database.echo, pool_size=settings.database.pool_size)
     sessions = make_sessionmaker(engine)
     uow = uow_factory(sessions)
+    transactions = SqlTransactions(sessions, serialise=engine.dialect.name == "sqlite")
     policy = load_policy(timezone=settings.locale.timezone)
     points = PointsService(uow, clock, policy)
-    reports = build_reports(settings, uow, clock, points, downloader)
+    reports = build_reports(settings, uow, clock, points, transactions, downloader)
     services = Services(
         residents=ResidentService(uow, clock),
         communities=CommunityService(uow),
@@ -147,6 +176,14 @@ async def build_app(
     renderer = build_renderer(settings)
     router = build_router()
     store = state_store or SqlStateStore(sessions, clock)
-    core = Core(router, services, store, ActionRenderer(renderer), settings={"bot_username": bot_username})
+    router.check_refs()
+    core = Core(
+        router,
+        services,
+        store,
+        ActionRenderer(renderer),
+        settings={"bot_username": bot_username},
+        savepoint=transactions.savepoint,
+    )
     reminders = PointsReminders(uow, points, reports.jobs)
-    return App(settings, engine, services, renderer, router, core, reminders)
+    return App(settings, engine, services, renderer, router, core, reminders, uow, transactions)

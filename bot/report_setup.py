@@ -9,7 +9,7 @@ from bot.config import Settings
 from bot.services.files import FileDownloader, LocalFileStore, PhotoIntake
 from bot.services.jobs import JobRunner
 from bot.services.points import PointsService
-from bot.services.ports import Clock, UnitOfWorkFactory
+from bot.services.ports import Clock, Transactions, UnitOfWorkFactory
 from bot.services.report_jobs import ReportTimers
 from bot.services.report_notices import Notifier
 from bot.services.report_stats import ReportStats
@@ -31,6 +31,7 @@ def build_reports(
     uow: UnitOfWorkFactory,
     clock: Clock,
     points: PointsService,
+    transactions: Transactions,
     downloader: FileDownloader | None = None,
 ) -> ReportParts:
     """The report services on one file store and policy; report timers registered on a fresh job runner."""
@@ -38,7 +39,7 @@ def build_reports(
     timezone = ZoneInfo(settings.locale.timezone)
     photos = PhotoIntake(LocalFileStore(settings.files.root), clock, downloader)
     notifier = Notifier(policy, timezone, photos.locate, settings.locale.default)
-    jobs = JobRunner(uow, clock)
+    jobs = JobRunner(uow, clock, transactions)
     ReportTimers(uow, notifier).register(jobs)
     return ReportParts(
         ReportService(uow, clock, policy, photos, notifier, points),

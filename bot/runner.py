@@ -1,4 +1,9 @@
-"""Starting the bot on a channel, with the periodic ticker: used by ``sicheng run`` and by the sandbox."""
+"""Running the bot on a channel: intake, inbox worker, outbox dispatcher and the periodic ticker.
+
+Used by ``sicheng run`` and by the sandbox. SIGINT/SIGTERM stop it cleanly: polling ends (nothing more is
+confirmed to Telegram), updates in hand get a few seconds to finish, the rest stay pending in the inbox and are
+handled on the next start.
+"""
 
 from __future__ import annotations
 
@@ -6,24 +11,27 @@ import asyncio
 import contextlib
 import gc
 import logging
+import signal
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from bot.app import App, utcnow
-from bot.channels.base import deliver
+from bot.channels.dispatcher import Dispatcher
 from bot.channels.gate import GateLimits, SendGate
+from bot.channels.inbox import Inbox, poll
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 5.0
+DRAIN_SECONDS = 10.0
 
 
 def make_gate(app: App) -> SendGate:
     """One gate per token, shared by every sender of this process."""
     telegram = app.settings.telegram
     limits = GateLimits.from_rates(telegram.chat_per_second, telegram.group_per_minute)
-    return SendGate(limits, on_forbidden=app.services.residents.mark_unreachable)
+    return SendGate(limits)
 
 
 def make_channel(app: App, channel: str, token: str, api_url: str) -> Any:
@@ -44,37 +52,85 @@ def make_channel(app: App, channel: str, token: str, api_url: str) -> Any:
     return AiogramChannel(app.core, app.renderer, bot)
 
 
+def make_dispatcher(app: App, sender: Any, clock: Callable[[], datetime] = utcnow) -> Dispatcher:
+    return Dispatcher(
+        app.uow,
+        app.transactions,
+        app.core.renderer,
+        app.router.codec,
+        sender,
+        clock,
+        on_poll=app.core.poll_posted,
+        bot_username=lambda: str(app.core.settings.get("bot_username", "")),
+    )
+
+
+def make_inbox(app: App, channel: Any, dispatcher: Dispatcher, clock: Callable[[], datetime] = utcnow) -> Inbox:
+    return Inbox(app.core, app.uow, app.transactions, dispatcher, clock, check=channel.check, prefetch=app.prefetch)
+
+
 async def run_ticker(
-    app: App, sender: Any, interval: float = TICK_SECONDS, clock: Callable[[], datetime] = utcnow
+    app: App,
+    dispatcher: Dispatcher,
+    stop: asyncio.Event,
+    interval: float = TICK_SECONDS,
+    clock: Callable[[], datetime] = utcnow,
 ) -> None:
-    """Run time-driven work (deadlines, 回头看, quiz rounds, expiry) forever, sending through the channel."""
-    while True:
+    """Run time-driven work (deadlines, 回头看, quiz rounds, expiry) until stopped; its messages go to the outbox."""
+    while not stop.is_set():
         try:
-            await deliver(app.core, sender, await app.tick(clock()))
+            await app.tick(clock())
         except Exception:  # never let a bad tick stop the timers for good
             log.exception("periodic tick failed")
-        await asyncio.sleep(interval)
-
-
-async def run_polling(channel: Any, *, handle_signals: bool = True) -> None:
-    """Long-poll until stopped (Ctrl+C)."""
-    log.info("polling with %s", type(channel).__name__)
-    if hasattr(channel, "dispatcher"):
-        await channel.run_polling(handle_signals=handle_signals)
-    else:
-        await channel.run_polling()
+        dispatcher.wake()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), interval)
 
 
 async def run_bot(app: App, channel: Any, *, handle_signals: bool = True) -> None:
-    """Polling plus the ticker; the ticker stops when polling ends."""
+    """Intake, handling, delivery and timers until ``channel.stopping`` is set (or a signal arrives)."""
+    stop: asyncio.Event = channel.stopping
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    await channel.start()
+    dispatcher = make_dispatcher(app, channel.sender)
+    inbox = make_inbox(app, channel, dispatcher)
+    channel.inbox = inbox
+    if app.single_process:
+        await dispatcher.release_all()  # a killed predecessor's claims
+    await inbox.recover()
     # Everything built at start-up lives for the whole run: keep it out of the collector's sweeps (less GC time
     # per update under a burst, measured with bench.handling).
     gc.collect()
     gc.freeze()
-    ticker = asyncio.create_task(run_ticker(app, channel.sender))
+    log.info("polling with %s", type(channel).__name__)
+    intake = asyncio.create_task(poll(channel.fetch_updates, inbox, stop), name="intake")
+    workers = [
+        asyncio.create_task(inbox.run(stop), name="inbox"),
+        asyncio.create_task(dispatcher.run(stop), name="outbox"),
+        asyncio.create_task(run_ticker(app, dispatcher, stop), name="ticker"),
+    ]
     try:
-        await run_polling(channel, handle_signals=handle_signals)
+        done, _ = await asyncio.wait([intake, *workers], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task.exception() is not None and not stop.is_set():
+                raise task.exception()  # type: ignore[misc]
     finally:
-        ticker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await ticker
+        stop.set()
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.wait_for(intake, 5)
+        await inbox.drain(DRAIN_SECONDS)
+        for task in workers:
+            task.cancel()
+        for task in workers:
+            with contextlib.suppress(BaseException):
+                await task
+        with contextlib.suppress(Exception):
+            await channel.close()
+        if handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+        log.info("stopped")

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
-from datetime import datetime
 
 from bot.conversation.context import Ctx
-from bot.conversation.core import Core
-from bot.conversation.incoming import ChatType, Incoming
-from bot.conversation.replies import Action, Button, Keyboard, Outgoing, SendQuizPoll, SendText, keyboard
+from bot.conversation.core import Deferred
+from bot.conversation.replies import Action, SendQuizPoll, SendText
 from bot.conversation.router import Router
 from bot.domain.quiz import MIXED, TRACKS
-from bot.domain.residents import make_deep_link
 from bot.domain.roles import Role
-from bot.services.quiz_group import COUNT, SECONDS, Leaderboard, PollToSend
+from bot.services.quiz_group import COUNT, SECONDS, PollToSend
 
 router = Router("gquiz")
-POLL_ID_WAITS = (0.05, 0.2, 0.5, 1.0)  # seconds; about 1.75 s in all
+POLL_ID_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)  # seconds before each new try; about 8 s in all
 # Shorthands organisers type for a track (the keys work too).
 ALIASES = {
     "文明": "civilised",
@@ -65,30 +61,14 @@ async def poll_answer(ctx: Ctx) -> Sequence[Action]:
     if vote is None or not vote.option_ids:
         return []  # a retracted vote: the first answer stands
     group = ctx.services.quiz.group
-    for pause in (*POLL_ID_WAITS, None):
-        # Telegram only sends answers to polls this bot posted, so an unknown id is one whose poll_sent has not
-        # been stored yet (a fast voter during sendPoll's round trip): wait for it rather than lose the vote.
-        if await group.vote(ctx.user_id, ctx.incoming.first_name, vote.poll_id, vote.option_ids, ctx.resident):
-            break
-        if pause is not None:
-            await asyncio.sleep(pause)
+    if await group.vote(ctx.user_id, ctx.incoming.first_name, vote.poll_id, vote.option_ids, ctx.resident):
+        return []
+    # Telegram only sends answers to polls this bot posted, so an unknown id is one whose poll_sent has not been
+    # stored yet (a fast voter during sendPoll's round trip): handle the answer again shortly rather than lose it.
+    attempt = int(ctx.incoming.extra.get("attempt", "0"))
+    if attempt < len(POLL_ID_WAITS):
+        raise Deferred(POLL_ID_WAITS[attempt], f"poll {vote.poll_id} not known yet")
     return []
-
-
-async def finish_due_rounds(core: Core, now: datetime) -> list[Outgoing]:
-    """For the periodic runner: next polls and final leaderboards of group quizzes whose poll has closed.
-
-    Deliver the result with ``bot.channels.base.deliver`` so posted polls reach ``poll_sent``.
-    """
-    out: list[Outgoing] = []
-    bot = str(core.settings.get("bot_username", ""))
-    for step in await core.services.quiz.group.due(now):
-        target = Incoming(update_id=0, user_id=0, chat_id=step.chat_id, chat_type=ChatType.SUPERGROUP)
-        if isinstance(step, PollToSend):
-            out.extend(core.renderer.render([poll_action(step)], target, "zh_Hans"))
-        else:
-            out.extend(core.renderer.render([leaderboard_action(core, step, bot)], target, step.locale))
-    return out
 
 
 def parse_args(args: str) -> tuple[str, int, int] | None:
@@ -113,14 +93,3 @@ def poll_action(poll: PollToSend) -> SendQuizPoll:
         chat_id=poll.chat_id,
         tag=poll.tag,
     )
-
-
-def leaderboard_action(core: Core, board: Leaderboard, bot: str) -> Action:
-    """The final standings; people still owed points get a button to join in a private chat."""
-    library = core.services.quiz.library
-    name = None if board.track == MIXED else library.track(board.track).name(board.locale)
-    buttons: Keyboard = ()
-    if board.owed and bot:
-        url = f"https://t.me/{bot}?start={make_deep_link(board.community_code)}"
-        buttons = keyboard([Button("quiz.claim", url=url)])
-    return SendText("quiz/leaderboard", {"board": board, "track": name}, buttons=buttons, chat_id=board.chat_id)

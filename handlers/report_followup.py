@@ -8,7 +8,7 @@ from bot.conversation.context import Ctx
 from bot.conversation.replies import Action, Button, SendText, keyboard
 from bot.conversation.router import Needs, Router
 from bot.domain.reports import Move
-from handlers.notices import report_actions
+from bot.services.report_actions import FOLLOWUP_NO, FOLLOWUP_OK
 
 router = Router("rf")
 NOT_FIXED = "rf.nofix"
@@ -33,15 +33,15 @@ async def show(ctx: Ctx) -> Sequence[Action]:
     return [SendText("reports/detail", context | {"history": history})]
 
 
-@router.callback("ok", int, needs=Needs.CONSENT)
+@router.action(FOLLOWUP_OK, needs=Needs.CONSENT)
 async def fixed(ctx: Ctx) -> Sequence[Action]:
     """销号: the reporter confirms the fix."""
     outcome = await ctx.services.report_desk.verify(ctx.user_id, int(ctx.args[0]))
     context = {"ticket": outcome.report.ticket, "points": outcome.points}
-    return [SendText("reports/verified", context), *report_actions(outcome.notices)]
+    return [SendText("reports/verified", context)]
 
 
-@router.callback("no", int, needs=Needs.CONSENT)
+@router.action(FOLLOWUP_NO, needs=Needs.CONSENT)
 async def not_fixed(ctx: Ctx) -> Sequence[Action]:
     """Not fixed: an optional photo, then the report goes back to the assignee."""
     report = await ctx.services.report_desk.check(ctx.user_id, int(ctx.args[0]), Move.REOPEN)
@@ -68,4 +68,4 @@ async def _reopen(ctx: Ctx, report_id: int, photo: str | None) -> list[Action]:
     outcome = await ctx.services.report_desk.reopen(ctx.user_id, report_id, photo)
     await ctx.clear_state()
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    return [SendText("reports/reopened", context), *report_actions(outcome.notices)]
+    return [SendText("reports/reopened", context)]

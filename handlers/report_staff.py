@@ -1,7 +1,9 @@
 """Handling reports (grid workers, organisers): accept and assign, reject with a reason, start, resolve with an
 after-photo and a note (a short private dialog), close or reopen after a re-visit.
 
-Buttons arrive from the staff group or a private chat; the services re-check every time who may do what.
+Buttons arrive from the staff group or a private chat; the services re-check every time who may do what. The
+people concerned are told through the outbox, and the report's card in the staff group is edited there too: a
+handler only answers whoever pressed.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from bot.conversation.replies import Action, AnswerCallback, Button, EditText, S
 from bot.conversation.router import Needs, Router
 from bot.conversation.state import DialogState
 from bot.domain.reports import Move, RejectReason
-from handlers.notices import report_actions
+from bot.services.report_actions import STAFF_CLOSE, STAFF_FIX, STAFF_REJECT, STAFF_REOPEN, STAFF_START, STAFF_TAKE
 from handlers.quiz_stats import stats_view
 
 router = Router("rs")
 AFTER, NOTE = "rs.after", "rs.note"
 
 
-@router.callback("take", int, needs=Needs.CONSENT)
+@router.action(STAFF_TAKE, needs=Needs.CONSENT)
 async def take(ctx: Ctx) -> Sequence[Action]:
     """Accept & assign: who handles it?"""
     report, people = await ctx.services.report_desk.assignees(ctx.user_id, int(ctx.args[0]))
@@ -34,10 +36,10 @@ async def take(ctx: Ctx) -> Sequence[Action]:
 async def assign(ctx: Ctx) -> Sequence[Action]:
     outcome = await ctx.services.report_desk.accept(ctx.user_id, int(ctx.args[0]), int(ctx.args[1]))
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    return [EditText("reports/staff/accepted", context), *report_actions(outcome.notices)]
+    return [EditText("reports/staff/accepted", context)]
 
 
-@router.callback("reject", int, needs=Needs.CONSENT)
+@router.action(STAFF_REJECT, needs=Needs.CONSENT)
 async def reject(ctx: Ctx) -> Sequence[Action]:
     report = await ctx.services.report_desk.check(ctx.user_id, int(ctx.args[0]), Move.REJECT)
     rows = [[Button(f"reports.reject.{r.value}", data=router.data("why", report.id, r.value))] for r in RejectReason]
@@ -64,14 +66,14 @@ async def duplicate(ctx: Ctx) -> Sequence[Action]:
     return await _rejected(ctx, RejectReason.DUPLICATE, int(ctx.args[1]))
 
 
-@router.callback("start", int, needs=Needs.CONSENT)
+@router.action(STAFF_START, needs=Needs.CONSENT)
 async def start(ctx: Ctx) -> Sequence[Action]:
     outcome = await ctx.services.report_desk.start(ctx.user_id, int(ctx.args[0]))
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    return [AnswerCallback(), SendText("reports/staff/started", context), *report_actions(outcome.notices)]
+    return [AnswerCallback(), SendText("reports/staff/started", context)]
 
 
-@router.callback("fix", int, needs=Needs.CONSENT)
+@router.action(STAFF_FIX, needs=Needs.CONSENT)
 async def fix(ctx: Ctx) -> Sequence[Action]:
     """Resolve: ask for the after-photo in private, wherever the button was pressed."""
     report = await ctx.services.report_desk.check(ctx.user_id, int(ctx.args[0]), Move.RESOLVE)
@@ -97,22 +99,22 @@ async def note(ctx: Ctx) -> Sequence[Action]:
                                                      ctx.incoming.text or "")  # fmt: skip
     await ctx.clear_state()
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    return [SendText("reports/staff/resolved", context), *report_actions(outcome.notices)]
+    return [SendText("reports/staff/resolved", context)]
 
 
-@router.callback("close", int, needs=Needs.CONSENT)
+@router.action(STAFF_CLOSE, needs=Needs.CONSENT)
 async def close(ctx: Ctx) -> Sequence[Action]:
     """After a re-visit, an organiser confirms the fix (销号)."""
     outcome = await ctx.services.report_desk.verify(ctx.user_id, int(ctx.args[0]))
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    return [AnswerCallback(), SendText("reports/staff/closed", context), *report_actions(outcome.notices)]
+    return [AnswerCallback(), SendText("reports/staff/closed", context)]
 
 
-@router.callback("reopen", int, needs=Needs.CONSENT)
+@router.action(STAFF_REOPEN, needs=Needs.CONSENT)
 async def reopen(ctx: Ctx) -> Sequence[Action]:
     outcome = await ctx.services.report_desk.reopen(ctx.user_id, int(ctx.args[0]))
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    return [AnswerCallback(), SendText("reports/staff/reopened_done", context), *report_actions(outcome.notices)]
+    return [AnswerCallback(), SendText("reports/staff/reopened_done", context)]
 
 
 @stats_view("reports")
@@ -129,4 +131,4 @@ async def figures(ctx: Ctx) -> Sequence[Action]:
 async def _rejected(ctx: Ctx, reason: RejectReason, original: int | None) -> list[Action]:
     outcome = await ctx.services.report_desk.reject(ctx.user_id, int(ctx.args[0]), reason, original)
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    return [EditText("reports/staff/rejected", context), *report_actions(outcome.notices)]
+    return [EditText("reports/staff/rejected", context)]

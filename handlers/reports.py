@@ -16,7 +16,6 @@ from bot.domain.errors import InvalidInput, NeedsConsent
 from bot.domain.geo import GeoPoint
 from bot.domain.reports import ADDRESS_MAX, ADDRESS_MIN, SKIP_REASONS, Draft, clean_text
 from handlers import menu
-from handlers.notices import report_actions
 
 router = Router("rp")
 PHOTOS, WHERE, DESC, ANON = "rp.photos", "rp.where", "rp.desc", "rp.anon"
@@ -133,7 +132,7 @@ async def submit(ctx: Ctx) -> Sequence[Action]:
     outcome = await ctx.services.reports.submit(ctx.user_id, _draft(ctx.data))
     await ctx.clear_state()
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    return [EditText("reports/submitted", context), *report_actions(outcome.notices)]
+    return [EditText("reports/submitted", context)]
 
 
 @router.callback("cancel")

@@ -46,6 +46,33 @@ class SqlJobRepository:
         await self._s.flush()
         return [Job(r.id, r.kind, r.due_at, dict(r.payload), r.attempts) for r in rows]
 
+    async def due(self, now: datetime, limit: int, kinds: Sequence[str]) -> list[int]:
+        """Ids of due, unfinished jobs of ``kinds``, soonest first."""
+        query = (
+            select(JobRow.id)
+            .where(JobRow.done_at.is_(None), JobRow.due_at <= now, JobRow.kind.in_(list(kinds)))
+            .order_by(JobRow.due_at, JobRow.id)
+            .limit(limit)
+        )
+        return list((await self._s.scalars(query)).all())
+
+    async def take(self, job_id: int, now: datetime) -> Job | None:
+        """Lock one due job for the running transaction and count the attempt (both undone if it rolls back).
+
+        None when it is done already or another worker's transaction holds it (``SKIP LOCKED``).
+        """
+        query = (
+            select(JobRow)
+            .where(JobRow.id == job_id, JobRow.done_at.is_(None), JobRow.due_at <= now)
+            .with_for_update(skip_locked=True)
+        )
+        row = (await self._s.scalars(query)).first()
+        if row is None:
+            return None
+        row.attempts += 1
+        await self._s.flush()
+        return Job(row.id, row.kind, row.due_at, dict(row.payload), row.attempts)
+
     async def finish(self, job_id: int, at: datetime, error: str | None = None) -> None:
         await self._s.execute(
             update(JobRow).where(JobRow.id == job_id).values(done_at=at, locked_until=None, last_error=error)

@@ -78,6 +78,8 @@ class GroupChatRow(Base):
     community_id: Mapped[int] = mapped_column(ForeignKey("community.id", ondelete="CASCADE"), index=True)
     title: Mapped[str] = mapped_column(String(128))
     purpose: Mapped[str] = mapped_column(String(16), default="residents")
+    # The bot was removed from the group (403): the outbox skips it until the group writes to the bot again.
+    unreachable_at: Mapped[datetime | None]
 
 
 class DialogStateRow(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.geo import GeoPoint
 from bot.domain.reports import STATUS_TYPE, Event, RejectReason, Report, Status, StatusType
-from storage.models import GroupChatRow
+from storage.models import DialogStateRow, GroupChatRow
 from storage.report_models import ReportEventRow, ReportFollowerRow, ReportRow, TicketCounterRow
 
 _MOVABLE = {
@@ -182,3 +183,34 @@ class SqlReportRepository:
         if until is not None:
             query = query.where(ReportRow.submitted_at < until)
         return [_report(r) for r in (await self._s.scalars(query)).all()]
+
+    async def photo_keys_in_use(self, now: datetime, prefix: str) -> set[str]:
+        """File keys something still refers to: reports' photos and after-photos, photos in their history, and any
+        string starting with ``prefix`` in a dialog state that has not expired (drafts keep their photos' keys).
+
+        Dialog states are read first: a key only ever moves from a draft to a report, so under READ COMMITTED a
+        submission committing between the two reads is still seen in one of them.
+        """
+        keys: set[str] = set()
+        drafts = await self._s.scalars(select(DialogStateRow.data).where(DialogStateRow.expires_at > now))
+        for data in drafts:
+            keys.update(s for s in _strings(data) if s.startswith(prefix))
+        for photos, after in await self._s.execute(select(ReportRow.photos, ReportRow.after_photo)):
+            keys.update(str(k) for k in photos or ())
+            if after:
+                keys.add(after)
+        events = await self._s.scalars(select(ReportEventRow.photo).where(ReportEventRow.photo.is_not(None)))
+        keys.update(k for k in events if k)
+        return keys
+
+
+def _strings(value: object) -> Iterator[str]:
+    """Every string anywhere in a JSON value."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _strings(item)

@@ -6,6 +6,7 @@ Add one import line per feature model module.
 
 from storage import (
     job_models,  # noqa: F401
+    messaging_models,  # noqa: F401
     models,
     points_models,  # noqa: F401
     quiz_models,  # noqa: F401

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.conversation.state import DEFAULT_TTL, DialogState
 from storage.models import DialogStateRow
+from storage.uow import ambient
 
 
 def _utcnow() -> datetime:
@@ -34,12 +35,20 @@ class SqlStateStore:
 
     async def get(self, user_id: int, chat_id: int) -> DialogState | None:
         key = (user_id, chat_id)
-        entry = self._cache.get(key)
+        current = ambient()
+        entry = current.overlay.get((self, key)) if current else None
         if entry is None:
-            async with self._sessions() as session:
-                row = await session.get(DialogStateRow, key)
+            entry = self._cache.get(key)
+        if entry is None:
+            if current is not None:  # inside an update's transaction: read through it
+                row = await current.session.get(DialogStateRow, key)
                 entry = (DialogState(row.name, dict(row.data)), row.expires_at) if row else (None, None)
-            self._remember(key, entry)
+                self._cache_after_commit(key, entry)
+            else:
+                async with self._sessions() as session:
+                    row = await session.get(DialogStateRow, key)
+                    entry = (DialogState(row.name, dict(row.data)), row.expires_at) if row else (None, None)
+                self._remember(key, entry)
         state, expires = entry
         if state is None or expires is None or expires <= self._clock():
             return None
@@ -47,17 +56,33 @@ class SqlStateStore:
 
     async def set(self, user_id: int, chat_id: int, state: DialogState, ttl: int = DEFAULT_TTL) -> None:
         expires = self._clock() + timedelta(seconds=ttl)
+        entry: Entry = (DialogState(state.name, dict(state.data)), expires)
+        current = ambient()
+        if current is not None:  # commits with the update's effects, or not at all
+            await self._write(current.session, user_id, chat_id, state, expires)
+            await current.session.flush()
+            self._cache_after_commit((user_id, chat_id), entry)
+            return
         async with self._sessions() as session, session.begin():
-            row = await session.get(DialogStateRow, (user_id, chat_id))
-            if row is None:
-                session.add(
-                    DialogStateRow(
-                        user_id=user_id, chat_id=chat_id, name=state.name, data=state.data, expires_at=expires
-                    )
-                )
-            else:
-                row.name, row.data, row.expires_at = state.name, dict(state.data), expires
-        self._remember((user_id, chat_id), (DialogState(state.name, dict(state.data)), expires))
+            await self._write(session, user_id, chat_id, state, expires)
+        self._remember((user_id, chat_id), entry)
+
+    @staticmethod
+    async def _write(session: AsyncSession, user_id: int, chat_id: int, state: DialogState, expires: datetime) -> None:
+        row = await session.get(DialogStateRow, (user_id, chat_id))
+        if row is None:
+            session.add(
+                DialogStateRow(user_id=user_id, chat_id=chat_id, name=state.name, data=state.data, expires_at=expires)
+            )
+        else:
+            row.name, row.data, row.expires_at = state.name, dict(state.data), expires
+
+    def _cache_after_commit(self, key: tuple[int, int], entry: Entry) -> None:
+        """Inside an ambient transaction the cache learns a change only once it is committed."""
+        current = ambient()
+        assert current is not None
+        current.overlay[(self, key)] = entry
+        current.after_commit.append(lambda: self._remember(key, entry))
 
     def _remember(self, key: tuple[int, int], entry: Entry) -> None:
         self._cache.pop(key, None)
@@ -66,15 +91,30 @@ class SqlStateStore:
         self._cache[key] = entry
 
     async def clear(self, user_id: int, chat_id: int) -> None:
+        stmt = delete(DialogStateRow).where(DialogStateRow.user_id == user_id, DialogStateRow.chat_id == chat_id)
+        current = ambient()
+        if current is not None:
+            await current.session.execute(stmt)
+            self._cache_after_commit((user_id, chat_id), (None, None))
+            return
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                delete(DialogStateRow).where(DialogStateRow.user_id == user_id, DialogStateRow.chat_id == chat_id)
-            )
+            await session.execute(stmt)
         self._remember((user_id, chat_id), (None, None))
 
     async def clear_user(self, user_id: int) -> None:
+        stmt = delete(DialogStateRow).where(DialogStateRow.user_id == user_id)
+        current = ambient()
+        if current is not None:
+            await current.session.execute(stmt)
+            for key in [k for k in self._cache if k[0] == user_id]:
+                current.overlay[(self, key)] = (None, None)
+            current.after_commit.append(lambda: self._forget_user(user_id))
+            return
         async with self._sessions() as session, session.begin():
-            await session.execute(delete(DialogStateRow).where(DialogStateRow.user_id == user_id))
+            await session.execute(stmt)
+        self._forget_user(user_id)
+
+    def _forget_user(self, user_id: int) -> None:
         for key in [k for k in self._cache if k[0] == user_id]:
             del self._cache[key]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -88,14 +89,15 @@ class AiogramSender:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def message(self, item: OutMessage) -> None:
-        await self.bot.send_message(
+    async def message(self, item: OutMessage) -> int:
+        sent = await self.bot.send_message(
             item.chat_id,
             item.text,
             parse_mode=item.parse_mode,
             reply_markup=_markup(item),
             link_preview_options=None,
         )
+        return sent.message_id
 
     async def edit(self, item: OutEdit) -> None:
         await self.bot.edit_message_text(
@@ -109,13 +111,23 @@ class AiogramSender:
     async def answer(self, item: OutCallbackAnswer) -> None:
         await self.bot.answer_callback_query(item.callback_id, text=item.text, show_alert=item.alert or None)
 
-    async def photo(self, item: OutPhoto) -> None:
+    async def photo(self, item: OutPhoto) -> int:
         path = local_file(item.photo)
-        await self.bot.send_photo(
+        sent = await self.bot.send_photo(
             item.chat_id,
             FSInputFile(path) if path else item.photo,
             caption=item.caption,
             parse_mode=item.parse_mode if item.caption else None,
+            reply_markup=_inline(item.inline_keyboard),
+        )
+        return sent.message_id
+
+    async def edit_caption(self, item: OutEdit) -> None:
+        await self.bot.edit_message_caption(
+            chat_id=item.chat_id,
+            message_id=item.message_id,
+            caption=item.text,
+            parse_mode=item.parse_mode,
             reply_markup=_inline(item.inline_keyboard),
         )
 
@@ -135,6 +147,9 @@ class AiogramSender:
 
     def is_forbidden(self, error: BaseException) -> bool:
         return isinstance(error, TelegramForbiddenError)
+
+    def classify(self, error: BaseException) -> Verdict:
+        return classify(error)
 
 
 def _inline(rows: OutKeyboard) -> InlineKeyboardMarkup | None:
@@ -159,6 +174,19 @@ def _markup(item: OutMessage) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | Re
     return ReplyKeyboardRemove(remove_keyboard=True) if item.remove_reply_keyboard else None
 
 
+class RawGetUpdates(TelegramMethod[list[dict[str, Any]]]):
+    """getUpdates returning the updates as Telegram sent them: one that aiogram cannot parse must not stop the
+    intake (it is stored, then set aside by the inbox worker), and the inbox keeps the JSON anyway."""
+
+    __returning__ = list[dict[str, Any]]
+    __api_method__ = "getUpdates"
+
+    offset: int | None = None
+    limit: int | None = None
+    timeout: int | None = None
+    allowed_updates: list[str] | None = None
+
+
 class AiogramChannel:
     """Long polling (webhook comes with scaling). Routes everything to the core: no aiogram filters, no FSM."""
 
@@ -176,6 +204,8 @@ class AiogramChannel:
         ):
             observer.register(self._on_event)
         self.username = ""
+        self.stopping = asyncio.Event()  # set to stop the bot (run_bot watches it)
+        self.inbox: Any = None  # the inbox run_bot feeds (tests look at it)
 
     async def setup(self) -> None:
         """Learn our username (for deep links) and publish the command menu per language."""
@@ -189,18 +219,27 @@ class AiogramChannel:
                 language_code=language,
             )
 
+    async def start(self) -> None:
+        await self.setup()
+
+    async def close(self) -> None:
+        await self.bot.session.close()
+
+    async def fetch_updates(self, offset: int | None, seconds: int) -> list[dict[str, Any]]:
+        """One long poll; calling it with ``offset`` confirms every update before it to Telegram."""
+        method = RawGetUpdates(offset=offset, timeout=seconds, allowed_updates=ALLOWED_UPDATES)
+        return await self.bot(method, request_timeout=seconds + 15)
+
+    def check(self, update: dict[str, Any]) -> None:
+        """Raises if aiogram cannot read the update (it is then set aside, not handled)."""
+        Update.model_validate(update, context={"bot": self.bot})
+
     async def feed(self, update: dict[str, Any]) -> None:
         """Process one raw update in-process (tests, webhook)."""
         await self.dispatcher.feed_raw_update(self.bot, update)
 
-    async def run_polling(self, *, handle_signals: bool = True) -> None:
-        await self.setup()
-        await self.dispatcher.start_polling(
-            self.bot, allowed_updates=ALLOWED_UPDATES, handle_signals=handle_signals, close_bot_session=True
-        )
-
     async def stop(self) -> None:
-        await self.dispatcher.stop_polling()
+        self.stopping.set()
 
     async def _on_event(self, _event: object, event_update: Update) -> None:
         raw = event_update.model_dump(mode="json", exclude_none=True, by_alias=True)

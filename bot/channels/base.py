@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.channels.gate import Verdict
 from bot.channels.translate import to_incoming
 from bot.conversation.core import Core
 from bot.conversation.replies import OutCallbackAnswer, OutEdit, Outgoing, OutMessage, OutPhoto, OutPoll
@@ -23,17 +24,21 @@ ALLOWED_UPDATES = ["message", "callback_query", "poll_answer", "my_chat_member"]
 class Sender(Protocol):
     """The few Bot API calls the core's actions need, implemented once per library."""
 
-    async def message(self, item: OutMessage) -> None: ...
+    async def message(self, item: OutMessage) -> int: ...
 
     async def edit(self, item: OutEdit) -> None: ...
 
+    async def edit_caption(self, item: OutEdit) -> None: ...
+
     async def answer(self, item: OutCallbackAnswer) -> None: ...
 
-    async def photo(self, item: OutPhoto) -> None: ...
+    async def photo(self, item: OutPhoto) -> int: ...
 
     async def poll(self, item: OutPoll) -> tuple[str, int]: ...
 
     def is_forbidden(self, error: BaseException) -> bool: ...
+
+    def classify(self, error: BaseException) -> Verdict: ...
 
 
 async def process(core: Core, sender: Sender, update: dict[str, Any], bot_username: str) -> None:
@@ -68,7 +73,7 @@ async def _one(core: Core, sender: Sender, item: Outgoing) -> None:
     if isinstance(item, OutMessage):
         await sender.message(item)
     elif isinstance(item, OutEdit):
-        await sender.edit(item)
+        await (sender.edit_caption(item) if item.caption else sender.edit(item))
     elif isinstance(item, OutCallbackAnswer):
         await sender.answer(item)
     elif isinstance(item, OutPhoto):

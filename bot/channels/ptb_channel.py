@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from datetime import timedelta
@@ -23,7 +24,8 @@ from telegram import (
 )
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, ContextTypes, TypeHandler
-from telegram.request import BaseRequest
+from telegram.request import BaseRequest, RequestData
+from telegram.request._requestparameter import RequestParameter  # no public path; PTB is pinned <23
 
 from bot.channels.base import ALLOWED_UPDATES, bot_commands, local_file, process
 from bot.channels.gate import Kind, SendGate, Verdict
@@ -109,8 +111,11 @@ class PtbSender:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def message(self, item: OutMessage) -> None:
-        await self.bot.send_message(item.chat_id, item.text, parse_mode=item.parse_mode, reply_markup=_markup(item))
+    async def message(self, item: OutMessage) -> int:
+        sent = await self.bot.send_message(
+            item.chat_id, item.text, parse_mode=item.parse_mode, reply_markup=_markup(item)
+        )
+        return sent.message_id
 
     async def edit(self, item: OutEdit) -> None:
         await self.bot.edit_message_text(
@@ -124,14 +129,24 @@ class PtbSender:
     async def answer(self, item: OutCallbackAnswer) -> None:
         await self.bot.answer_callback_query(item.callback_id, text=item.text, show_alert=item.alert or None)
 
-    async def photo(self, item: OutPhoto) -> None:
+    async def photo(self, item: OutPhoto) -> int:
         path = local_file(item.photo)
         photo: Any = path.read_bytes() if path else item.photo
-        await self.bot.send_photo(
+        sent = await self.bot.send_photo(
             item.chat_id,
             photo,
             caption=item.caption,
             parse_mode=item.parse_mode if item.caption else None,
+            reply_markup=_inline(item.inline_keyboard),
+        )
+        return sent.message_id
+
+    async def edit_caption(self, item: OutEdit) -> None:
+        await self.bot.edit_message_caption(
+            chat_id=item.chat_id,
+            message_id=item.message_id,
+            caption=item.text,
+            parse_mode=item.parse_mode,
             reply_markup=_inline(item.inline_keyboard),
         )
 
@@ -151,6 +166,9 @@ class PtbSender:
 
     def is_forbidden(self, error: BaseException) -> bool:
         return isinstance(error, Forbidden)
+
+    def classify(self, error: BaseException) -> Verdict:
+        return classify(error)
 
 
 def _inline(rows: OutKeyboard) -> InlineKeyboardMarkup | None:
@@ -182,6 +200,8 @@ class PtbChannel:
         self.application = application
         self.sender = PtbSender(application.bot)
         self.username = ""
+        self.stopping = asyncio.Event()  # set to stop the bot (run_bot watches it)
+        self.inbox: Any = None  # the inbox run_bot feeds (tests look at it)
         application.add_handler(TypeHandler(Update, self._on_update))
 
     async def setup(self) -> None:
@@ -192,25 +212,36 @@ class PtbChannel:
         for language, commands in bot_commands(self.core, self.renderer).items():
             await self.application.bot.set_my_commands([BotCommand(c, d) for c, d in commands], language_code=language)
 
+    async def start(self) -> None:
+        await self.application.initialize()
+        await self.setup()
+
+    async def close(self) -> None:
+        await self.application.shutdown()
+
+    async def fetch_updates(self, offset: int | None, seconds: int) -> list[dict[str, Any]]:
+        """One long poll, the updates as Telegram sent them; ``offset`` confirms every update before it.
+
+        Through PTB's public request object rather than ``Bot.get_updates``: an update PTB cannot parse must not
+        stop the intake (the inbox stores it and sets it aside).
+        """
+        parameters = {"timeout": seconds, "allowed_updates": ALLOWED_UPDATES, "offset": offset}
+        data = RequestData([RequestParameter.from_input(k, v) for k, v in parameters.items() if v is not None])
+        bot = self.application.bot
+        result = await bot.request.post(f"{bot.base_url}/getUpdates", request_data=data, read_timeout=seconds + 15)
+        return list(result or []) if isinstance(result, list) else []
+
+    def check(self, update: dict[str, Any]) -> None:
+        """Raises if python-telegram-bot cannot read the update (it is then set aside, not handled)."""
+        if Update.de_json(update, self.application.bot) is None:
+            raise ValueError("empty update")
+
     async def feed(self, update: dict[str, Any]) -> None:
         """Process one raw update in-process (tests, webhook)."""
         await self.application.process_update(Update.de_json(update, self.application.bot))
 
-    async def run_polling(self) -> None:
-        """Start PTB's updater under our own event loop (so the sandbox can run beside it)."""
-        import asyncio
-
-        app = self.application
-        async with app:
-            await self.setup()
-            await app.start()
-            assert app.updater is not None
-            await app.updater.start_polling(allowed_updates=ALLOWED_UPDATES)
-            try:
-                await asyncio.Event().wait()
-            finally:
-                await app.updater.stop()
-                await app.stop()
+    async def stop(self) -> None:
+        self.stopping.set()
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         await process(self.core, self.sender, update.to_dict(), self.username)

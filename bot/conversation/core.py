@@ -6,8 +6,10 @@ whatever carries the update. Per-user serialisation and the error boundary live 
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import Any
 
 from bot.conversation.callbacks import InvalidCallback
@@ -27,6 +29,19 @@ log = logging.getLogger(__name__)
 MAX_TEXT = 4096
 
 
+class Deferred(Exception):
+    """A handler cannot act yet (e.g. a poll answer whose poll id is still being stored): handle the update again
+    after ``seconds``. Nothing it did is kept; the inbox keeps the update."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
+def _no_savepoint() -> AbstractAsyncContextManager[None]:
+    return nullcontext()
+
+
 class Core:
     def __init__(
         self,
@@ -36,6 +51,7 @@ class Core:
         renderer: ActionRenderer,
         locks: UserLocks | None = None,
         settings: dict[str, Any] | None = None,
+        savepoint: Callable[[], AbstractAsyncContextManager[None]] = _no_savepoint,
     ) -> None:
         self.router = router
         self.services = services
@@ -43,32 +59,54 @@ class Core:
         self.renderer = renderer
         self.locks = locks or LocalUserLocks()
         self.settings = settings or {}
+        self.savepoint = savepoint
 
     async def handle(self, incoming: Incoming) -> list[Outgoing]:
-        """Handle one update; never raises: failures become a localised apology and a log line."""
-        async with self.locks.hold(incoming.user_id):
-            locale = normalise_locale(incoming.language_code)
+        """Handle one update under its sender's lock, in-process (tests, a channel's ``feed``); never raises.
+
+        The inbox calls :meth:`process` instead and keeps a deferred update durably; here a deferral waits.
+        """
+        for attempt in range(1, 10):
             try:
+                async with self.locks.hold(incoming.user_id):
+                    return await self.process(incoming)
+            except Deferred as wait:
+                incoming.extra["attempt"] = str(attempt)
+                await asyncio.sleep(wait.seconds)
+        return []
+
+    async def process(self, incoming: Incoming) -> list[Outgoing]:
+        """Handle one update (the caller holds the sender's lock). Failures become a localised apology and a log
+        line; inside an update's transaction, whatever the failed handler changed is rolled back first."""
+        locale = normalise_locale(incoming.language_code)
+        try:
+            async with self.savepoint():
                 ctx = await self._context(incoming)
                 locale = ctx.locale
                 actions = await self._dispatch(ctx)
-                # A handler may switch the language (settings, onboarding): reply in the new one.
-                return self.renderer.render(actions, incoming, ctx.locale)
-            except Exception:
-                log.exception("update %s from user %s failed", incoming.update_id, incoming.user_id)
-                return self.renderer.render(_apology(incoming), incoming, locale)
+            # A handler may switch the language (settings, onboarding): reply in the new one.
+            return self.renderer.render(actions, incoming, ctx.locale)
+        except Deferred:
+            raise
+        except Exception:
+            log.exception("update %s from user %s failed", incoming.update_id, incoming.user_id)
+            return self.renderer.render(_apology(incoming), incoming, locale)
 
     async def poll_sent(self, poll: OutPoll, poll_id: str, message_id: int) -> None:
         """A quiz poll was posted: let the feature that asked for it (by ``tag``) remember its id."""
+        await self.poll_posted(poll.tag, poll.chat_id, poll_id, message_id)
+
+    async def poll_posted(self, tag: str, chat_id: int, poll_id: str, message_id: int) -> None:
+        """The outbox dispatcher's listener: same as :meth:`poll_sent`, in the dispatcher's transaction."""
         route = self.router.events.get("poll_sent")
-        if route is None or not poll.tag:
+        if route is None or not tag:
             return
         incoming = Incoming(
             update_id=0,
             user_id=0,
-            chat_id=poll.chat_id,
+            chat_id=chat_id,
             message_id=message_id,
-            extra={"tag": poll.tag, "poll_id": poll_id},
+            extra={"tag": tag, "poll_id": poll_id},
         )
         ctx = Ctx(incoming, "zh_Hans", None, None, self.services, self.store, settings=self.settings)
         try:

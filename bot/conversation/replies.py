@@ -112,6 +112,7 @@ class OutEdit:
     text: str
     inline_keyboard: OutKeyboard = ()
     parse_mode: str = "HTML"
+    caption: bool = False  # the message is a photo: edit its caption
 
 
 @dataclass(frozen=True)
@@ -142,3 +143,40 @@ class OutPoll:
 
 
 Outgoing = OutMessage | OutEdit | OutCallbackAnswer | OutPhoto | OutPoll
+
+
+# ---- rendered actions as JSON (replies wait in the outbox until Telegram has them) ----------------------------
+
+_OUT_KINDS: dict[str, type[Any]] = {
+    "out.message": OutMessage,
+    "out.edit": OutEdit,
+    "out.answer": OutCallbackAnswer,
+    "out.photo": OutPhoto,
+    "out.poll": OutPoll,
+}
+_KIND_OF = {cls: kind for kind, cls in _OUT_KINDS.items()}
+
+
+def out_to_json(item: Outgoing) -> tuple[str, dict[str, Any]]:
+    """(kind, payload) of a rendered action."""
+    from dataclasses import asdict
+
+    return _KIND_OF[type(item)], asdict(item)
+
+
+def out_from_json(kind: str, payload: dict[str, Any]) -> Outgoing:
+    """The rendered action back from :func:`out_to_json`."""
+    cls = _OUT_KINDS[kind]
+    fields = dict(payload)
+    for name in ("inline_keyboard", "reply_keyboard"):
+        if name in fields:
+            fields[name] = tuple(tuple(OutButton(**b) for b in row) for row in fields[name])
+    for name in ("options", "correct_option_ids"):
+        if name in fields:
+            fields[name] = tuple(fields[name])
+    item: Outgoing = cls(**fields)
+    return item
+
+
+def is_out_kind(kind: str) -> bool:
+    return kind in _OUT_KINDS

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from bot.conversation.callbacks import ArgType, CallbackCodec, CallbackData
+from bot.domain.actions import ActionRef, declared
 from bot.domain.residents import Resident
 from bot.domain.roles import Role
 
@@ -85,6 +86,25 @@ class Router:
             return handler
 
         return register
+
+    def action(
+        self, ref: ActionRef, *, needs: Needs = Needs.NOTHING, role: Role | None = None
+    ) -> Callable[[Handler], Handler]:
+        """Bind the handler of a declared action reference (buttons that services put on notices)."""
+        if ref.namespace != self.namespace:
+            raise ValueError(f"{ref.key} does not belong to router {self.namespace}")
+        return self.callback(ref.action, *ref.arg_types, needs=needs, role=role)
+
+    def check_refs(self) -> None:
+        """Every declared action reference has a handler (the app refuses to start otherwise)."""
+        missing = sorted(key for key in declared() if key not in self.callbacks)
+        if missing:
+            raise LookupError(f"declared actions without a handler: {missing}")
+
+    def encode_ref(self, ref: ActionRef, *args: int | str) -> str:
+        """Callback data for a declared action reference."""
+        ref.check(tuple(args))
+        return self.codec.encode(ref.namespace, ref.action, *args)
 
     def step(self, state: str, *, needs: Needs = Needs.NOTHING) -> Callable[[Handler], Handler]:
         """Register the handler for free input (text, photo, location) while in dialog ``state``."""

@@ -96,9 +96,7 @@ async def _wait_ready(channel: Any, task: asyncio.Task[None]) -> None:
 
 
 async def _stop(channel: Any, task: asyncio.Task[None]) -> None:
-    if hasattr(channel, "dispatcher"):
-        with contextlib.suppress(RuntimeError):  # not polling any more
-            await channel.stop()
-    task.cancel()
+    """A clean stop: polling ends, updates in hand finish (the rest wait in the inbox for the next start)."""
+    await channel.stop()
     with contextlib.suppress(asyncio.CancelledError, Exception):
-        await asyncio.wait_for(task, timeout=5)
+        await asyncio.wait_for(task, timeout=15)

@@ -1,57 +1,37 @@
 """Durable jobs: any feature registers a handler per kind; the bot process runs what is due.
 
-Jobs are rows (see ``JobRepository``) so timers survive restarts. A run claims due jobs for a lease (on
-PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so several workers never take the same job), runs each handler, and
-marks it done. A worker that dies mid-run leaves the lease to expire and the job is run again: handlers re-check
-the state they act on, so a second run changes nothing.
+Jobs are rows (see ``JobRepository``) so timers survive restarts. Each due job runs in one ambient transaction:
+the job is taken (locked on PostgreSQL with ``FOR UPDATE SKIP LOCKED``, so several workers never run the same
+job), its handler's changes are made, the messages it wants sent are queued in the outbox, and the job is marked
+done — all in one commit. A process killed midway leaves nothing half done: the job is simply due again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bot.domain.jobs import MAX_ATTEMPTS, Job, retry_delay
-from bot.services.ports import Clock, UnitOfWorkFactory
+from bot.domain.notices import Choice, Notice
+from bot.services.outbox import queue_all
+from bot.services.ports import Clock, Transactions, UnitOfWorkFactory
+
+__all__ = ["BATCH", "Choice", "JobHandler", "JobRunner", "Notice"]
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 BATCH = 50
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A button a notice offers: a label key and a handler action (``<namespace>.<action>``) with arguments."""
-
-    label: str
-    action: str
-    args: tuple[int | str, ...] = ()
-    label_context: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Notice:
-    """A message to someone other than the sender (or to a group), in their language; handlers render it."""
-
-    chat_id: int
-    template: str
-    context: dict[str, Any] = field(default_factory=dict)
-    locale: str = "zh_Hans"
-    photo: str | None = None
-    choices: tuple[tuple[Choice, ...], ...] = ()
-
 
 JobHandler = Callable[[Job, datetime], Awaitable[list[Notice]]]
 
 
 class JobRunner:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, batch: int = BATCH) -> None:
+    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, transactions: Transactions, batch: int = BATCH) -> None:
         self._uow = uow
         self._clock = clock
+        self._tx = transactions
         self._batch = batch
         self._handlers: dict[str, JobHandler] = {}
 
@@ -72,32 +52,33 @@ class JobRunner:
             await uow.commit()
         return added
 
-    async def run_due_jobs(self, now: datetime) -> list[Notice]:
-        """Run every job due at ``now``; returns the messages the handlers want sent."""
+    async def run_due_jobs(self, now: datetime) -> int:
+        """Run every job due at ``now``; their messages go to the outbox. Returns how many jobs finished."""
         async with self._uow() as uow:
-            jobs = await uow.jobs.claim(now, now + LEASE, self._batch, sorted(self._handlers))
-            await uow.commit()
-        notices: list[Notice] = []
-        for job in jobs:
-            notices += await self._run(job, now)
-        return notices
+            due = await uow.jobs.due(now, self._batch, sorted(self._handlers))
+        done = 0
+        for job_id in due:
+            done += await self._run(job_id, now)
+        return done
 
-    async def _run(self, job: Job, now: datetime) -> list[Notice]:
-        try:
-            notices = await self._handlers[job.kind](job, now)
-        except Exception as error:
-            log.exception("job %s (%s) failed, attempt %s", job.id, job.kind, job.attempts)
-            await self._failed(job, now, f"{type(error).__name__}: {error}"[:300])
-            return []
-        async with self._uow() as uow:
+    async def _run(self, job_id: int, now: datetime) -> int:
+        async with self._tx.scope() as uow:
+            job = await uow.jobs.take(job_id, now)
+            if job is None:  # done meanwhile, or another worker holds it
+                return 0
+            try:
+                async with self._tx.savepoint():
+                    notices = await self._handlers[job.kind](job, now)
+                    await queue_all(uow, notices, now)
+            except Exception as error:
+                log.exception("job %s (%s) failed, attempt %s", job.id, job.kind, job.attempts)
+                reason = f"{type(error).__name__}: {error}"[:300]
+                if job.attempts >= MAX_ATTEMPTS:
+                    await uow.jobs.finish(job.id, now, reason)
+                else:
+                    await uow.jobs.retry(job.id, now + retry_delay(job.attempts), reason)
+                await uow.commit()
+                return 0
             await uow.jobs.finish(job.id, now)
             await uow.commit()
-        return notices
-
-    async def _failed(self, job: Job, now: datetime, error: str) -> None:
-        async with self._uow() as uow:
-            if job.attempts >= MAX_ATTEMPTS:
-                await uow.jobs.finish(job.id, now, error)
-            else:
-                await uow.jobs.retry(job.id, now + retry_delay(job.attempts), error)
-            await uow.commit()
+        return 1

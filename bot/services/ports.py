@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol, Self
 
 from bot.domain.jobs import Job
+from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
 from bot.domain.points import Account, Entry, Lot, Reason
 from bot.domain.quiz import Review
 from bot.domain.quiz_figures import ResidentProgress
@@ -190,6 +192,8 @@ class ReportRepository(Protocol):
         self, community_id: int | None, since: datetime | None, until: datetime | None
     ) -> list[Report]: ...
 
+    async def photo_keys_in_use(self, now: datetime, prefix: str) -> set[str]: ...
+
 
 class JobRepository(Protocol):
     """Durable timers. ``claim`` leases due jobs of the given kinds so no other worker runs them meanwhile."""
@@ -199,6 +203,10 @@ class JobRepository(Protocol):
     ) -> bool: ...
 
     async def claim(self, now: datetime, until: datetime, limit: int, kinds: Sequence[str]) -> list[Job]: ...
+
+    async def due(self, now: datetime, limit: int, kinds: Sequence[str]) -> list[int]: ...
+
+    async def take(self, job_id: int, now: datetime) -> Job | None: ...
 
     async def finish(self, job_id: int, at: datetime, error: str | None = None) -> None: ...
 
@@ -273,6 +281,78 @@ class QuizRepository(Protocol):
     async def purge_unclaimed(self, before: datetime) -> int: ...
 
 
+class InboxRepository(Protocol):
+    """Updates as received; ``start`` marks one done inside the transaction that handles it."""
+
+    async def add(self, updates: Sequence[dict[str, Any]], now: datetime) -> int: ...
+
+    async def pending(self, now: datetime, limit: int, skip: Sequence[int] = ()) -> list[InboxItem]: ...
+
+    async def start(self, item_id: int, now: datetime) -> bool: ...
+
+    async def defer(self, item_id: int, until: datetime, reason: str) -> None: ...
+
+    async def set_aside(self, item_id: int, now: datetime, reason: str) -> None: ...
+
+    async def recover(self, max_attempts: int, now: datetime) -> tuple[int, int]: ...
+
+    async def purge(self, before: datetime) -> int: ...
+
+    async def counts(self) -> dict[str, int]: ...
+
+
+class OutboxRepository(Protocol):
+    """Messages to send; rows are claimed for a lease so one dispatcher sends each."""
+
+    async def add(
+        self,
+        chat_id: int,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        now: datetime,
+        priority: int = 10,
+        key: str | None = None,
+        ref: str | None = None,
+        claimed_by: str | None = None,
+        claimed_until: datetime | None = None,
+    ) -> int | None: ...
+
+    async def claim(self, by: str, now: datetime, until: datetime, limit: int) -> list[OutboxItem]: ...
+
+    async def items(self, ids: Sequence[int]) -> list[OutboxItem]: ...
+
+    async def finish(
+        self,
+        item_id: int,
+        status: OutboxStatus,
+        at: datetime,
+        *,
+        message_id: int | None = None,
+        error: str | None = None,
+    ) -> None: ...
+
+    async def retry(self, item_id: int, not_before: datetime, error: str | None) -> None: ...
+
+    async def skip_chat(self, chat_id: int, at: datetime, reason: str) -> int: ...
+
+    async def sent_message(self, ref: str, chat_id: int) -> tuple[str, int | None, bool] | None: ...
+
+    async def release(self, by: str | None = None) -> int: ...
+
+    async def unreachable(self, chat_id: int) -> bool: ...
+
+    async def mark_unreachable(self, chat_id: int, at: datetime) -> None: ...
+
+    async def group_reachable(self, chat_id: int) -> None: ...
+
+    async def counts(self) -> dict[str, int]: ...
+
+    async def pending_count(self, now: datetime) -> int: ...
+
+    async def purge(self, before: datetime) -> int: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Repositories never commit; the service that opened the unit of work does."""
 
@@ -285,6 +365,8 @@ class UnitOfWork(Protocol):
     reports: ReportRepository
     jobs: JobRepository
     quiz: QuizRepository
+    inbox: InboxRepository
+    outbox: OutboxRepository
 
     async def __aenter__(self) -> Self: ...
 
@@ -296,4 +378,14 @@ class UnitOfWork(Protocol):
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
+
+
+class Transactions(Protocol):
+    """Ambient transactions: units of work opened inside ``scope()`` (same task) join it as savepoints."""
+
+    def scope(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]: ...
+
+
 Clock = Callable[[], datetime]

@@ -11,12 +11,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.domain.errors import NotFound
+from bot.domain.notices import Choice, Notice
 from bot.domain.points import Reason
-from bot.domain.quiz import GroupBusy, GroupNotLinked, Library, Review, option_order, pick, schedule, to_shown
+from bot.domain.quiz import MIXED, GroupBusy, GroupNotLinked, Library, Review, option_order, pick, schedule, to_shown
 from bot.domain.quiz_figures import Standing, leaderboard, mask
 from bot.domain.quiz_rounds import GroupPoll, GroupQuiz, GroupStatus, PollVote
-from bot.domain.residents import Resident
+from bot.domain.residents import Resident, make_deep_link
 from bot.domain.roles import Role
+from bot.services.outbox import queue, queue_poll
 from bot.services.points import PointsService, require_role
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
@@ -143,7 +145,11 @@ class GroupQuizService:
         return VoteResult(correct, registered)
 
     async def due(self, now: datetime | None = None) -> list[PollToSend | Leaderboard]:
-        """Move on every quiz whose poll has closed: the next poll, or the final leaderboard."""
+        """Move on every quiz whose poll has closed: the next poll, or the final leaderboard.
+
+        Each step is one transaction: the step is claimed, the closed poll's answers are learnt, and the next poll
+        (or the leaderboard) is queued in the outbox — so a crash never skips a question or loses the results.
+        """
         now = now or self._clock()
         async with self._uow() as uow:
             quizzes = await uow.quiz.due_quizzes(now, DUE_BATCH)
@@ -152,6 +158,7 @@ class GroupQuizService:
             step = await self._step(quiz, now)
             if step is not None:
                 steps.append(step)
+                await self._settle(quiz_id=quiz.id)
         # Answers that arrived after their quiz's last settlement (late deliveries) are credited here.
         await self._settle(finished_since=now - LATE_WINDOW)
         return steps
@@ -179,12 +186,46 @@ class GroupQuizService:
         async with self._uow() as uow:
             if not await uow.quiz.claim_step(quiz, closes, now):
                 return None  # another runner took this step
+            await self._learn(uow, quiz, now)
+            step: PollToSend | Leaderboard
+            if not quiz.last:
+                step = self._poll(replace(quiz, position=quiz.position + 1))
+                await self.queue_poll(uow, step, now)
+            else:
+                step = await self._leaderboard(uow, quiz)
+                await queue(uow, self.leaderboard_notice(step), now)
             await uow.commit()
-        await self._learn(quiz, now)
-        await self._settle(quiz_id=quiz.id)
-        if not quiz.last:
-            return self._poll(replace(quiz, position=quiz.position + 1))
-        return await self._leaderboard(quiz)
+        return step
+
+    async def queue_poll(self, uow: UnitOfWork, poll: PollToSend, now: datetime) -> None:
+        """The poll goes out through the outbox; once posted, ``poll_sent`` learns its id (by the tag)."""
+        await queue_poll(
+            uow,
+            poll.chat_id,
+            question=f"({poll.position + 1}/{poll.total}) {poll.question}",
+            options=poll.options,
+            correct_option_ids=(poll.correct_option,),
+            explanation=poll.explanation,
+            open_period=poll.open_period,
+            tag=poll.tag,
+            now=now,
+            key=poll.tag,
+        )
+
+    def leaderboard_notice(self, board: Leaderboard) -> Notice:
+        """The final standings; people still owed points get a button to join in a private chat."""
+        name = None if board.track == MIXED else self.library.track(board.track).name(board.locale)
+        choices: tuple[tuple[Choice, ...], ...] = ()
+        if board.owed:
+            choices = ((Choice("quiz.claim", start=make_deep_link(board.community_code)),),)
+        return Notice(
+            board.chat_id,
+            "quiz/leaderboard",
+            {"board": board, "track": name},
+            board.locale,
+            choices=choices,
+            key=f"gq:{board.quiz_id}:board",
+        )
 
     async def _settle(self, *, quiz_id: int | None = None, finished_since: datetime | None = None) -> None:
         """Credit the correct answers of voters who were registered when they answered."""
@@ -194,10 +235,9 @@ class GroupQuizService:
             if vote.resident_id is not None:
                 await self._credit(vote, vote.resident_id)
 
-    async def _leaderboard(self, quiz: GroupQuiz) -> Leaderboard:
-        async with self._uow() as uow:
-            votes = await uow.quiz.votes(quiz.id)
-            community = await uow.communities.get(quiz.community_id)
+    async def _leaderboard(self, uow: UnitOfWork, quiz: GroupQuiz) -> Leaderboard:
+        votes = await uow.quiz.votes(quiz.id)
+        community = await uow.communities.get(quiz.community_id)
         if community is None:
             raise NotFound(what="community")
         standings = leaderboard((v.telegram_id, v.name, v.correct) for v in votes)
@@ -232,16 +272,14 @@ class GroupQuizService:
                 self._polls[poll_id] = poll
         return poll
 
-    async def _learn(self, quiz: GroupQuiz, now: datetime) -> None:
+    async def _learn(self, uow: UnitOfWork, quiz: GroupQuiz, now: datetime) -> None:
         """The closed poll's answers count for residents' knowledge and repetition like private ones."""
         question = self.library.questions[quiz.question_ids[quiz.position]]
-        async with self._uow() as uow:
-            for vote in await uow.quiz.votes(quiz.id, quiz.position):
-                if vote.resident_id is not None:
-                    previous = await uow.quiz.review(vote.resident_id, question.id)
-                    review = schedule(previous, question, vote.correct, vote.answered_at or now)
-                    await uow.quiz.save_review(vote.resident_id, review)
-            await uow.commit()
+        for vote in await uow.quiz.votes(quiz.id, quiz.position):
+            if vote.resident_id is not None:
+                previous = await uow.quiz.review(vote.resident_id, question.id)
+                review = schedule(previous, question, vote.correct, vote.answered_at or now)
+                await uow.quiz.save_review(vote.resident_id, review)
 
     def _poll(self, quiz: GroupQuiz) -> PollToSend:
         question = self.library.questions[quiz.question_ids[quiz.position]]

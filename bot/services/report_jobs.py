@@ -1,15 +1,17 @@
 """Report timers (durable jobs): remind the assignee at the deadline, escalate after the grace period, and
 send unconfirmed fixes to organisers for a re-visit (回头看). Each job re-checks the report, so a timer whose
-report has moved on (fixed in time, deadline changed) does nothing."""
+report has moved on (fixed in time, deadline changed) does nothing. Handlers return their messages; the job runner
+queues them in the job's transaction."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from bot.domain.jobs import Job
+from bot.domain.notices import Notice
 from bot.domain.reports import Event, Policy, Report, Status, timers
 from bot.domain.roles import Role
-from bot.services.jobs import JobRunner, Notice
+from bot.services.jobs import JobRunner
 from bot.services.ports import UnitOfWork, UnitOfWorkFactory
 from bot.services.report_notices import Notifier
 
@@ -66,6 +68,8 @@ class ReportTimers:
                 return []
             await uow.reports.add_event(report.id, Event(now, "escalate", report.status, report.status))
             notices = await self._tell.staff(uow, report, "reports/staff/escalated", Role.ORGANISER)
+            moved = await uow.reports.get(report.id)
+            notices += await self._tell.card(uow, moved or report)  # the card shows it is overdue and escalated
             await uow.commit()
         return notices
 

@@ -10,54 +10,50 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Any
 
+from bot.domain.notices import Choice, Notice
 from bot.domain.points import mask_name
 from bot.domain.reports import Policy, Report, Status
 from bot.domain.residents import Resident
 from bot.domain.roles import Role
-from bot.services.jobs import Choice, Notice
 from bot.services.ports import UnitOfWork
+from bot.services.report_actions import (
+    FOLLOWUP_NO,
+    FOLLOWUP_OK,
+    STAFF_CLOSE,
+    STAFF_FIX,
+    STAFF_REJECT,
+    STAFF_REOPEN,
+    STAFF_START,
+    STAFF_TAKE,
+)
 
-STAFF_NS, RESIDENT_NS = "rs", "rf"
+# The report's card in the staff group: posted when it is submitted, edited on every later move.
+CARD = "reports/staff/new"
+
+
+def card_ref(report_id: int) -> str:
+    """The name of a report's card in the staff group (a notice with this ref and ``edit`` edits it)."""
+    return f"report:{report_id}"
 
 
 def staff_choices(report: Report) -> tuple[tuple[Choice, ...], ...]:
-    """The buttons under a report for whoever handles it next, by status."""
+    """The buttons under a report for whoever handles it next, by status (none once it is closed)."""
     rid = (report.id,)
     if report.status is Status.SUBMITTED:
-        return (
-            (
-                Choice("reports.btn.take", f"{STAFF_NS}.take", rid),
-                Choice("reports.btn.reject", f"{STAFF_NS}.reject", rid),
-            ),
-        )
+        return ((Choice("reports.btn.take", STAFF_TAKE, rid), Choice("reports.btn.reject", STAFF_REJECT, rid)),)
     if report.status is Status.ACCEPTED:
-        return (
-            (
-                Choice("reports.btn.start", f"{STAFF_NS}.start", rid),
-                Choice("reports.btn.resolve", f"{STAFF_NS}.fix", rid),
-            ),
-        )
+        return ((Choice("reports.btn.start", STAFF_START, rid), Choice("reports.btn.resolve", STAFF_FIX, rid)),)
     if report.status is Status.IN_PROGRESS:
-        return ((Choice("reports.btn.resolve", f"{STAFF_NS}.fix", rid),),)
+        return ((Choice("reports.btn.resolve", STAFF_FIX, rid),),)
     if report.status is Status.RESOLVED:
-        return (
-            (
-                Choice("reports.btn.close", f"{STAFF_NS}.close", rid),
-                Choice("reports.btn.reopen", f"{STAFF_NS}.reopen", rid),
-            ),
-        )
+        return ((Choice("reports.btn.close", STAFF_CLOSE, rid), Choice("reports.btn.reopen", STAFF_REOPEN, rid)),)
     return ()
 
 
 def check_choices(report: Report) -> tuple[tuple[Choice, ...], ...]:
     """回头看: the reporter says whether the fix holds."""
     rid = (report.id,)
-    return (
-        (
-            Choice("reports.btn.fixed", f"{RESIDENT_NS}.ok", rid),
-            Choice("reports.btn.not_fixed", f"{RESIDENT_NS}.no", rid),
-        ),
-    )
+    return ((Choice("reports.btn.fixed", FOLLOWUP_OK, rid), Choice("reports.btn.not_fixed", FOLLOWUP_NO, rid)),)
 
 
 class Notifier:
@@ -87,7 +83,7 @@ class Notifier:
             "skip_reason": report.skip_reason,
             "latitude": where.latitude if where else None, "longitude": where.longitude if where else None,
             "reject_reason": report.reject_reason.value if report.reject_reason else None,
-            "note": report.resolution_note, "reopened": report.reopened,
+            "note": report.resolution_note, "reopened": report.reopened, "escalated": report.escalated_at is not None,
             "community": community.name if community else "",
             "assignee": (assignee.display_name or "—") if assignee else None,
             # Other residents see the reporter only when they agreed, and then masked.
@@ -102,11 +98,15 @@ class Notifier:
 
     async def people(
         self, uow: UnitOfWork, report: Report, template: str, *, photo: str | None = None,
-        reporter_choices: tuple[tuple[Choice, ...], ...] = (), followers: bool = True, **extra: Any,
+        reporter_choices: tuple[tuple[Choice, ...], ...] = (), to_reporter: bool = True, followers: bool = True,
+        **extra: Any,
     ) -> list[Notice]:  # fmt: skip
-        """The reporter (with ``reporter_choices``) and, unless told otherwise, everyone who said +1."""
-        reporter = await uow.residents.get(report.reporter_id)
-        notices = await self._to(uow, [reporter], report, template, photo, reporter_choices, role="reporter", **extra)
+        """The reporter (with ``reporter_choices``) and everyone who said +1, unless told otherwise."""
+        notices: list[Notice] = []
+        if to_reporter:
+            reporter = await uow.residents.get(report.reporter_id)
+            notices += await self._to(uow, [reporter], report, template, photo, reporter_choices, role="reporter",
+                                      **extra)  # fmt: skip
         if followers:
             ids = await uow.reports.followers(report.id)
             people = [await uow.residents.get(i) for i in ids if i != report.reporter_id]
@@ -123,16 +123,50 @@ class Notifier:
         self, uow: UnitOfWork, report: Report, template: str, role: Role | None = None, **extra: Any
     ) -> list[Notice]:
         """The staff group of the community, or else each holder of ``role`` (the category's) privately."""
-        photo = self.photo(report.photos[0]) if report.photos else None
-        reporter = await uow.residents.get(report.reporter_id)
-        extra |= {"reporter": (reporter.display_name if reporter else None) or "—"}
         chat = await uow.reports.staff_chat(report.community_id)
         if chat is not None:
-            context = await self.context(uow, report, self._group_locale, role="staff", **extra)
-            return [Notice(chat, template, context, self._group_locale, photo, staff_choices(report))]
+            return [await self._in_group(uow, chat, report, template, **extra)]
+        return await self._privately(uow, report, template, role, **extra)
+
+    async def new_card(self, uow: UnitOfWork, report: Report) -> list[Notice]:
+        """A new report's card: in the staff group, named so that every later move edits it (:meth:`card`);
+        without a staff group, each holder of the category's role hears about it privately."""
+        chat = await uow.reports.staff_chat(report.community_id)
+        if chat is None:
+            return await self._privately(uow, report, CARD, None)
+        ref = card_ref(report.id)
+        return [await self._in_group(uow, chat, report, CARD, ref=ref, key=f"{ref}:card")]
+
+    async def card(self, uow: UnitOfWork, report: Report) -> list[Notice]:
+        """The report's card in the staff group brought up to date: status, assignee, deadline and only the
+        buttons that still apply (none once it is closed). Nothing without a staff group."""
+        chat = await uow.reports.staff_chat(report.community_id)
+        if chat is None:
+            return []
+        return [await self._in_group(uow, chat, report, CARD, ref=card_ref(report.id), edit=True)]
+
+    async def _in_group(
+        self, uow: UnitOfWork, chat: int, report: Report, template: str, *, ref: str | None = None,
+        key: str | None = None, edit: bool = False, **extra: Any,
+    ) -> Notice:  # fmt: skip
+        photo = self.photo(report.photos[0]) if report.photos else None
+        context = await self.context(uow, report, self._group_locale, role="staff",
+                                     reporter=await self._reporter_name(uow, report), **extra)  # fmt: skip
+        return Notice(chat, template, context, self._group_locale, photo, staff_choices(report), ref, edit, key)
+
+    async def _privately(
+        self, uow: UnitOfWork, report: Report, template: str, role: Role | None, **extra: Any
+    ) -> list[Notice]:
+        photo = self.photo(report.photos[0]) if report.photos else None
+        extra |= {"reporter": await self._reporter_name(uow, report)}
         role = role or self._policy.category(report.category).role
         people: list[Resident | None] = list(await uow.residents.with_role(role, report.community_id))
         return await self._to(uow, people, report, template, photo, staff_choices(report), role="staff", **extra)
+
+    @staticmethod
+    async def _reporter_name(uow: UnitOfWork, report: Report) -> str:
+        reporter = await uow.residents.get(report.reporter_id)
+        return (reporter.display_name if reporter else None) or "—"
 
     def photo(self, key: str) -> str:
         """What a channel sends for a stored photo (a local path or a URL)."""

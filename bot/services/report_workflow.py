@@ -2,16 +2,18 @@
 
 Every move is checked against the transition table in ``bot.domain.reports`` and against who the actor is to
 the report (read from storage each time: callback data is never trusted), recorded in the history with actor and
-time, and told to the people concerned in their own language.
+time, and told to the people concerned in their own language: those messages go to the outbox in the move's
+own transaction, and the report's card in the staff group is edited to show where it stands.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.domain.errors import DomainError, NeedsConsent, NotFound
+from bot.domain.notices import Notice
 from bot.domain.points import Reason
 from bot.domain.reports import (
     NOTE_MAX,
@@ -29,7 +31,7 @@ from bot.domain.reports import (
 )
 from bot.domain.residents import Resident
 from bot.domain.roles import Role
-from bot.services.jobs import Notice
+from bot.services.outbox import queue_all
 from bot.services.points import PointsService
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services.report_jobs import schedule_check, schedule_deadline
@@ -40,7 +42,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Outcome:
-    """A report after a use case, and the messages for other people that it caused."""
+    """A report after a use case, and the messages for other people that it caused (already in the outbox)."""
 
     report: Report
     notices: list[Notice] = field(default_factory=list)
@@ -108,14 +110,21 @@ class ReportDesk:
                                       deadline=deadline)  # fmt: skip
             if deadline != loaded.report.deadline:
                 await schedule_deadline(uow, after, self._policy, now)
+            name = assignee.display_name or "—"
+            followers = await self._tell.people(uow, after, "reports/notify/accepted", to_reporter=False,
+                                              assignee=name)  # fmt: skip
+            staff = await self._tell.assignee(uow, after, "reports/staff/assigned") + await self._tell.card(uow, after)
+            await queue_all(uow, followers + staff, now)
             await uow.commit()
         credited = await award(self._points, after.reporter_id, Reason.REPORT_ACCEPTED, f"report:{after.id}:accepted",
                                after.ticket)  # fmt: skip
+        # The reporter's message names the points just credited (their own transaction): queued right after it.
         async with self._uow() as uow:
-            notices = await self._tell.people(uow, after, "reports/notify/accepted", points=credited,
-                                              assignee=assignee.display_name or "—")  # fmt: skip
-            notices += await self._tell.assignee(uow, after, "reports/staff/assigned")
-        return Outcome(after, notices)
+            reporter = await self._tell.people(uow, after, "reports/notify/accepted", followers=False,
+                                               points=credited, assignee=name)  # fmt: skip
+            await queue_all(uow, reporter, self._clock())
+            await uow.commit()
+        return Outcome(after, reporter + followers + staff)
 
     async def reject(
         self, telegram_id: int, report_id: int, reason: RejectReason, duplicate_of: int | None = None
@@ -130,6 +139,8 @@ class ReportDesk:
                 await uow.reports.follow(original.id, after.reporter_id, self._clock())
             ticket = original.ticket if original else None
             notices = await self._tell.people(uow, after, "reports/notify/rejected", original=ticket)
+            notices += await self._tell.card(uow, after)
+            await queue_all(uow, notices, self._clock())
             await uow.commit()
         return Outcome(after, notices)
 
@@ -138,6 +149,8 @@ class ReportDesk:
         async with self._uow() as uow:
             after = await self._apply(uow, await self._load(uow, telegram_id, report_id, Move.START), Move.START)
             notices = await self._tell.people(uow, after, "reports/notify/in_progress")
+            notices += await self._tell.card(uow, after)
+            await queue_all(uow, notices, self._clock())
             await uow.commit()
         return Outcome(after, notices)
 
@@ -158,6 +171,8 @@ class ReportDesk:
             picture = self._tell.photo(photo)
             notices = await self._tell.people(uow, after, "reports/notify/resolved", photo=picture,
                                               reporter_choices=check_choices(after))  # fmt: skip
+            notices += await self._tell.card(uow, after)
+            await queue_all(uow, notices, now)
             await uow.commit()
         return Outcome(after, notices)
 
@@ -166,15 +181,16 @@ class ReportDesk:
         async with self._uow() as uow:
             loaded = await self._load(uow, telegram_id, report_id, Move.VERIFY)
             after = await self._apply(uow, loaded, Move.VERIFY, closed_at=self._clock())
+            notices = await self._tell.people(uow, after, "reports/notify/verified")
+            notices = [n for n in notices if n.chat_id != loaded.actor.telegram_id]  # the actor has the reply
+            notices += await self._tell.assignee(uow, after, "reports/staff/verified")
+            notices += await self._tell.card(uow, after)
+            await queue_all(uow, notices, self._clock())
             await uow.commit()
         credited = 0
         if loaded.actor.id == after.reporter_id:  # an organiser's close after a re-visit earns the reporter nothing
             key = f"report:{after.id}:verified"
             credited = await award(self._points, after.reporter_id, Reason.REPORT_VERIFIED, key, after.ticket)
-        async with self._uow() as uow:
-            notices = await self._tell.people(uow, after, "reports/notify/verified", followers=True)
-            notices = [n for n in notices if n.chat_id != loaded.actor.telegram_id]
-            notices += await self._tell.assignee(uow, after, "reports/staff/verified")
         return Outcome(after, notices, credited)
 
     async def reopen(self, telegram_id: int, report_id: int, photo: str | None = None) -> Outcome:
@@ -187,9 +203,10 @@ class ReportDesk:
                                       reopened=loaded.report.reopened + 1, escalated_at=None, photo=photo)  # fmt: skip
             await schedule_deadline(uow, after, self._policy, now)
             notices = await self._tell.assignee(uow, after, "reports/staff/reopened")
-            if photo is not None:
-                notices = [Notice(n.chat_id, n.template, n.context, n.locale, self._tell.photo(photo), n.choices)
-                           for n in notices]  # fmt: skip
+            if photo is not None:  # the assignee sees why: the photo the reporter just took
+                notices = [replace(n, photo=self._tell.photo(photo)) for n in notices]
+            notices += await self._tell.card(uow, after)
+            await queue_all(uow, notices, now)
             await uow.commit()
         return Outcome(after, notices)
 

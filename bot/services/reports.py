@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from bot.domain.errors import Forbidden, NotFound
 from bot.domain.geo import GeoPoint
@@ -27,12 +28,15 @@ from bot.domain.reports import (
 )
 from bot.domain.residents import Resident
 from bot.domain.roles import Role
-from bot.services.files import PhotoIntake
+from bot.services.files import PHOTO_FOLDER, PhotoIntake
+from bot.services.outbox import queue_all
 from bot.services.points import PointsService, member
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services.report_jobs import schedule_deadline
 from bot.services.report_notices import Notifier
 from bot.services.report_workflow import Outcome, award
+
+log = logging.getLogger(__name__)
 
 # A +1 confirms a problem someone else reported: worth a little, once per report and person.
 PLUS_ONE_REASON = Reason.REPORT_VERIFIED
@@ -87,7 +91,7 @@ class ReportService:
         return [n for n in found if n.report.reporter_id != resident.id][:5]
 
     async def submit(self, telegram_id: int, draft: Draft) -> Outcome:
-        """Create the report with the next ticket of the year, start its timers and tell the staff."""
+        """Create the report with the next ticket of the year, start its timers and post its card to the staff."""
         category = self.policy.category(draft.category)
         draft.check(category.photo_optional)
         async with self._uow() as uow:
@@ -98,7 +102,8 @@ class ReportService:
                                                        category))  # fmt: skip
             await uow.reports.add_event(report.id, Event(now, "submit", Status.SUBMITTED, None, resident.id))
             await schedule_deadline(uow, report, self.policy, now)
-            notices = await self._tell.staff(uow, report, "reports/staff/new")
+            notices = await self._tell.new_card(uow, report)
+            await queue_all(uow, notices, now)
             await uow.commit()
         return Outcome(report, notices)
 
@@ -137,6 +142,19 @@ class ReportService:
                 raise Forbidden(role="reporter")
             history = await uow.reports.history(report.id)
         return report, [replace(e, at=self._tell.local(e.at) or e.at) for e in history]
+
+    async def sweep_orphan_photos(self, now: datetime, grace: timedelta = timedelta(days=2)) -> int:
+        """Delete report photos stored more than ``grace`` ago that no report, history entry or live dialog state
+        refers to: drafts abandoned or expired, prefetched photos nobody used. Returns how many files went.
+
+        References are read before the files are listed, and a photo stored again is made young again, so a photo
+        on its way into a draft or a report is never taken. ``grace`` must stay well above ``PREFETCH_TTL``.
+        """
+        async with self._uow() as uow:
+            in_use = await uow.reports.photo_keys_in_use(now, f"{PHOTO_FOLDER}/")
+        deleted = await self.photos.remove_unused(now - grace, in_use)
+        log.info("orphan report photos swept: %d deleted, %d referenced", deleted, len(in_use))
+        return deleted
 
     async def context(self, report: Report, locale: str) -> dict[str, object]:
         """Template context for one report in a locale (names, local times)."""

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from bot.channels.base import deliver
 from bot.config import Settings
 from bot.domain.points import Reason
 from bot.sandbox.app import Sandbox, start_sandbox
@@ -26,6 +25,7 @@ from bot.sandbox.emulator import Emulator
 from bot.sandbox.errors import SandboxError
 from bot.sandbox.limits import RateLimits
 from bot.services.quiz_group import GRACE, MIN_SECONDS, GroupQuizService, VoteResult
+from tests.support.outbox import settled
 from tests.support.sandbox_user import SimResident
 
 ORGANISER, NEWCOMER, AUNT, VOLUNTEER, WORKER = 1000006, 1000001, 1000002, 1000004, 1000005  # demo personas
@@ -77,7 +77,9 @@ class QuizSpy:
 async def tick(box: Sandbox, now: datetime) -> list[dict[str, Any]]:
     """One run of the periodic work at ``now``, delivered through the channel; the group's new bot messages."""
     seen = {m["message_id"] for m in box.emulator.transcript(RESIDENTS_GROUP)["messages"]}
-    await deliver(box.app.core, box.channel.sender, await box.app.tick(now))
+    await box.app.tick(now)
+    box.channel.inbox.dispatcher.wake()
+    await settled(box.app)
     messages = box.emulator.transcript(RESIDENTS_GROUP)["messages"]
     return [m for m in messages if m["from_bot"] and m["message_id"] not in seen]
 

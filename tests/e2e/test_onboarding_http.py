@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.channels.base import deliver
-from bot.conversation.replies import OutMessage
+from bot.domain.messaging import OutboxStatus
+from bot.domain.notices import Notice
 from bot.sandbox.app import Sandbox
 from bot.sandbox.demo import RESIDENTS_GROUP
 from tests.e2e.conftest import StartSandbox
+from tests.support.outbox import queue_notices, settled
 from tests.support.sandbox_user import SimResident
 
 NEW_RESIDENT = 1000001  # 小李 in the demo personas, not registered
@@ -55,7 +56,17 @@ async def test_blocked_user_is_marked_unreachable_and_not_retried(sandbox: Sandb
     aunt = 1000002  # 王阿姨, registered by the demo data
     emulator.block(aunt)
     before = len(emulator.calls(method="sendMessage"))
-    await deliver(sandbox.app.core, sandbox.channel.sender, [OutMessage(aunt, "通知")])  # a notice to a blocker
+    await queue_notices(sandbox.app, [Notice(aunt, "errors/generic")])  # a notice to someone who blocked the bot
+    sandbox.channel.inbox.dispatcher.wake()
+    rows = await settled(sandbox.app)
     assert len(emulator.calls(method="sendMessage")) == before + 1
-    resident = await sandbox.app.services.residents.profile(aunt)
+    assert rows[-1].status is OutboxStatus.SKIPPED
+    async with sandbox.app.uow() as uow:  # read only: profile() would count as her writing again
+        resident = await uow.residents.get_by_telegram_id(aunt)
     assert resident is not None and resident.unreachable_at is not None
+    # Every later notice to her is kept as skipped without a call to Telegram, until she writes again.
+    await queue_notices(sandbox.app, [Notice(aunt, "errors/generic"), Notice(aunt, "errors/generic")])
+    sandbox.channel.inbox.dispatcher.wake()
+    rows = await settled(sandbox.app)
+    assert [r.status for r in rows[-2:]] == [OutboxStatus.SKIPPED] * 2
+    assert len(emulator.calls(method="sendMessage")) == before + 1

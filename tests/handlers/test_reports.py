@@ -15,6 +15,8 @@ from bot.config import DatabaseSettings, FilesSettings, Settings
 from bot.conversation.incoming import ChatType
 from bot.conversation.replies import Outgoing, OutMessage, OutPhoto
 from bot.domain.roles import Role
+from bot.services.report_actions import FOLLOWUP_OK
+from tests.support.notices import Notices, Queued
 from tests.support.reports import Clock, FakeDownloader, copy_db, jpeg_with_gps, png, read
 from tests.support.transcript import FakeChat
 
@@ -30,6 +32,7 @@ class World:
     clock: Clock
     files: FakeDownloader
     media: Path
+    outbox: Notices
 
     def chat(self, user_id: int, name: str = "小李", chat_id: int | None = None) -> FakeChat:
         kind = ChatType.SUPERGROUP if chat_id else ChatType.PRIVATE
@@ -59,25 +62,13 @@ async def world(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[World]:
     files.add("p1", jpeg_with_gps())
     files.add("p2", png())
     files.add("after", jpeg_with_gps(colour=(20, 160, 40)))
-    yield World(app, clock, files, tmp_path / "media")
+    yield World(app, clock, files, tmp_path / "media", Notices(app))
     await app.aclose()
 
 
 def to_chat(sent: list[Outgoing], chat_id: int) -> list[OutMessage | OutPhoto]:
+    """Replies (rendered for the update) that went to ``chat_id``."""
     return [o for o in sent if isinstance(o, OutMessage | OutPhoto) and o.chat_id == chat_id]
-
-
-def text_of(item: OutMessage | OutPhoto) -> str:
-    return item.text if isinstance(item, OutMessage) else item.caption or ""
-
-
-def button(items: list[OutMessage | OutPhoto], label: str) -> str:
-    for item in reversed(items):
-        for row in item.inline_keyboard:
-            for b in row:
-                if label in b.text and b.callback_data:
-                    return b.callback_data
-    raise AssertionError(f"no button {label!r} in {[text_of(i) for i in items]}")
 
 
 async def report(
@@ -120,10 +111,13 @@ async def test_whole_report_flow_with_photos_location_and_staff_post(world: Worl
     assert "已提交，编号 <b>R-2026-000001</b>" in replies[0]
     assert "11月27日 10:00" in replies[0]  # 24 h in Shanghai time
 
-    post = to_chat(chat.sent, STAFF_GROUP)
-    assert len(post) == 1 and isinstance(post[0], OutPhoto)
-    assert "新问题 R-2026-000001" in text_of(post[0]) and "报告人：王小明" in text_of(post[0])
-    assert [b.text for b in post[0].inline_keyboard[0]] == ["✅ 受理并指派", "❌ 不予受理"]
+    # The staff group's card is queued in the outbox with the report, not sent as a reply to the reporter.
+    assert to_chat(chat.sent, STAFF_GROUP) == []
+    post = await world.outbox.to(STAFF_GROUP)
+    assert len(post) == 1 and post[0].photo is not None and (post[0].ref, post[0].edit) == ("report:1", False)
+    assert "新问题 R-2026-000001" in post[0].text and "报告人：王小明" in post[0].text
+    assert "状态：已提交，待受理" in post[0].text and "负责人：—" in post[0].text
+    assert post[0].labels() == ["✅ 受理并指派", "❌ 不予受理"]
     stored = Image.open(io.BytesIO(read(post[0].photo)))
     assert Path(post[0].photo).is_relative_to(world.media.resolve())
     assert not stored.getexif() and b"PhoneMaker" not in read(post[0].photo)
@@ -156,11 +150,14 @@ async def test_staff_reject_as_invalid_tells_reporter_and_awards_nothing(world: 
     reporter = world.chat(RESIDENT, "王小明")
     await report(reporter)
     staff = world.chat(WORKER, "张网格", STAFF_GROUP)
-    await staff.press_data(button(to_chat(reporter.sent, STAFF_GROUP), "不予受理"))
+    await staff.press_data((await world.outbox.card("report:1", STAFF_GROUP)).data("不予受理"))
     replies = await staff.press("信息无效")
     assert "R-2026-000001</b> 已不予受理（信息无效或问题不存在）" in replies[0]
-    told = to_chat(staff.sent, RESIDENT)
-    assert "未予受理，原因：信息无效或问题不存在" in text_of(told[0])
+    assert to_chat(staff.sent, RESIDENT) == []  # told through the outbox
+    told = await world.outbox.last(RESIDENT)
+    assert "未予受理，原因：信息无效或问题不存在" in told.text
+    card = await world.outbox.card("report:1", STAFF_GROUP)
+    assert card.edit and "状态：未受理（信息无效或问题不存在）" in card.text and card.buttons == ()
     overview = await world.app.services.points.overview(RESIDENT)
     assert overview.balance == 0
 
@@ -170,19 +167,28 @@ async def test_reject_as_duplicate_makes_the_reporter_follow_the_original(world:
     reporter = world.chat(RESIDENT, "王小明")
     await report(reporter)  # far away: no +1 offered
     staff = world.chat(WORKER, "张网格", STAFF_GROUP)
-    await staff.press_data(button(to_chat(reporter.sent, STAFF_GROUP), "不予受理"))
+    await staff.press_data((await world.outbox.card("report:2", STAFF_GROUP)).data("不予受理"))
     await staff.press("重复")
     replies = await staff.press("R-2026-000001")
     assert "R-2026-000002</b> 已不予受理（与已有问题重复）" in replies[0]
-    assert "已为您关注原问题 <b>R-2026-000001</b>" in text_of(to_chat(staff.sent, RESIDENT)[0])
+    assert "已为您关注原问题 <b>R-2026-000001</b>" in (await world.outbox.last(RESIDENT)).text
+    assert (await world.outbox.card("report:1", STAFF_GROUP)).buttons != ()  # the original is untouched
 
 
-async def accept(world: World, reporter: FakeChat) -> FakeChat:
+async def accept(world: World, report_id: int = 1) -> FakeChat:
+    """A grid worker accepts from the staff group's card and assigns the report to themself."""
     staff = world.chat(WORKER, "张网格", STAFF_GROUP)
-    await staff.press_data(button(to_chat(reporter.sent, STAFF_GROUP), "受理并指派"))
+    await staff.press_data((await world.outbox.card(f"report:{report_id}", STAFF_GROUP)).data("受理并指派"))
     replies = await staff.press("张网格")
-    assert "R-2026-000001</b>" in replies[0]
+    assert f"R-2026-{report_id:06d}</b>" in replies[0]
     return staff
+
+
+async def worker_chat(world: World) -> FakeChat:
+    """The grid worker's private chat, with what the bot sent them so far."""
+    worker = world.chat(WORKER, "张网格")
+    await world.outbox.deliver(worker)
+    return worker
 
 
 async def resolve(world: World, worker: FakeChat) -> None:
@@ -197,39 +203,40 @@ async def resolve(world: World, worker: FakeChat) -> None:
 async def test_accept_resolve_verify_closes_with_points(world: World) -> None:
     reporter = world.chat(RESIDENT, "王小明")
     await report(reporter)
-    staff = await accept(world, reporter)
-    told = to_chat(staff.sent, RESIDENT)
-    assert "已受理，由网格员 张网格 负责" in text_of(told[0]) and "获得文明积分 5 分" in text_of(told[0])
-    worker = world.chat(WORKER, "张网格")
-    worker.messages.update({i: m for i, m in staff.messages.items() if m.chat_id == WORKER})
+    await accept(world)
+    told = await world.outbox.last(RESIDENT)
+    assert "已受理，由网格员 张网格 负责" in told.text and "获得文明积分 5 分" in told.text
+    worker = await worker_chat(world)
     await resolve(world, worker)
-    check = to_chat(worker.sent, RESIDENT)[-1]
-    assert isinstance(check, OutPhoto) and "问题解决了吗" in text_of(check)
-    replies = await reporter.press_data(button([check], "已解决"))
+    check = await world.outbox.last(RESIDENT)
+    assert check.photo is not None and "问题解决了吗" in check.text
+    replies = await reporter.press_data(check.data("已解决"))
     assert "已销号" in replies[0] and "获得文明积分 2 分" in replies[0]
     report_, history = await world.app.services.reports.detail(RESIDENT, 1)
     assert report_.status == "verified" and [e.action for e in history] == [
         "submit", "accept", "start", "resolve", "verify"]  # fmt: skip
     assert (await world.app.services.points.overview(RESIDENT)).balance == 7
-    replies = await reporter.press_data(button([check], "已解决"))
+    replies = await reporter.press_data(check.data("已解决"))
     assert "不能再执行这个操作" in replies[0]
+    assert "已确认整改到位并销号" in (await world.outbox.last(WORKER)).text
+    assert not [q for q in await world.outbox.to(RESIDENT) if "销号" in q.text]  # the reporter had the reply
 
 
 async def test_not_fixed_reopens_to_the_same_assignee_with_a_new_deadline(world: World) -> None:
     reporter = world.chat(RESIDENT, "王小明")
     await report(reporter)
-    staff = await accept(world, reporter)
-    worker = world.chat(WORKER, "张网格")
-    worker.messages.update({i: m for i, m in staff.messages.items() if m.chat_id == WORKER})
+    await accept(world)
+    worker = await worker_chat(world)
     await resolve(world, worker)
-    check = to_chat(worker.sent, RESIDENT)[-1]
+    check = await world.outbox.last(RESIDENT)
     world.clock.advance(hours=30)
-    replies = await reporter.press_data(button([check], "还没解决"))
+    replies = await reporter.press_data(check.data("还没解决"))
     assert "请发送一张现在的照片" in replies[0]
     replies = await reporter.send_photo("p1")
     assert "已退回重新处理" in replies[0] and "11月28日 16:00" in replies[0]
-    back = to_chat(reporter.sent, WORKER)[-1]
-    assert isinstance(back, OutPhoto) and "没有整改到位，已退回给您" in text_of(back)
+    back = await world.outbox.last(WORKER)
+    assert back.photo is not None and "没有整改到位，已退回给您" in back.text
+    assert back.labels() == ["🛠 开始处理", "📷 整改完成"]
     report_, _ = await world.app.services.reports.detail(RESIDENT, 1)
     assert report_.status == "accepted" and report_.reopened == 1 and report_.assignee_id is not None
 
@@ -237,32 +244,39 @@ async def test_not_fixed_reopens_to_the_same_assignee_with_a_new_deadline(world:
 async def test_overdue_reminds_then_escalates_once_with_an_injected_clock(world: World) -> None:
     reporter = world.chat(RESIDENT, "王小明")
     await report(reporter)
-    await accept(world, reporter)
-    assert await world.app.run_due_jobs(world.clock()) == []
+    await accept(world)
+    await world.outbox.fresh()
+    await world.app.services.jobs.run_due_jobs(world.clock())
+    assert await world.outbox.fresh() == []
     world.clock.advance(hours=24, minutes=1)
-    out = await world.app.run_due_jobs(world.clock())
-    assert [(o.chat_id, "已到处理期限" in text_of(o)) for o in out if isinstance(o, OutMessage | OutPhoto)] == [
-        (WORKER, True)]  # fmt: skip
+    await world.app.services.jobs.run_due_jobs(world.clock())
+    assert [(q.chat_id, "已到处理期限" in q.text) for q in await world.outbox.fresh()] == [(WORKER, True)]
     world.clock.advance(hours=24)
-    out = await world.app.run_due_jobs(world.clock())
-    assert len(out) == 1 and out[0].chat_id == STAFF_GROUP and "逾期未办结：R-2026-000001" in text_of(out[0])  # type: ignore[union-attr]
-    assert await world.app.run_due_jobs(world.clock()) == []
+    await world.app.services.jobs.run_due_jobs(world.clock())
+    alert, card = await world.outbox.fresh()
+    assert alert.chat_id == STAFF_GROUP and "逾期未办结：R-2026-000001" in alert.text and alert.ref is None
+    assert (card.chat_id, card.ref, card.edit) == (STAFF_GROUP, "report:1", True) and "🚨 已逾期" in card.text
+    await world.app.services.jobs.run_due_jobs(world.clock())
+    assert await world.outbox.fresh() == []
 
 
 async def test_unconfirmed_fix_goes_to_organisers_for_a_revisit(world: World) -> None:
     reporter = world.chat(RESIDENT, "王小明")
     await report(reporter)
-    staff = await accept(world, reporter)
-    worker = world.chat(WORKER, "张网格")
-    worker.messages.update({i: m for i, m in staff.messages.items() if m.chat_id == WORKER})
+    await accept(world)
+    worker = await worker_chat(world)
     await resolve(world, worker)
+    await world.outbox.fresh()
     world.clock.advance(days=3, minutes=1)
-    out = await world.app.run_due_jobs(world.clock())
-    revisit = [o for o in out if "回头看：R-2026-000001" in text_of(o)]  # type: ignore[arg-type]
-    assert len(revisit) == 1 and revisit[0].chat_id == STAFF_GROUP  # type: ignore[union-attr]
+    await world.app.services.jobs.run_due_jobs(world.clock())
+    revisit = [q for q in await world.outbox.fresh() if "回头看：R-2026-000001" in q.text]
+    assert len(revisit) == 1 and revisit[0].chat_id == STAFF_GROUP
     organiser = world.chat(ORGANISER, "刘书记", STAFF_GROUP)
-    replies = await organiser.press_data(button(revisit, "复查通过"))  # type: ignore[arg-type]
+    replies = await organiser.press_data(revisit[0].data("复查通过"))
     assert any("复查通过，已销号" in r for r in replies)
+    card = await world.outbox.card("report:1", STAFF_GROUP)
+    assert "状态：已销号" in card.text and card.buttons == ()
+    assert "已确认整改到位，正式销号" in (await world.outbox.last(RESIDENT)).text  # an organiser closed it
     assert (await world.app.services.points.overview(RESIDENT)).balance == 5  # no points for an unconfirmed fix
 
 
@@ -286,13 +300,13 @@ async def test_restart_in_the_middle_of_the_dialog_resumes(world: World, tmp_pat
 async def test_resident_cannot_act_on_reports_even_with_forged_buttons(world: World) -> None:
     reporter = world.chat(RESIDENT, "王小明")
     await report(reporter)
-    data = button(to_chat(reporter.sent, STAFF_GROUP), "受理并指派")
+    data = (await world.outbox.card("report:1", STAFF_GROUP)).data("受理并指派")
     neighbour = world.chat(NEIGHBOUR, "赵阿姨")
     replies = await neighbour.press_data(data)
     assert "只有这个问题的报告人、负责的网格员或社区负责人" in replies[0]
-    replies = await neighbour.press_data(data.replace("rs.take", "rs.assign") + "|4")
+    replies = await neighbour.press_data(world.app.router.codec.encode("rs", "assign", 1, 4))
     assert "只有这个问题的报告人" in replies[0]
-    replies = await neighbour.press_data("1|rf.ok|1")
+    replies = await neighbour.press_data(world.app.router.encode_ref(FOLLOWUP_OK, 1))
     assert "只有这个问题的报告人" in replies[0]
     replies = await reporter.press_data(data)  # the reporter is no staff either
     assert "只有这个问题的报告人" in replies[0]
@@ -317,7 +331,7 @@ async def test_non_image_and_oversized_files_are_refused_clearly(world: World) -
 async def test_organiser_sees_report_figures(world: World) -> None:
     reporter = world.chat(RESIDENT, "王小明")
     await report(reporter)
-    await accept(world, reporter)
+    await accept(world)
     organiser = world.chat(ORGANISER, "刘书记")
     replies = await organiser.send("/stats reports")
     assert "示范社区 · 随手拍统计" in replies[0] and "共 1 件：处理中 1" in replies[0]
@@ -339,23 +353,107 @@ async def test_each_person_is_told_in_their_own_language(world: World) -> None:
     assert "Photos: none (it can&#39;t be photographed at night or indoors)" in replies[0]
     replies = await reporter.press("Submit")
     assert "Submitted as <b>R-2026-000001</b>" in replies[0] and "28 Nov 10:00" in replies[0]
-    post = to_chat(reporter.sent, STAFF_GROUP)[0]
-    assert isinstance(post, OutMessage) and "新问题 R-2026-000001" in post.text  # the staff group reads Chinese
-    staff = await accept(world, reporter)
-    assert "was accepted; grid worker 张网格 handles it" in text_of(to_chat(staff.sent, RESIDENT)[0])
-    assigned = to_chat(staff.sent, WORKER)[0]
-    assert "New task for you" in text_of(assigned) and "Mark fixed" in assigned.inline_keyboard[0][1].text
+    post = await world.outbox.card("report:1", STAFF_GROUP)
+    assert post.photo is None and "新问题 R-2026-000001" in post.text  # the staff group reads Chinese
+    await accept(world)
+    assert "was accepted; grid worker 张网格 handles it" in (await world.outbox.last(RESIDENT)).text
+    assigned = await world.outbox.last(WORKER)
+    assert "New task for you" in assigned.text and assigned.labels()[1] == "📷 Mark fixed"
+    assert "状态：已受理" in (await world.outbox.card("report:1", STAFF_GROUP)).text
     worker = world.chat(WORKER, "张网格")
-    await worker.press_data(button([assigned], "Mark fixed"))
+    await worker.press_data(assigned.data("Mark fixed"))
     await worker.send_photo("after")
     replies = await worker.send("Rat traps set, holes sealed")
     assert "marked fixed" in replies[0]
-    check = to_chat(worker.sent, RESIDENT)[-1]
-    assert "Is it really fixed?" in text_of(check) and "Note: Rat traps set, holes sealed" in text_of(check)
-    await reporter.press_data(button([check], "Not fixed"))
+    check = await world.outbox.last(RESIDENT)
+    assert "Is it really fixed?" in check.text and "Note: Rat traps set, holes sealed" in check.text
+    await reporter.press_data(check.data("Not fixed"))
     replies = await reporter.press("No photo, just reopen")
     assert "is reopened; the new deadline is" in replies[0]
     replies = await reporter.send("/myreports")
     assert "handled by 张网格" in replies[0]
     replies = await reporter.press("View R-2026-000001")
     assert "History" in replies[0] and "reopened" in replies[0] and "Reported by" not in replies[0]
+
+
+def card_lines(card: Queued) -> list[str]:
+    """The lines of a staff card that change as the report moves on."""
+    return [line for line in card.text.splitlines() if line.startswith(("状态：", "负责人：", "处理期限："))]
+
+
+async def test_report_moves_staff_card_edited_each_state(world: World) -> None:
+    reporter = world.chat(RESIDENT, "王小明")
+    await report(reporter)
+    await accept(world)
+    worker = await worker_chat(world)
+    await resolve(world, worker)  # in progress, then resolved
+    world.clock.advance(hours=30)
+    await reporter.press_data((await world.outbox.last(RESIDENT)).data("还没解决"))
+    await reporter.press("不拍照，直接退回")
+    world.clock.advance(hours=48, minutes=1)  # past the new deadline and the grace period
+    await world.app.services.jobs.run_due_jobs(world.clock())
+    await world.outbox.deliver(worker)
+    await resolve(world, worker)
+    await reporter.press_data((await world.outbox.last(RESIDENT)).data("已解决"))
+
+    versions = await world.outbox.versions("report:1", STAFF_GROUP)
+    assert [v.edit for v in versions] == [False] + [True] * (len(versions) - 1)
+    assert all(v.photo == versions[0].photo is not None for v in versions)  # the card is a photo: its caption
+    first, later = "11月27日 10:00", "11月28日 16:00"  # 24 h from submission; 24 h from the reopening
+    overdue = "　🚨 已逾期，已上报社区负责人"  # until it is fixed
+    take, start, fix, close = ["✅ 受理并指派", "❌ 不予受理"], ["🛠 开始处理", "📷 整改完成"], ["📷 整改完成"], [
+        "✅ 复查通过，销号", "🔁 未整改好，重新处理"]  # fmt: skip
+    assert [(card_lines(v), v.labels()) for v in versions] == [
+        (["状态：已提交，待受理", "负责人：—", f"处理期限：{first}"], take),
+        (["状态：已受理", "负责人：张网格", f"处理期限：{first}"], start),
+        (["状态：处理中", "负责人：张网格", f"处理期限：{first}"], fix),
+        (["状态：已整改，待确认", "负责人：张网格", f"处理期限：{first}"], close),
+        (["状态：已受理，已退回重新处理 1 次", "负责人：张网格", f"处理期限：{later}"], start),
+        (["状态：已受理，已退回重新处理 1 次", "负责人：张网格", f"处理期限：{later}{overdue}"], start),
+        (["状态：处理中，已退回重新处理 1 次", "负责人：张网格", f"处理期限：{later}{overdue}"], fix),
+        (["状态：已整改，待确认，已退回重新处理 1 次", "负责人：张网格", f"处理期限：{later}"], close),
+        (["状态：已销号，已退回重新处理 1 次", "负责人：张网格", f"处理期限：{later}"], []),
+    ]
+    assert "整改说明：已清运垃圾并对周边进行了消杀" in versions[-1].text
+    # Nobody's reply is the card: the group hears about it only through the outbox.
+    assert not [o for c in (reporter, worker) for o in to_chat(c.sent, STAFF_GROUP)]
+
+
+async def test_notice_buttons_decode_to_routes(world: World) -> None:
+    """Every button queued in a whole report flow and by the three timers is callback data the root router
+    decodes to a handler, for an action declared once (no action spelled as a string elsewhere)."""
+    from bot.domain.actions import ActionRef, declared
+    from bot.services import report_actions
+
+    reporter, neighbour = world.chat(RESIDENT, "王小明"), world.chat(NEIGHBOUR, "赵阿姨")
+    await report(reporter)  # 1: accepted, fixed, not fixed, fixed again, left unconfirmed → 回头看, closed
+    await report(neighbour, where=(31.3, 121.5))  # 2: rejected
+    staff = world.chat(WORKER, "张网格", STAFF_GROUP)
+    await staff.press_data((await world.outbox.card("report:2", STAFF_GROUP)).data("不予受理"))
+    await staff.press("不属于社区")
+    await report(neighbour, where=(31.4, 121.6))  # 3: nobody takes it → reminder, escalation
+    await accept(world)
+    worker = await worker_chat(world)
+    await resolve(world, worker)
+    await reporter.press_data((await world.outbox.last(RESIDENT)).data("还没解决"))
+    await reporter.press("不拍照，直接退回")
+    await world.outbox.deliver(worker)
+    await resolve(world, worker)
+    world.clock.advance(days=3, minutes=1)
+    await world.app.services.jobs.run_due_jobs(world.clock())
+    organiser = world.chat(ORGANISER, "刘书记", STAFF_GROUP)
+    await organiser.press_data((await world.outbox.find(STAFF_GROUP, "回头看")).data("复查通过"))
+
+    queued = await world.outbox.all()
+    templates = {q.template for q in queued}
+    assert {"reports/staff/overdue", "reports/staff/escalated", "reports/staff/revisit"} <= templates
+    assert {"reports/notify/rejected", "reports/notify/resolved", "reports/staff/reopened"} <= templates
+    keys = set()
+    for q in queued:
+        for row in q.buttons:
+            for label, data in row:
+                route, parsed = world.app.router.decode(data)
+                assert route.handler is not None and parsed.key in declared(), (q.template, label, data)
+                keys.add(parsed.key)
+    report_refs = {v.key for v in vars(report_actions).values() if isinstance(v, ActionRef)}
+    assert keys == report_refs and len(report_refs) == 8

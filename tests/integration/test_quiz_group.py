@@ -10,9 +10,9 @@ import pytest
 from bot.app import App
 from bot.conversation.incoming import ChatType
 from bot.conversation.replies import OutMessage, OutPoll
-from handlers.quiz_group import finish_due_rounds, parse_args
+from handlers.quiz_group import parse_args
 from tests.support.points import FakeClock
-from tests.support.quiz import make_organiser, polls, quiz_app, register, vote
+from tests.support.quiz import finish_due_rounds, make_organiser, polls, quiz_app, register, vote
 from tests.support.transcript import FakeChat
 
 GROUP = -100_555
@@ -76,25 +76,25 @@ async def test_group_quiz_credits_each_correct_answer_once_and_posts_a_leaderboa
     await vote(app, ALICE, "p1", right, "李娟")  # Telegram delivered the same answer twice
     assert await balance(app, ALICE) == 0  # points follow when the poll closes, off the burst's hot path
 
-    assert await finish_due_rounds(app.core, clock.now) == []  # the poll is still open
+    assert await finish_due_rounds(app, clock.now) == []  # the poll is still open
     clock.advance(seconds=34)
-    (second,) = polls(await finish_due_rounds(app.core, clock.now))
+    (second,) = polls(await finish_due_rounds(app, clock.now))
     assert (await balance(app, ALICE), await balance(app, BOB)) == (1, 0)
     assert second.question.startswith("(2/3) ") and second.chat_id == GROUP
-    assert await finish_due_rounds(app.core, clock.now) == []  # a second runner finds nothing to do
+    assert await finish_due_rounds(app, clock.now) == []  # a second runner finds nothing to do
     await post(app, second, "p2")
     await vote(app, ALICE, "p2", second.correct_option_ids[0], "李娟")
     await vote(app, BOB, "p2", second.correct_option_ids[0], "张伟")
 
     clock.advance(seconds=34)
-    (third,) = polls(await finish_due_rounds(app.core, clock.now))
+    (third,) = polls(await finish_due_rounds(app, clock.now))
     await post(app, third, "p3")
     await vote(app, ALICE, "p3", third.correct_option_ids[0], "李娟")
     await vote(app, CAROL, "p3", third.correct_option_ids[0], "Carol")
     await vote(app, DAVE, "p3", (third.correct_option_ids[0] + 1) % len(third.options), "Dave")
 
     clock.advance(seconds=34)
-    out = await finish_due_rounds(app.core, clock.now)
+    out = await finish_due_rounds(app, clock.now)
     (board,) = [o for o in out if isinstance(o, OutMessage)]
     assert board.chat_id == GROUP, board.text
     lines = board.text.splitlines()
@@ -112,8 +112,8 @@ async def test_group_quiz_credits_each_correct_answer_once_and_posts_a_leaderboa
     await vote(app, ALICE, "p3", third.correct_option_ids[0], "李娟")  # late duplicate after the end
     await vote(app, BOB, "p3", third.correct_option_ids[0], "张伟")  # late but first answer: counts once
     clock.advance(seconds=5)
-    assert await finish_due_rounds(app.core, clock.now) == []  # the runner credits late answers
-    assert await finish_due_rounds(app.core, clock.now) == []
+    assert await finish_due_rounds(app, clock.now) == []  # the runner credits late answers
+    assert await finish_due_rounds(app, clock.now) == []
     assert (await balance(app, ALICE), await balance(app, BOB)) == (3, 2)
 
     carol = FakeChat(app.core, user_id=CAROL, first_name="Carol")
@@ -147,7 +147,7 @@ async def test_group_polls_use_single_answer_questions_only(group: FakeChat, app
     posted = polls(group.sent)
     for _ in range(9):
         clock.advance(seconds=14)
-        posted += polls(await finish_due_rounds(app.core, clock.now))
+        posted += polls(await finish_due_rounds(app, clock.now))
     library = app.services.quiz.library
     assert len(posted) == 10
     assert all(len(p.correct_option_ids) == 1 and len(p.options) >= 2 for p in posted)
@@ -190,7 +190,7 @@ async def test_unclaimed_group_answers_are_forgotten_after_thirty_days(
 ) -> None:
     await _one_poll_answered(group, app, clock)
     clock.advance(seconds=40)
-    await finish_due_rounds(app.core, clock.now)
+    await finish_due_rounds(app, clock.now)
     assert await app.services.quiz.group.purge_unclaimed(clock.now) == 0
     clock.advance(days=31)
     assert await app.services.quiz.group.purge_unclaimed(clock.now) == 1
@@ -200,7 +200,7 @@ async def test_unclaimed_group_answers_are_forgotten_after_thirty_days(
 async def test_deleteme_removes_group_answers_but_keeps_the_ledger(group: FakeChat, app: App, clock: FakeClock) -> None:
     await _one_poll_answered(group, app, clock)
     clock.advance(seconds=40)
-    await finish_due_rounds(app.core, clock.now)
+    await finish_due_rounds(app, clock.now)
     assert await balance(app, ALICE) == 1
     await app.services.residents.delete(ALICE)
     assert await _votes_of(app, ALICE) == 0
@@ -219,5 +219,5 @@ async def test_vote_arriving_before_the_poll_id_is_stored_is_not_lost(
     await post(app, first, "p1")
     await early
     clock.advance(seconds=40)
-    await finish_due_rounds(app.core, clock.now)
+    await finish_due_rounds(app, clock.now)
     assert await balance(app, ALICE) == 1

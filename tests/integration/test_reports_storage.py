@@ -8,12 +8,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.domain.geo import GeoPoint
 from bot.domain.jobs import Job
+from bot.domain.notices import Notice
 from bot.domain.reports import Draft, Status
-from bot.services.jobs import JobRunner, Notice
+from bot.services.jobs import JobRunner
 from storage.job_repository import SqlJobRepository
+from storage.messaging_models import OutboxRow
 from storage.uow import SqlUnitOfWork
 from tests.support.reports import ReportWorld, report_world
 
@@ -51,12 +54,16 @@ async def test_submit_records_history_timers_and_a_staff_notice(world: ReportWor
     async with SqlUnitOfWork(world.sessions) as uow:
         history = await uow.reports.history(outcome.report.id)
         pending = await SqlJobRepository(uow.session).pending()  # type: ignore[arg-type]
+        queued = (await uow.session.scalars(select(OutboxRow).order_by(OutboxRow.id))).all()  # type: ignore[union-attr]
+        # Queued with the report: no staff group, so no card to edit later (no ref).
+        assert [(r.chat_id, r.payload["template"], r.ref) for r in queued] == [
+            (9000, "reports/staff/new", None), (9001, "reports/staff/new", None)]  # fmt: skip
     assert [e.action for e in history] == ["submit"]
     assert sorted(j.kind for j in pending) == ["report.escalate", "report.remind"]
 
 
 async def test_jobs_run_once_retry_on_failure_and_ignore_unknown_kinds(world: ReportWorld) -> None:
-    runner, seen = JobRunner(_uow(world), world.clock), []
+    runner, seen = JobRunner(_uow(world), world.clock, world.transactions), []
 
     async def ping(job: Job, now: object) -> list[Notice]:
         seen.append(job.payload["n"])
@@ -70,10 +77,13 @@ async def test_jobs_run_once_retry_on_failure_and_ignore_unknown_kinds(world: Re
         await runner.schedule("test.ping", now, {"n": n}, key=f"ping:{n}")
     assert not await runner.schedule("test.ping", now, {"n": 1}, key="ping:1")  # same key: once
     await runner.schedule("other.kind", now, {})
-    assert len(await runner.run_due_jobs(now)) == 1
-    assert await runner.run_due_jobs(now) == []  # the failed one waits for its back-off
-    assert len(await runner.run_due_jobs(now + timedelta(minutes=2))) == 1
+    assert await runner.run_due_jobs(now) == 1
+    assert await runner.run_due_jobs(now) == 0  # the failed one waits for its back-off
+    assert await runner.run_due_jobs(now + timedelta(minutes=2)) == 1
     assert seen == [1, 2, 2]
+    async with SqlUnitOfWork(world.sessions) as uow:  # each finished job's notice, queued in its transaction
+        rows = (await uow.session.scalars(select(OutboxRow).order_by(OutboxRow.id))).all()  # type: ignore[union-attr]
+        assert [(r.chat_id, r.payload["template"]) for r in rows] == [(1, "reports/cancelled")] * 2
 
 
 @pytest.mark.postgres
@@ -90,7 +100,7 @@ async def test_concurrent_workers_never_claim_the_same_job(pg_database: str, tmp
             await asyncio.sleep(0.01)
             return []
 
-        runners = [JobRunner(_uow(world), world.clock, batch=3) for _ in range(4)]
+        runners = [JobRunner(_uow(world), world.clock, world.transactions, batch=3) for _ in range(4)]
         for runner in runners:
             runner.register("test.slow", slow)
         for n in range(40):

@@ -1,4 +1,4 @@
-"""The periodic tick: time-driven work of every feature, delivered once, surviving a failing step."""
+"""The periodic tick: time-driven work of every feature, queued once in the outbox, surviving a failing step."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 
 from bot.app import App, build_app
 from bot.config import DatabaseSettings, Settings
-from bot.conversation.replies import OutMessage
 from bot.conversation.state import MemoryStateStore
 from bot.domain.points import Reason
 from tests.conftest import sqlite_copy
+from tests.support.notices import Notices
 
 
 class Clock:
@@ -51,11 +51,12 @@ async def test_tick_reminds_once_before_points_expire_in_each_language(app: App,
     await _award(app, 501, "q1")
     await _award(app, 502, "q2")
     clock.now += timedelta(days=365 - 20)  # inside the 30-day reminder window of a 12-month expiry
-    first = [o for o in await app.tick(clock.now) if isinstance(o, OutMessage)]
-    texts = {o.chat_id: o.text for o in first}
+    notices = Notices(app)
+    await app.tick(clock.now)
+    texts = {q.chat_id: q.text for q in await notices.fresh()}
     assert "文明积分将于" in texts[501] and "expire on" in texts[502]
-    again = [o for o in await app.tick(clock.now + timedelta(minutes=5)) if isinstance(o, OutMessage)]
-    assert again == []
+    await app.tick(clock.now + timedelta(minutes=5))
+    assert await notices.fresh() == []
 
 
 async def test_tick_expires_points_after_twelve_months(app: App, clock: Clock) -> None:
@@ -76,6 +77,6 @@ async def test_tick_failing_step_does_not_stop_the_others(
     monkeypatch.setattr(app.services.redemptions, "expire_redemptions", broken)
     await _award(app, 501, "q1")
     clock.now += timedelta(days=350)
-    out = await app.tick(clock.now)
-    assert any(isinstance(o, OutMessage) and o.chat_id == 501 for o in out)
+    await app.tick(clock.now)
+    assert any(q.chat_id == 501 for q in await Notices(app).all())
     assert "expire redemptions" in caplog.text

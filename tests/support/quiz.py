@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from pathlib import Path
 
 from bot.app import App, build_app
@@ -75,3 +76,11 @@ async def vote(app: App, user_id: int, poll_id: str, option: int, name: str = "å
         poll_answer=PollAnswer(poll_id, (option,)),
     )
     assert await app.core.handle(incoming) == []
+
+
+async def finish_due_rounds(app: App, now: datetime) -> list[Outgoing]:
+    """The periodic runner's group-quiz step, and what it queued in the outbox (rendered, in order)."""
+    from tests.support.outbox import drain
+
+    await app.services.quiz.group.due(now)
+    return await drain(app)

@@ -70,6 +70,7 @@ class ReportWorld:
     files: FakeDownloader
     services: Any
     parts: Any
+    transactions: Any
 
     async def resident(self, telegram_id: int, name: str = "居民") -> None:
         community = await self.services.communities.by_code("demo")
@@ -93,18 +94,19 @@ async def report_world(url: str, media: Path, *, pool_size: int = 20) -> ReportW
     from bot.services.residents import ResidentService
     from content.points import load_policy
     from storage.db import make_engine, make_sessionmaker
-    from storage.uow import uow_factory
+    from storage.uow import Transactions, uow_factory
 
     engine = make_engine(url, pool_size=pool_size)
     sessions = make_sessionmaker(engine)
     uow, clock, files = uow_factory(sessions), Clock(), FakeDownloader()
     points = PointsService(uow, clock, load_policy())
-    parts = build_reports(Settings(files=FilesSettings(root=media)), uow, clock, points, files)
+    transactions = Transactions(sessions, serialise=engine.dialect.name == "sqlite")
+    parts = build_reports(Settings(files=FilesSettings(root=media)), uow, clock, points, transactions, files)
     services = SimpleNamespace(
         residents=ResidentService(uow, clock), communities=CommunityService(uow), access=AccessService(uow, clock),
         points=points, reports=parts.service, desk=parts.desk, stats=parts.stats, jobs=parts.jobs,
     )  # fmt: skip
-    world = ReportWorld(engine, sessions, clock, files, services, parts)
+    world = ReportWorld(engine, sessions, clock, files, services, parts, transactions)
     await services.communities.add("demo", "示范社区", [("1", "1号楼"), ("2", "2号楼")])
     for telegram_id, name, role in ((9000, "刘书记", Role.ORGANISER), (9001, "张网格", Role.GRID_WORKER)):
         await world.resident(telegram_id, name)

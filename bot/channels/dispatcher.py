@@ -1,0 +1,299 @@
+"""The outbox dispatcher: renders each queued message in its recipient's language and sends it through the gate.
+
+At least once, never lost: a row is marked sent only after Telegram accepted it (its message id kept, so a card
+can be edited later); a crash between the send and the mark repeats that one message. A 403 marks the person or
+group unreachable and every later row to them is skipped (kept as skipped) until they write again; 429 is
+handled by the gate (the whole token pauses); 5xx and time-outs are retried with backoff; any other refusal fails
+the row visibly with Telegram's reason.
+
+Rows are claimed for a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several dispatchers never send the
+same row. Replies to an update are claimed by the worker that handled it, in the update's own transaction, and
+sent at once by :meth:`Dispatcher.send_now`; the loop picks up whatever is left (after a crash, notices, timers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.channels.gate import Kind, Verdict
+from bot.conversation.callbacks import CallbackCodec
+from bot.conversation.render import CAPTION_LIMIT, TEXT_LIMIT, ActionRenderer, split_text
+from bot.conversation.replies import (
+    OutButton,
+    OutCallbackAnswer,
+    OutEdit,
+    Outgoing,
+    OutKeyboard,
+    OutMessage,
+    OutPhoto,
+    OutPoll,
+    is_out_kind,
+    out_from_json,
+)
+from bot.domain.messaging import MAX_SEND_ATTEMPTS, OutboxItem, OutboxStatus, send_backoff
+from bot.domain.wire import from_json
+from bot.services.outbox import NOTICE, POLL
+from bot.services.ports import Clock, Transactions, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(seconds=60)
+BATCH = 100
+CHATS_AT_ONCE = 16
+IDLE = 1.0  # seconds between looks at the outbox when nothing woke the loop
+
+PollListener = Callable[[str, int, str, int], Awaitable[None]]  # tag, chat, poll id, message id
+
+
+class Refused(Exception):
+    """Nothing to send for this row (e.g. an edit of a message that was never delivered)."""
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        transactions: Transactions,
+        renderer: ActionRenderer,
+        codec: CallbackCodec,
+        sender: Any,
+        clock: Clock,
+        *,
+        on_poll: PollListener | None = None,
+        bot_username: Callable[[], str] = str,
+        lease: timedelta = LEASE,
+    ) -> None:
+        self._uow = uow
+        self._tx = transactions
+        self._renderer = renderer
+        self._codec = codec
+        self.sender = sender
+        self._clock = clock
+        self._on_poll = on_poll
+        self._bot_username = bot_username
+        self.lease = lease
+        self.name = uuid.uuid4().hex
+        self._wake = asyncio.Event()
+        self.stats: dict[str, int] = defaultdict(int)
+
+    def wake(self) -> None:
+        """Something was queued: look at the outbox now instead of at the next idle tick."""
+        self._wake.set()
+
+    async def release_all(self) -> int:
+        """At start-up of the only process (SQLite): claims of a killed predecessor are void."""
+        async with self._uow() as uow:
+            released = await uow.outbox.release()
+            await uow.commit()
+        return released
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Send what is due until ``stop`` is set (or cancelled)."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                sent = await self.dispatch_once()
+            except Exception:
+                log.exception("outbox dispatch failed; trying again")
+                sent = 0
+            if sent == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE)
+
+    async def dispatch_once(self) -> int:
+        """Claim a batch and send it, chats in parallel, each chat's rows in order. Returns rows handled."""
+        now = self._clock()
+        async with self._uow() as uow:
+            items = await uow.outbox.claim(self.name, now, now + self.lease, BATCH)
+            await uow.commit()
+        if not items:
+            return 0
+        await self._send_chats(items)
+        return len(items)
+
+    async def send_now(self, ids: Sequence[int]) -> None:
+        """Send rows this dispatcher claimed already (the replies of an update it just handled), in order."""
+        if not ids:
+            return
+        async with self._uow() as uow:
+            items = await uow.outbox.items(ids)
+        await self._send_chats([i for i in items if i.status is OutboxStatus.PENDING])
+
+    async def _send_chats(self, items: Sequence[OutboxItem]) -> None:
+        chats: dict[int, list[OutboxItem]] = defaultdict(list)
+        for item in items:
+            chats[item.chat_id].append(item)
+        limit = asyncio.Semaphore(CHATS_AT_ONCE)
+
+        async def one_chat(rows: list[OutboxItem]) -> None:
+            async with limit:
+                for row in rows:
+                    await self._deliver(row)
+
+        await asyncio.gather(*(one_chat(rows) for rows in chats.values()))
+
+    async def _deliver(self, item: OutboxItem) -> None:
+        try:
+            await self._deliver_one(item)
+        except Exception:  # a bug here must not stop the other chats; the claim expires and it is tried again
+            log.exception("outbox row %s could not be handled", item.id)
+
+    async def _deliver_one(self, item: OutboxItem) -> None:
+        now = self._clock()
+        if item.kind != "out.answer" and await self._unreachable(item.chat_id):
+            await self._finish(item, OutboxStatus.SKIPPED, error="recipient unreachable")
+            return
+        try:
+            outs = await self.render(item)
+        except Refused as why:
+            await self._finish(item, OutboxStatus.FAILED, error=str(why))
+            return
+        except _NotYet:
+            await self._retry(item, now + timedelta(seconds=2), "waiting for the message it edits", count=False)
+            return
+        message_id: int | None = None
+        try:
+            for out in outs:
+                sent = await self._send(out)
+                message_id = message_id or sent[1]
+                if isinstance(out, OutPoll) and sent[0] is not None:
+                    await self._poll_sent(item, out, sent[0], sent[1])
+                    return
+        except Exception as error:
+            await self._failed_send(item, error)
+            return
+        await self._finish(item, OutboxStatus.SENT, message_id=message_id)
+
+    async def _failed_send(self, item: OutboxItem, error: Exception) -> None:
+        verdict: Verdict = self.sender.classify(error)
+        reason = f"{type(error).__name__}: {error}"[:300]
+        if verdict.kind is Kind.FORBIDDEN:
+            async with self._uow() as uow:
+                await uow.outbox.mark_unreachable(item.chat_id, self._clock())
+                skipped = await uow.outbox.skip_chat(item.chat_id, self._clock(), "recipient unreachable")
+                await uow.commit()
+            self.stats["skipped"] += skipped
+            log.info("chat %s blocked the bot: %s queued message(s) skipped", item.chat_id, skipped)
+            return
+        if verdict.kind in (Kind.TRANSIENT, Kind.RETRY_AFTER) and item.attempts + 1 < MAX_SEND_ATTEMPTS:
+            log.warning("outbox row %s to %s: %s; retrying later", item.id, item.chat_id, reason)
+            await self._retry(item, self._clock() + send_backoff(item.attempts + 1), reason)
+            return
+        if item.kind == "out.answer":  # a button answered too late (e.g. after a restart): harmless
+            log.info("callback answer %s not delivered: %s", item.id, reason)
+        else:
+            log.error("outbox row %s to %s failed for good: %s", item.id, item.chat_id, reason)
+        await self._finish(item, OutboxStatus.FAILED, error=reason)
+
+    async def _poll_sent(self, item: OutboxItem, out: OutPoll, poll_id: str, message_id: int | None) -> None:
+        """The poll and its id are recorded together with the sent mark (one transaction)."""
+        async with self._tx.scope() as uow:
+            if out.tag and self._on_poll is not None and message_id is not None:
+                await self._on_poll(out.tag, out.chat_id, poll_id, message_id)
+            await uow.outbox.finish(item.id, OutboxStatus.SENT, self._clock(), message_id=message_id)
+            await uow.commit()
+        self.stats["sent"] += 1
+
+    async def _finish(
+        self, item: OutboxItem, status: OutboxStatus, *, message_id: int | None = None, error: str | None = None
+    ) -> None:
+        async with self._uow() as uow:
+            await uow.outbox.finish(item.id, status, self._clock(), message_id=message_id, error=error)
+            await uow.commit()
+        self.stats[status.value] += 1
+
+    async def _retry(self, item: OutboxItem, when: datetime, reason: str, *, count: bool = True) -> None:
+        async with self._uow() as uow:
+            await uow.outbox.retry(item.id, when, reason if count else item.error)
+            await uow.commit()
+        self.stats["retried"] += 1
+
+    async def _unreachable(self, chat_id: int) -> bool:
+        async with self._uow() as uow:
+            return await uow.outbox.unreachable(chat_id)
+
+    async def _send(self, out: Outgoing) -> tuple[str | None, int | None]:
+        """(poll id, message id) of what was sent."""
+        if isinstance(out, OutMessage):
+            return None, await self.sender.message(out)
+        if isinstance(out, OutEdit):
+            await (self.sender.edit_caption(out) if out.caption else self.sender.edit(out))
+            return None, out.message_id
+        if isinstance(out, OutCallbackAnswer):
+            await self.sender.answer(out)
+            return None, None
+        if isinstance(out, OutPhoto):
+            return None, await self.sender.photo(out)
+        poll_id, message_id = await self.sender.poll(out)
+        return poll_id, message_id
+
+    # ---- rendering ----------------------------------------------------------------------------
+
+    async def render(self, item: OutboxItem) -> list[Outgoing]:
+        if is_out_kind(item.kind):
+            return [out_from_json(item.kind, item.payload)]
+        if item.kind == POLL:
+            p = item.payload
+            return [
+                OutPoll(
+                    item.chat_id,
+                    p["question"],
+                    tuple(p["options"]),
+                    tuple(p["correct_option_ids"]),
+                    p.get("explanation"),
+                    p.get("open_period"),
+                    p.get("tag", ""),
+                )
+            ]
+        if item.kind == NOTICE:
+            return await self._notice(item)
+        raise Refused(f"unknown outbox kind {item.kind}")
+
+    async def _notice(self, item: OutboxItem) -> list[Outgoing]:
+        p = item.payload
+        locale = p.get("locale") or "zh_Hans"
+        text = self._renderer.templates.render(locale, p["template"], from_json(p.get("context") or {}))
+        buttons = self._buttons(p.get("buttons") or [], locale)
+        if p.get("edit"):
+            if item.ref is None:
+                raise Refused("an edit without a ref")
+            async with self._uow() as uow:
+                original = await uow.outbox.sent_message(item.ref, item.chat_id)
+            if original is not None and original[0] == OutboxStatus.PENDING.value:
+                raise _NotYet
+            if original is not None and original[0] == OutboxStatus.SENT.value and original[1] is not None:
+                caption = original[2]
+                limit = CAPTION_LIMIT if caption else TEXT_LIMIT
+                return [OutEdit(item.chat_id, original[1], _clip(text, limit), buttons, caption=caption)]
+            # The card never reached the chat: send the current state as a new message instead.
+        if p.get("photo"):
+            return [OutPhoto(item.chat_id, p["photo"], _clip(text, CAPTION_LIMIT), buttons)]
+        parts = split_text(text, TEXT_LIMIT)
+        messages: list[Outgoing] = [OutMessage(item.chat_id, part) for part in parts[:-1]]
+        return [*messages, OutMessage(item.chat_id, parts[-1], buttons)]
+
+    def _buttons(self, rows: list[list[dict[str, Any]]], locale: str) -> OutKeyboard:
+        return tuple(tuple(button for b in row if (button := self._button(b, locale)) is not None) for row in rows)
+
+    def _button(self, b: dict[str, Any], locale: str) -> OutButton | None:
+        text = self._renderer.templates.label(locale, b["label"], from_json(b.get("label_context") or {}))
+        if "start" in b:
+            bot = self._bot_username()
+            return OutButton(text, url=f"https://t.me/{bot}?start={b['start']}") if bot else None
+        return OutButton(text, self._codec.encode(b["ns"], b["action"], *b.get("args", [])))
+
+
+class _NotYet(Exception):
+    """The row must wait (the message it edits is still queued)."""
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

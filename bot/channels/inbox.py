@@ -1,0 +1,262 @@
+"""The inbox: every update is durably taken before Telegram is told it was received, and handled exactly once.
+
+Intake (long polling here; the sandbox polls too, and a webhook answers 200 only after :meth:`Inbox.take`)::
+
+    getUpdates(offset) ──► INSERT inbox rows (one transaction, a redelivered update is kept once) ──► commit
+        ▲                                                                                          │
+        └──────────── next getUpdates(offset = last id + 1) confirms only what is stored ◄─────────┘
+
+Handling, one transaction per update (under the sender's lock, in arrival order)::
+
+    BEGIN ─ mark the row done ─ handler's effects + dialog state (SAVEPOINT) ─ replies queued in the outbox ─ COMMIT
+    then the replies are sent at once (and marked sent); a crash before COMMIT leaves the row pending and the update
+    is handled again after the restart; after COMMIT the outbox delivers what was queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.channels.dispatcher import Dispatcher
+from bot.channels.translate import to_incoming
+from bot.conversation.core import Core, Deferred
+from bot.conversation.incoming import Incoming
+from bot.conversation.replies import out_to_json
+from bot.domain.messaging import MAX_INBOX_ATTEMPTS, InboxItem
+from bot.domain.notices import Priority
+from bot.services.ports import Clock, Transactions, UnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+IDLE = 1.0
+KEEP_HANDLED = timedelta(days=2)  # Telegram redelivers an unconfirmed update for up to a day
+
+Check = Callable[[dict[str, Any]], None]
+Prefetch = Callable[[Incoming], Awaitable[None]]
+
+
+class Inbox:
+    def __init__(
+        self,
+        core: Core,
+        uow: UnitOfWorkFactory,
+        transactions: Transactions,
+        dispatcher: Dispatcher,
+        clock: Clock,
+        *,
+        check: Check | None = None,
+        prefetch: Prefetch | None = None,
+        concurrency: int = 16,
+    ) -> None:
+        self.core = core
+        self._uow = uow
+        self._tx = transactions
+        self.dispatcher = dispatcher
+        self._clock = clock
+        self._check = check
+        self._prefetch = prefetch
+        self._slots = asyncio.Semaphore(concurrency)
+        self._wake = asyncio.Event()
+        self._in_flight: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.handled = 0
+
+    # ---- intake ------------------------------------------------------------------------------
+
+    async def take(self, updates: Sequence[dict[str, Any]]) -> int:
+        """Store updates durably (a redelivered one once); only then may they be confirmed to Telegram."""
+        if not updates:
+            return 0
+        async with self._tx.scope() as uow:
+            added = await uow.inbox.add(updates, self._clock())
+            await uow.commit()
+        self._wake.set()
+        return added
+
+    async def recover(self) -> None:
+        """At start: count an attempt for each update a crash interrupted; set aside one that keeps crashing."""
+        async with self._tx.scope() as uow:
+            pending, poisoned = await uow.inbox.recover(MAX_INBOX_ATTEMPTS, self._clock())
+            await uow.commit()
+        if pending or poisoned:
+            log.info("inbox: %s update(s) to handle from before the restart, %s set aside", pending, poisoned)
+
+    # ---- handling ----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Handle pending updates until ``stop``; then let the ones in hand finish."""
+        while not stop.is_set():
+            try:
+                started = await self.start_pending()
+            except Exception:
+                log.exception("inbox: could not read pending updates")
+                started = 0
+            if started == 0:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), IDLE)
+
+    async def start_pending(self) -> int:
+        """Start handling every pending update not in hand yet, oldest first; returns how many started."""
+        async with self._uow() as uow:
+            items = await uow.inbox.pending(self._clock(), BATCH, sorted(self._in_flight))
+        for item in items:
+            self._in_flight.add(item.id)
+            task = asyncio.create_task(self._guarded(item))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(items)
+
+    async def drain(self, seconds: float) -> None:
+        """Wait (at most ``seconds``) for the updates in hand; what is left is handled after the restart."""
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=seconds)
+
+    async def idle(self) -> bool:
+        """Nothing in hand and nothing pending (tests, benchmarks)."""
+        if self._in_flight:
+            return False
+        async with self._uow() as uow:
+            return not await uow.inbox.pending(self._clock(), 1)
+
+    async def _guarded(self, item: InboxItem) -> None:
+        try:
+            async with self._slots:
+                await self.handle(item)
+        except Exception:
+            log.exception("inbox: update %s (row %s) could not be handled; it stays pending", item.update_id, item.id)
+        finally:
+            self._in_flight.discard(item.id)
+            self._wake.set()
+
+    async def handle(self, item: InboxItem) -> None:
+        """Handle one stored update exactly once (see the module's docstring)."""
+        incoming = await self._incoming(item)
+        if incoming is None:
+            return
+        if self._prefetch is not None:  # downloads cannot be in a transaction: idempotent, before it
+            await self._prefetch(incoming)
+        async with self.core.locks.hold(incoming.user_id):
+            try:
+                ids = await self._handle_in_transaction(item, incoming)
+            except Deferred as wait:
+                await self._defer(item, wait)
+                return
+            if ids is None:
+                return
+            self.handled += 1
+            await self.dispatcher.send_now(ids)
+
+    async def _handle_in_transaction(self, item: InboxItem, incoming: Incoming) -> list[int] | None:
+        now = self._clock()
+        async with self._tx.scope() as uow:
+            if not await uow.inbox.start(item.id, now):
+                return None  # handled already (another worker, or a redelivery)
+            if incoming.chat_type.is_group:
+                await uow.outbox.group_reachable(incoming.chat_id)
+            outgoing = await self.core.process(incoming)
+            until = now + self.dispatcher.lease
+            ids: list[int] = []
+            for out in outgoing:
+                kind, payload = out_to_json(out)
+                chat = getattr(out, "chat_id", incoming.chat_id)
+                row = await uow.outbox.add(
+                    chat,
+                    kind,
+                    payload,
+                    now=now,
+                    priority=int(Priority.REPLY),
+                    claimed_by=self.dispatcher.name,
+                    claimed_until=until,
+                )
+                if row is not None:
+                    ids.append(row)
+            await uow.commit()
+        return ids
+
+    async def _incoming(self, item: InboxItem) -> Incoming | None:
+        """The update as the core sees it; a malformed one is set aside (kept for inspection), once."""
+        try:
+            if self._check is not None:
+                self._check(item.payload)
+            incoming = to_incoming(item.payload, str(self.core.settings.get("bot_username", "")))
+        except Exception as error:
+            reason = f"malformed: {type(error).__name__}: {error}"
+            log.warning("inbox: update %s set aside (%s)", item.update_id, reason[:200])
+            await self._finish(item, reason)
+            return None
+        if incoming is None:  # a kind the bot does not handle
+            await self._finish(item, None)
+            return None
+        if item.attempts:
+            incoming.extra["attempt"] = str(item.attempts)
+        return incoming
+
+    async def _finish(self, item: InboxItem, set_aside: str | None) -> None:
+        async with self._tx.scope() as uow:
+            if set_aside is None:
+                await uow.inbox.start(item.id, self._clock())
+            else:
+                await uow.inbox.set_aside(item.id, self._clock(), set_aside)
+            await uow.commit()
+
+    async def _defer(self, item: InboxItem, wait: Deferred) -> None:
+        async with self._tx.scope() as uow:
+            if item.attempts + 1 >= MAX_INBOX_ATTEMPTS * 2:
+                await uow.inbox.set_aside(item.id, self._clock(), f"deferred too often: {wait}")
+            else:
+                await uow.inbox.defer(item.id, self._clock() + timedelta(seconds=wait.seconds), str(wait))
+            await uow.commit()
+
+    async def purge(self, now: datetime) -> int:
+        async with self._tx.scope() as uow:
+            purged = await uow.inbox.purge(now - KEEP_HANDLED)
+            await uow.commit()
+        return purged
+
+
+async def poll(
+    fetch: Callable[[int | None, int], Awaitable[list[dict[str, Any]]]],
+    inbox: Inbox,
+    stop: asyncio.Event,
+    *,
+    seconds: int = 25,
+) -> None:
+    """Long polling that owns the offset: an update is confirmed (the next offset) only once it is stored.
+
+    The offset lives in memory only: after a restart Telegram hands back whatever was not confirmed, and the inbox
+    recognises what it already has.
+    """
+    offset: int | None = None
+    failures = 0
+    while not stop.is_set():
+        try:
+            fetch_task = asyncio.ensure_future(fetch(offset, seconds))
+            stopping = asyncio.ensure_future(stop.wait())
+            done, _ = await asyncio.wait({fetch_task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if fetch_task not in done:
+                fetch_task.cancel()
+                with contextlib.suppress(BaseException):
+                    await fetch_task
+                break
+            stopping.cancel()
+            updates = fetch_task.result()
+            await inbox.take(updates)
+            ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
+            if ids:
+                offset = max(ids) + 1
+            failures = 0
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            failures += 1
+            delay = min(30.0, 0.5 * 2**failures)
+            log.warning("getUpdates failed (%s); retrying in %.1fs", type(error).__name__, delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)

@@ -1,0 +1,49 @@
+"""Messages in motion: an update taken into the inbox, a message waiting in the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+# An update interrupted by this many crashes is set aside instead of killing the process again.
+MAX_INBOX_ATTEMPTS = 5
+# A transient failure (5xx, network) is retried this many times, backing off, before the row fails.
+MAX_SEND_ATTEMPTS = 8
+
+
+class OutboxStatus(Enum):
+    PENDING = "pending"
+    SENT = "sent"
+    SKIPPED = "skipped"  # the recipient blocked the bot (or the group removed it)
+    FAILED = "failed"  # Telegram refused it for good; ``error`` says why
+
+
+@dataclass(frozen=True)
+class InboxItem:
+    id: int
+    update_id: int
+    payload: dict[str, Any]
+    user_id: int | None
+    attempts: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    chat_id: int
+    kind: str  # text, photo, poll, edit (of a message named ``ref``), answer (a callback query), rendered kinds
+    payload: dict[str, Any]
+    priority: int
+    ref: str | None
+    status: OutboxStatus
+    attempts: int = 0
+    message_id: int | None = None
+    error: str | None = None
+
+
+def send_backoff(attempts: int) -> timedelta:
+    """2, 4, 8 … seconds (at most 5 minutes) after a transient failure."""
+    return timedelta(seconds=min(300, 2 ** max(1, attempts)))

@@ -1,0 +1,340 @@
+"""The inbox and the outbox in SQL. Claims use ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several dispatchers);
+SQLite has one writer, and one process serves it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
+from storage.messaging_models import InboxRow, OutboxRow
+from storage.models import GroupChatRow, ResidentRow
+
+
+def digest(update: dict[str, Any]) -> str:
+    """The same update redelivered has the same digest (canonical JSON)."""
+    canonical = json.dumps(update, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def sender_of(update: dict[str, Any]) -> int | None:
+    """The user an update comes from (its handling is serialised per user)."""
+    for kind, body in update.items():
+        if kind == "update_id" or not isinstance(body, dict):
+            continue
+        person = body.get("from") or body.get("user")
+        if isinstance(person, dict) and isinstance(person.get("id"), int):
+            return int(person["id"])
+    return None
+
+
+class SqlInboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    def _insert(self) -> Any:
+        return (postgresql if self._s.get_bind().dialect.name == "postgresql" else sqlite).insert(InboxRow)
+
+    async def add(self, updates: Sequence[dict[str, Any]], now: datetime) -> int:
+        """Record updates (a redelivered one is recorded once); returns how many were new."""
+        added = 0
+        for update_ in updates:
+            values = {
+                "update_id": int(update_.get("update_id", 0)),
+                "digest": digest(update_),
+                "payload": update_,
+                "user_id": sender_of(update_),
+                "status": "pending",
+                "attempts": 0,
+                "received_at": now,
+            }
+            stmt = (
+                self._insert()
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=[InboxRow.update_id, InboxRow.digest])
+            )
+            result = await self._s.execute(stmt)
+            added += int(getattr(result, "rowcount", 0) or 0)
+        return added
+
+    async def pending(self, now: datetime, limit: int, skip: Sequence[int] = ()) -> list[InboxItem]:
+        """Updates to handle, oldest first (``skip``: ones this process is handling)."""
+        query = (
+            select(InboxRow)
+            .where(InboxRow.status == "pending", or_(InboxRow.not_before.is_(None), InboxRow.not_before <= now))
+            .order_by(InboxRow.id)
+            .limit(limit)
+        )
+        if skip:
+            query = query.where(InboxRow.id.not_in(list(skip)))
+        return [_inbox(r) for r in (await self._s.scalars(query)).all()]
+
+    async def start(self, item_id: int, now: datetime) -> bool:
+        """Mark the update done in the transaction that handles it; False if it was handled already.
+
+        On PostgreSQL the row stays locked until that transaction ends, so a second worker waits, then sees it done.
+        """
+        result = await self._s.execute(
+            update(InboxRow)
+            .where(InboxRow.id == item_id, InboxRow.status == "pending")
+            .values(status="done", handled_at=now)
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+    async def defer(self, item_id: int, until: datetime, reason: str) -> None:
+        await self._s.execute(
+            update(InboxRow)
+            .where(InboxRow.id == item_id)
+            .values(not_before=until, attempts=InboxRow.attempts + 1, error=reason[:300])
+        )
+
+    async def set_aside(self, item_id: int, now: datetime, reason: str) -> None:
+        await self._s.execute(
+            update(InboxRow)
+            .where(InboxRow.id == item_id)
+            .values(status="set_aside", handled_at=now, error=reason[:300])
+        )
+
+    async def recover(self, max_attempts: int, now: datetime) -> tuple[int, int]:
+        """At start: updates a crash interrupted count one attempt; one that keeps killing the process is set aside.
+
+        Returns (pending, set aside now).
+        """
+        await self._s.execute(
+            update(InboxRow).where(InboxRow.status == "pending").values(attempts=InboxRow.attempts + 1)
+        )
+        poisoned = await self._s.execute(
+            update(InboxRow)
+            .where(InboxRow.status == "pending", InboxRow.attempts > max_attempts)
+            .values(status="set_aside", handled_at=now, error="interrupted by a crash too many times")
+        )
+        left = await self._s.scalar(select(func.count()).select_from(InboxRow).where(InboxRow.status == "pending"))
+        return int(left or 0), int(getattr(poisoned, "rowcount", 0) or 0)
+
+    async def purge(self, before: datetime) -> int:
+        """Forget handled updates older than ``before`` (set-aside ones stay for inspection)."""
+        result = await self._s.execute(delete(InboxRow).where(InboxRow.status == "done", InboxRow.handled_at < before))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self._s.execute(select(InboxRow.status, func.count()).group_by(InboxRow.status))
+        return {status: int(n) for status, n in rows.all()}
+
+    async def set_aside_items(self, limit: int = 50) -> list[InboxItem]:
+        query = select(InboxRow).where(InboxRow.status == "set_aside").order_by(InboxRow.id.desc()).limit(limit)
+        return [_inbox(r) for r in (await self._s.scalars(query)).all()]
+
+
+def _inbox(row: InboxRow) -> InboxItem:
+    return InboxItem(row.id, row.update_id, dict(row.payload), row.user_id, row.attempts, row.error)
+
+
+class SqlOutboxRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self._s = session
+
+    def _insert(self) -> Any:
+        return (postgresql if self._s.get_bind().dialect.name == "postgresql" else sqlite).insert(OutboxRow)
+
+    async def add(
+        self,
+        chat_id: int,
+        kind: str,
+        payload: dict[str, Any],
+        *,
+        now: datetime,
+        priority: int = 10,
+        key: str | None = None,
+        ref: str | None = None,
+        claimed_by: str | None = None,
+        claimed_until: datetime | None = None,
+    ) -> int | None:
+        """Queue one message; with a ``key`` already queued nothing is added (None)."""
+        values = {
+            "chat_id": chat_id,
+            "kind": kind,
+            "payload": payload,
+            "priority": priority,
+            "key": key,
+            "ref": ref,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "claimed_by": claimed_by,
+            "claimed_until": claimed_until,
+        }
+        stmt = self._insert().values(**values)
+        if key is not None:
+            stmt = stmt.on_conflict_do_nothing(index_elements=[OutboxRow.key])
+        stmt = stmt.returning(OutboxRow.id)
+        return (await self._s.execute(stmt)).scalar_one_or_none()
+
+    async def claim(self, by: str, now: datetime, until: datetime, limit: int) -> list[OutboxItem]:
+        """Lease due rows, most urgent first; rows another dispatcher holds (or locks right now) are skipped."""
+        query = (
+            select(OutboxRow)
+            .where(
+                OutboxRow.status == "pending",
+                or_(OutboxRow.not_before.is_(None), OutboxRow.not_before <= now),
+                or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
+            )
+            .order_by(OutboxRow.priority, OutboxRow.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = list((await self._s.scalars(query)).all())
+        for row in rows:
+            row.claimed_by, row.claimed_until = by, until
+        await self._s.flush()
+        return [_outbox(r) for r in rows]
+
+    async def get(self, item_id: int) -> OutboxItem | None:
+        row = await self._s.get(OutboxRow, item_id)
+        return _outbox(row) if row else None
+
+    async def items(self, ids: Sequence[int]) -> list[OutboxItem]:
+        rows = (
+            await self._s.scalars(select(OutboxRow).where(OutboxRow.id.in_(list(ids))).order_by(OutboxRow.id))
+        ).all()
+        return [_outbox(r) for r in rows]
+
+    async def finish(
+        self,
+        item_id: int,
+        status: OutboxStatus,
+        at: datetime,
+        *,
+        message_id: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        await self._s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == item_id)
+            .values(
+                status=status.value,
+                sent_at=at,
+                message_id=message_id,
+                error=error[:300] if error else None,
+                claimed_until=None,
+                claimed_by=None,
+            )
+        )
+
+    async def retry(self, item_id: int, not_before: datetime, error: str | None) -> None:
+        await self._s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.id == item_id)
+            .values(
+                not_before=not_before,
+                attempts=OutboxRow.attempts + 1,
+                error=error[:300] if error else None,
+                claimed_until=None,
+                claimed_by=None,
+            )
+        )
+
+    async def skip_chat(self, chat_id: int, at: datetime, reason: str) -> int:
+        """Every pending row to a chat that blocked the bot is kept as skipped."""
+        result = await self._s.execute(
+            update(OutboxRow)
+            .where(OutboxRow.chat_id == chat_id, OutboxRow.status == "pending")
+            .values(status="skipped", sent_at=at, error=reason, claimed_until=None, claimed_by=None)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def sent_message(self, ref: str, chat_id: int) -> tuple[str, int | None, bool] | None:
+        """The newest original (not an edit) message named ``ref`` in the chat: (status, message_id, is_photo)."""
+        row = (
+            await self._s.execute(
+                select(OutboxRow.status, OutboxRow.message_id, OutboxRow.kind, OutboxRow.payload)
+                .where(OutboxRow.ref == ref, OutboxRow.chat_id == chat_id)
+                .order_by(OutboxRow.id.desc())
+                .limit(20)
+            )
+        ).all()
+        for status, message_id, kind, payload in row:
+            if kind == "out.edit" or (kind == "notice" and payload.get("edit") and not message_id):
+                continue
+            return str(status), message_id, kind == "out.photo" or bool(payload.get("photo"))
+        return None
+
+    async def release(self, by: str | None = None) -> int:
+        """Drop claims (all, or one dispatcher's): at start-up of the only process, nobody else holds any."""
+        stmt = update(OutboxRow).where(OutboxRow.status == "pending", OutboxRow.claimed_until.is_not(None))
+        if by is not None:
+            stmt = stmt.where(OutboxRow.claimed_by == by)
+        result = await self._s.execute(stmt.values(claimed_until=None, claimed_by=None))
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def unreachable(self, chat_id: int) -> bool:
+        """A person who blocked the bot, or a group that removed it (until they write again)."""
+        if chat_id > 0:
+            query = select(ResidentRow.unreachable_at).where(ResidentRow.telegram_id == chat_id)
+        else:
+            query = select(GroupChatRow.unreachable_at).where(GroupChatRow.chat_id == chat_id)
+        return (await self._s.scalar(query)) is not None
+
+    async def mark_unreachable(self, chat_id: int, at: datetime) -> None:
+        if chat_id > 0:
+            stmt: Any = update(ResidentRow).where(
+                ResidentRow.telegram_id == chat_id, ResidentRow.unreachable_at.is_(None)
+            )
+        else:
+            stmt = update(GroupChatRow).where(GroupChatRow.chat_id == chat_id, GroupChatRow.unreachable_at.is_(None))
+        await self._s.execute(stmt.values(unreachable_at=at))
+
+    async def group_reachable(self, chat_id: int) -> None:
+        """A group wrote to the bot: it is there again."""
+        await self._s.execute(
+            update(GroupChatRow)
+            .where(GroupChatRow.chat_id == chat_id, GroupChatRow.unreachable_at.is_not(None))
+            .values(unreachable_at=None)
+        )
+
+    async def counts(self) -> dict[str, int]:
+        rows = await self._s.execute(select(OutboxRow.status, func.count()).group_by(OutboxRow.status))
+        return {status: int(n) for status, n in rows.all()}
+
+    async def pending_count(self, now: datetime) -> int:
+        query = (
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(
+                and_(OutboxRow.status == "pending", or_(OutboxRow.not_before.is_(None), OutboxRow.not_before <= now))
+            )
+        )
+        return int(await self._s.scalar(query) or 0)
+
+    async def purge(self, before: datetime) -> int:
+        """Forget finished rows older than ``before``, except the newest of each ref (cards edited later)."""
+        keep = (
+            select(func.max(OutboxRow.id)).where(OutboxRow.ref.is_not(None)).group_by(OutboxRow.ref, OutboxRow.chat_id)
+        )
+        result = await self._s.execute(
+            delete(OutboxRow).where(
+                OutboxRow.status != "pending", OutboxRow.sent_at < before, OutboxRow.id.not_in(keep)
+            )
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _outbox(row: OutboxRow) -> OutboxItem:
+    return OutboxItem(
+        id=row.id,
+        chat_id=row.chat_id,
+        kind=row.kind,
+        payload=dict(row.payload),
+        priority=row.priority,
+        ref=row.ref,
+        status=OutboxStatus(row.status),
+        attempts=row.attempts,
+        message_id=row.message_id,
+        error=row.error,
+    )

@@ -1,0 +1,186 @@
+"""The inbox in-process: a redelivered update is handled once, a malformed one is set aside and the next one handled,
+a failing handler leaves nothing half done, and replies wait in the outbox until the channel took them."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import App, build_app
+from bot.channels.gate import Kind, Verdict
+from bot.channels.inbox import Inbox
+from bot.config import DatabaseSettings, Settings
+from bot.conversation.context import Ctx
+from bot.conversation.replies import OutCallbackAnswer, OutEdit, OutMessage, OutPhoto, OutPoll
+from bot.conversation.router import Route
+from bot.runner import make_dispatcher
+from storage.messaging_models import InboxRow, OutboxRow
+from tests.support.points import FakeClock
+
+USER = 7001
+_messages = itertools.count(1)
+
+
+class RecordingSender:
+    """A channel that records what it was asked to send (and can refuse with an error)."""
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+        self.fail: Exception | None = None
+
+    async def message(self, item: OutMessage) -> int:
+        return self._record(item)
+
+    async def edit(self, item: OutEdit) -> None:
+        self._record(item)
+
+    async def edit_caption(self, item: OutEdit) -> None:
+        self._record(item)
+
+    async def answer(self, item: OutCallbackAnswer) -> None:
+        self._record(item)
+
+    async def photo(self, item: OutPhoto) -> int:
+        return self._record(item)
+
+    async def poll(self, item: OutPoll) -> tuple[str, int]:
+        return "poll-1", self._record(item)
+
+    def is_forbidden(self, error: BaseException) -> bool:
+        return False
+
+    def classify(self, error: BaseException) -> Verdict:
+        return Verdict(Kind.FATAL)
+
+    def _record(self, item: Any) -> int:
+        if self.fail is not None:
+            raise self.fail
+        self.sent.append(item)
+        return next(_messages)
+
+
+def start_update(update_id: int, text: str = "/start", date: int = 1_765_000_000) -> dict[str, Any]:
+    user = {"id": USER, "is_bot": False, "first_name": "小李", "language_code": "zh-hans"}
+    return {
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id,
+            "date": date,
+            "chat": {"id": USER, "type": "private", "first_name": "小李"},
+            "from": user,
+            "text": text,
+            "entities": [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}],
+        },
+    }
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, sqlite_template: Path) -> Path:
+    path = tmp_path / "inbox.db"
+    path.write_bytes(sqlite_template.read_bytes())
+    return path
+
+
+@pytest.fixture
+async def app(db_path: Path) -> AsyncIterator[App]:
+    path = db_path
+    settings = Settings(database=DatabaseSettings(url=f"sqlite+aiosqlite:///{path}"))
+    app = await build_app(settings, clock=FakeClock(), bot_username="sicheng_bot")  # the SQL dialog-state store
+    await app.services.communities.add("demo", "示范社区", [("1", "1号楼")])
+    yield app
+    await app.aclose()
+
+
+def make_inbox(app: App, sender: RecordingSender) -> Inbox:
+    return Inbox(app.core, app.uow, app.transactions, make_dispatcher(app, sender), lambda: datetime.now(UTC))
+
+
+async def handle_all(inbox: Inbox) -> None:
+    """Handle everything pending, as the worker loop would."""
+    while await inbox.start_pending():
+        await inbox.drain(10)
+    await inbox.drain(10)
+
+
+async def statuses(app: App) -> list[tuple[int, str]]:
+    async with app.uow() as uow:
+        rows = await uow.session.execute(select(InboxRow.update_id, InboxRow.status).order_by(InboxRow.id))
+        return [(int(u), str(s)) for u, s in rows.all()]
+
+
+async def test_redelivered_update_is_handled_once(app: App) -> None:
+    sender = RecordingSender()
+    inbox = make_inbox(app, sender)
+    update = start_update(10)
+    assert await inbox.take([update]) == 1
+    assert await inbox.take([update]) == 0  # Telegram sent it again (not confirmed yet): kept once
+    await handle_all(inbox)
+    once = len(sender.sent)
+    assert once >= 1
+    await inbox.take([update])  # and once more after it was handled
+    await handle_all(inbox)
+    assert len(sender.sent) == once
+    assert await statuses(app) == [(10, "done")]
+
+
+async def test_reused_update_id_with_new_content_is_a_new_update(app: App) -> None:
+    """Telegram picks ids afresh after a week without updates (and a restarted emulator starts at 1 again)."""
+    sender = RecordingSender()
+    inbox = make_inbox(app, sender)
+    await inbox.take([start_update(1, date=1_765_000_000)])
+    await handle_all(inbox)
+    first = len(sender.sent)
+    await inbox.take([start_update(1, text="/help", date=1_766_000_000)])
+    await handle_all(inbox)
+    assert len(sender.sent) > first
+    assert await statuses(app) == [(1, "done"), (1, "done")]
+
+
+async def test_malformed_update_is_set_aside_and_next_one_handled(app: App) -> None:
+    sender = RecordingSender()
+    inbox = make_inbox(app, sender)
+    broken = {"update_id": 20, "message": {"message_id": 1, "chat": "not a chat", "from": {"id": USER}}}
+    await inbox.take([broken, start_update(21)])
+    await handle_all(inbox)
+    assert await statuses(app) == [(20, "set_aside"), (21, "done")]
+    assert sender.sent, "the update after the malformed one was answered"
+    async with app.uow() as uow:
+        kept = await uow.session.scalar(select(InboxRow.payload).where(InboxRow.update_id == 20))
+    assert kept == broken  # kept for inspection
+
+
+async def test_failing_handler_rolls_back_its_effects_and_apologises(app: App) -> None:
+    """A handler that changed the dialog state and scheduled a job, then crashed: neither is kept."""
+    sender = RecordingSender()
+    inbox = make_inbox(app, sender)
+
+    async def half_done(ctx: Ctx) -> list[Any]:
+        await ctx.set_state("boom.step", answer=42)
+        await ctx.services.jobs.schedule("report.remind", datetime.now(UTC), {"report": 1}, key="boom")
+        raise RuntimeError("boom")
+
+    app.router.commands["boom"] = Route(half_done, name="boom")
+    await inbox.take([start_update(30, text="/boom")])
+    await handle_all(inbox)
+    assert await statuses(app) == [(30, "done")]
+    assert await app.core.store.get(USER, USER) is None
+    async with app.uow() as uow:
+        assert await uow.jobs.due(datetime.now(UTC), 10, ["report.remind"]) == []
+    assert any("30" in getattr(m, "text", "") for m in sender.sent), "the apology names the update"
+
+
+async def test_reply_not_taken_by_telegram_stays_in_outbox_and_is_sent_later(app: App) -> None:
+    sender = RecordingSender()
+    inbox = make_inbox(app, sender)
+    sender.fail = ConnectionError("network down")  # classified fatal by this fake: the row fails visibly
+    await inbox.take([start_update(40)])
+    await handle_all(inbox)
+    async with app.uow() as uow:
+        rows = (await uow.session.execute(select(OutboxRow.status, OutboxRow.error))).all()
+    assert rows and all(status == "failed" and "network down" in (error or "") for status, error in rows)

@@ -125,8 +125,13 @@ def _manual_args(args: str) -> tuple[int, int, str] | None:
 
 
 def _key(ctx: Ctx) -> str:
-    # Telegram re-delivers an update with the same id: the grant must not happen twice.
-    return f"{ctx.user_id}:{ctx.incoming.update_id}"
+    """What the organiser did: this message (chat, message id, Telegram's date stamp) grants once.
+
+    Not the update id: update ids start again (a restarted sandbox, or Telegram after a week without updates), and
+    a second /grant after that is a new grant. The inbox already makes a redelivered update count once.
+    """
+    inc = ctx.incoming
+    return f"{ctx.user_id}:{inc.chat_id}:{inc.message_id}:{inc.sent_at}"
 
 
 def _number(text: str | None) -> int | None:

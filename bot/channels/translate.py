@@ -71,6 +71,7 @@ def _message(update_id: int, message: dict[str, Any], bot_username: str) -> Inco
         **_user_fields(sender),
         **_chat_fields(message["chat"]),
         "message_id": message.get("message_id"),
+        "sent_at": message.get("date"),
     }
     text = message.get("text")
     if text is not None:

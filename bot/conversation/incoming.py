@@ -53,6 +53,7 @@ class Incoming:
     first_name: str = ""
     username: str | None = None
     message_id: int | None = None
+    sent_at: int | None = None  # the message's date (Unix seconds), as Telegram stamped it
     command: str | None = None
     args: str = ""
     text: str | None = None

@@ -105,8 +105,11 @@ class FakeChat:
         return texts
 
     def _incoming(self) -> Incoming:
+        update_id = next(self._ids)
         return Incoming(
-            update_id=next(self._ids),
+            update_id=update_id,
+            message_id=update_id,  # a message of its own, as Telegram gives every message
+            sent_at=1_765_000_000 + update_id,
             user_id=self.user_id,
             chat_id=self.chat,
             chat_type=self.chat_type,

@@ -15,8 +15,10 @@ then ``--repeats`` timed bursts; the median is reported.
   keeps no state); PTB: ``Application`` with one ``TypeHandler`` and PTB's default of one update at a time, which
   for an echo is about twice as fast as 64 concurrent updates (see docs/benchmarks.md).
 * Sicheng: the real channel adapter (``AiogramChannel`` / ``PtbChannel``), core, services and SQLite database, run
-  by ``run_bot`` with its periodic ticker, like ``sicheng sandbox``. Per tap it reads the resident, the dialog
-  state and the community and renders the settings template with its inline keyboard.
+  by ``run_bot`` (intake, inbox worker, outbox dispatcher, periodic ticker), like ``sicheng sandbox``. Per tap:
+  intake stores the update in the inbox (one transaction per getUpdates batch); the worker handles it in one
+  transaction (marks the row done, reads the resident, the dialog state and the community, renders the settings
+  template with its inline keyboard, queues both replies in the outbox) and then sends them, marking each row sent.
 
 Pacing. The send gate stays in the path but must not be what is measured: each burst taps once per resident, so
 per-chat pacing never binds within a burst, and ``Settings.telegram.chat_per_second`` is raised to 1000 so the
@@ -312,9 +314,9 @@ async def sicheng(app: App, channel_name: str, base_url: str) -> AsyncIterator[N
             task.result()
         yield
     finally:
-        if hasattr(channel, "dispatcher"):
-            with contextlib.suppress(RuntimeError):
-                await channel.stop()
+        await channel.stop()  # run_bot stops polling, lets the updates in hand finish and closes the channel
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(task, timeout=20)
         await _finish(task)
 
 

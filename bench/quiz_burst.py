@@ -2,12 +2,19 @@
 
     python -m bench.quiz_burst [--residents 1000] [--seen] [--pg-url postgresql+asyncpg://user@host/db] [--no-http]
 
-(a) answers spread over 10 s: handling latency p50/p99 (update submitted → the core has finished with it);
+Every update goes through the durable inbox as in production (``bot.channels.inbox``): stored (intake's
+transaction), then handled by the inbox worker in one transaction (row marked done, handler, replies queued in the
+outbox), then its replies are sent. In-process the raw update JSON is handed to ``Inbox.take`` (what the long-polling
+intake does with a getUpdates batch) and the real ``Inbox.run`` worker handles it; over HTTP the bot runs ``run_bot``.
+
+(a) answers spread over 10 s: handling latency p50/p99 (update submitted → its handling transaction committed; one
+    update per intake transaction, as getUpdates returns about one at 100 updates/s);
 (b) all answers at once (well within one second): time to drain, and throughput against a bare echo handler fed the
-    same updates in the same run (in-process: a core whose poll_answer handler does nothing; over HTTP: a bare aiogram
-    bot with one poll_answer handler, polling the same emulator).
-A tenth of the burst is delivered twice (as Telegram may). Every run checks the ledger: each correct answer of a
-registered resident credited exactly once, duplicates never.
+    same updates in the same run (in-process: the same inbox over a core whose poll_answer handler does nothing;
+    over HTTP: a bare aiogram bot with one poll_answer handler, polling the same emulator). In-process the burst is
+    taken in batches of 100 (getUpdates' limit).
+A tenth of the burst is delivered twice (as Telegram may; intake keeps a redelivered update once). Every run checks
+the ledger: each correct answer of a registered resident credited exactly once, duplicates never.
 """
 
 from __future__ import annotations
@@ -26,18 +33,22 @@ from typing import Any
 from sqlalchemy import text
 
 from bot.app import App, build_app
+from bot.channels.inbox import Inbox
 from bot.config import DatabaseSettings, Settings
 from bot.conversation.core import Core
-from bot.conversation.incoming import ChatType, Incoming, PollAnswer
-from bot.conversation.replies import Action, OutPoll
+from bot.conversation.incoming import ChatType, Incoming
+from bot.conversation.replies import Action, Outgoing, OutPoll
 from bot.conversation.router import Router
+from bot.domain.messaging import InboxItem, OutboxStatus
 from bot.domain.roles import Role
-from handlers.quiz_group import finish_due_rounds
+from bot.runner import make_dispatcher
 from storage.db import make_sessionmaker, upgrade_async
 from storage.uow import SqlUnitOfWork
 
 GROUP, ORGANISER, FIRST = -100_900_000_001, 900_000, 1_000_001
-Handle = Callable[[Incoming], Awaitable[Any]]
+BATCH = 100  # getUpdates returns at most 100 updates
+Update = dict[str, Any]
+Handle = Callable[[Sequence[Update]], Awaitable[Any]]
 
 
 async def seed(app: App, residents: int, *, seen: bool = False) -> list[int]:
@@ -65,9 +76,48 @@ async def seed(app: App, residents: int, *, seen: bool = False) -> list[int]:
     return ids
 
 
-def vote(update_id: int, user_id: int, poll_id: str, option: int) -> Incoming:
-    answer = PollAnswer(poll_id, (option,))
-    return Incoming(update_id=update_id, user_id=user_id, chat_id=user_id, first_name="居民", poll_answer=answer)
+def vote(update_id: int, user_id: int, poll_id: str, option: int) -> Update:
+    """A poll_answer update as Telegram's getUpdates returns it (raw JSON, what the inbox stores)."""
+    user = {"id": user_id, "is_bot": False, "first_name": "居民"}
+    return {"update_id": update_id, "poll_answer": {"poll_id": poll_id, "user": user, "option_ids": [option]}}
+
+
+class Feed:
+    """The inbox of the running bot, fed in-process: ``take`` stores updates, the real worker (``Inbox.run``)
+    handles them; ``handled(update_id)`` waits until that update's transaction has committed."""
+
+    def __init__(self, app: App, core: Core) -> None:
+        dispatcher = make_dispatcher(app, sender=None)  # poll answers have no replies to send
+        self.inbox = Inbox(core, app.uow, app.transactions, dispatcher, lambda: datetime.now(UTC))
+        self.done: dict[int, asyncio.Future[float]] = {}
+        self.stop = asyncio.Event()
+        handle = self.inbox.handle
+
+        async def timed(item: InboxItem) -> None:
+            await handle(item)
+            self._future(item.update_id).set_result(time.perf_counter())
+
+        self.inbox.handle = timed  # type: ignore[method-assign]
+
+    def _future(self, update_id: int) -> asyncio.Future[float]:
+        if update_id not in self.done:
+            self.done[update_id] = asyncio.get_running_loop().create_future()
+        return self.done[update_id]
+
+    async def __aenter__(self) -> Feed:
+        self.task = asyncio.create_task(self.inbox.run(self.stop))
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.stop.set()
+        await self.task  # leaves its idle wait within a second
+        await self.inbox.drain(10)
+
+    async def take(self, updates: Sequence[Update]) -> None:
+        await self.inbox.take(updates)
+
+    async def handled(self, update_id: int) -> float:
+        return await self._future(update_id)
 
 
 def choice(user_id: int, poll: OutPoll) -> int:
@@ -76,23 +126,54 @@ def choice(user_id: int, poll: OutPoll) -> int:
     return right if user_id % 2 == 0 else (right + 1) % len(poll.options)
 
 
-async def paced(handle: Handle, items: Sequence[Incoming], seconds: float) -> tuple[list[float], float]:
-    """Submit ``items`` evenly over ``seconds`` (0: all at once); per-item latency and the time to drain."""
+async def paced(feed: Feed, items: Sequence[Update], seconds: float) -> tuple[list[float], float]:
+    """Submit ``items`` evenly over ``seconds``, one intake transaction each (0: all at once, in batches of 100);
+    per-update latency (submitted → handled) and the time until the last one was handled."""
     start = time.perf_counter()
+    batches = [[u] for u in items] if seconds else [list(items[k : k + BATCH]) for k in range(0, len(items), BATCH)]
 
-    async def one(k: int, incoming: Incoming) -> float:
-        await asyncio.sleep(max(0.0, start + k * seconds / len(items) - time.perf_counter()))
+    async def one(k: int, batch: list[Update]) -> list[float]:
+        await asyncio.sleep(max(0.0, start + k * seconds / len(batches) - time.perf_counter()))
         began = time.perf_counter()
-        await handle(incoming)
-        return time.perf_counter() - began
+        await feed.take(batch)
+        return [await feed.handled(u["update_id"]) - began for u in batch]
 
-    latencies = await asyncio.gather(*(one(k, i) for k, i in enumerate(items)))
-    return list(latencies), time.perf_counter() - start
+    if seconds:
+        latencies = [t for ts in await asyncio.gather(*(one(k, b) for k, b in enumerate(batches))) for t in ts]
+    else:  # getUpdates batches arrive one after another; the worker handles while the next is stored
+        latencies = []
+        for batch in batches:
+            await feed.take(batch)
+        await asyncio.gather(*(feed.handled(i) for i in {u["update_id"] for u in items}))
+    return latencies, time.perf_counter() - start
 
 
 def percentiles(latencies: Sequence[float]) -> str:
     cuts = statistics.quantiles(latencies, n=100)
     return f"p50 {cuts[49] * 1000:.1f} ms, p99 {cuts[98] * 1000:.1f} ms"
+
+
+async def drain(app: App) -> list[Outgoing]:
+    """Render every pending outbox row as the dispatcher would and mark it sent, without a channel (what would have
+    gone out, in order). Polls are not reported back: the caller calls ``core.poll_sent`` with ids it chooses."""
+    dispatcher = make_dispatcher(app, sender=None)
+    now = datetime.now(UTC)
+    async with app.uow() as uow:
+        items = await uow.outbox.claim("bench", now, now, 10_000)
+        await uow.commit()
+    out: list[Outgoing] = []
+    for item in sorted(items, key=lambda i: i.id):
+        out.extend(await dispatcher.render(item))
+        async with app.uow() as uow:
+            await uow.outbox.finish(item.id, OutboxStatus.SENT, now)
+            await uow.commit()
+    return out
+
+
+async def finish_due_rounds(app: App, now: datetime) -> list[Outgoing]:
+    """The periodic runner's group-quiz step, and what it queued in the outbox (rendered, in order)."""
+    await app.services.quiz.group.due(now)
+    return await drain(app)
 
 
 async def start_quiz(app: App, count: int) -> OutPoll:
@@ -104,7 +185,8 @@ async def start_quiz(app: App, count: int) -> OutPoll:
         command="groupquiz",
         args=f"garden {count} 120",
     )
-    (poll,) = [o for o in await app.core.handle(command) if isinstance(o, OutPoll)]
+    out = await app.core.handle(command) + await drain(app)
+    (poll,) = [o for o in out if isinstance(o, OutPoll)]
     return poll
 
 
@@ -143,30 +225,29 @@ async def in_process(url: str, residents: int, seen: bool) -> list[str]:
         lines = [f"in-process core, {residents} residents, {url.split(':')[0]}"]
         first = await start_quiz(app, 2)
         await app.core.poll_sent(first, "burst-1", 1)
-        latencies, _ = await paced(
-            app.core.handle, [vote(10 + k, u, "burst-1", choice(u, first)) for k, u in enumerate(ids)], 10.0
-        )
-        lines.append(f"(a) spread over 10 s: {percentiles(latencies)}")
+        async with Feed(app, app.core) as feed:
+            latencies, _ = await paced(
+                feed, [vote(10 + k, u, "burst-1", choice(u, first)) for k, u in enumerate(ids)], 10.0
+            )
+        lines.append(f"(a) spread over 10 s: {percentiles(latencies)} (update stored → handled, committed)")
 
         (second,) = [
-            o
-            for o in await finish_due_rounds(app.core, datetime.now(UTC) + timedelta(minutes=5))
-            if isinstance(o, OutPoll)
+            o for o in await finish_due_rounds(app, datetime.now(UTC) + timedelta(minutes=5)) if isinstance(o, OutPoll)
         ]
         await app.core.poll_sent(second, "burst-2", 2)
         burst = [vote(5000 + k, u, "burst-2", choice(u, second)) for k, u in enumerate(ids)]
         burst += burst[: residents // 10]  # redelivered duplicates
-        _, drain = await paced(app.core.handle, burst, 0.0)
-        echo = echo_core(app)
-        _, echo_drain = await paced(
-            echo.handle, [vote(9000 + k, u, "echo", 0) for k, u in enumerate(ids)] + burst[: residents // 10], 0.0
-        )
+        async with Feed(app, app.core) as feed:
+            _, drain = await paced(feed, burst, 0.0)
+        echo = [vote(9000 + k, u, "echo", 0) for k, u in enumerate(ids)]
+        async with Feed(app, echo_core(app)) as feed:
+            _, echo_drain = await paced(feed, echo + echo[: residents // 10], 0.0)
         lines.append(
             f"(b) {len(burst)} updates at once: drained in {drain:.2f} s ({len(burst) / drain:.0f}/s); "
             f"bare echo {echo_drain:.2f} s ({len(burst) / echo_drain:.0f}/s); ratio {echo_drain / drain:.2f}"
         )
         settle = time.perf_counter()
-        await finish_due_rounds(app.core, datetime.now(UTC) + timedelta(minutes=10))  # the poll closes: credit
+        await app.services.quiz.group.due(datetime.now(UTC) + timedelta(minutes=10))  # the poll closes: credit
         lines.append(
             f"crediting {residents // 2} correct answers when the poll closed: "
             f"{time.perf_counter() - settle:.2f} s (periodic runner, off the update path)"

@@ -1,7 +1,10 @@
 """The quiz burst over HTTP: the sandbox emulator plays 1,000 residents, the bot runs the real aiogram channel.
 
 Used by ``python -m bench.quiz_burst``; the baseline is a bare aiogram bot (one poll_answer handler, no database)
-polling the same emulator for answers to its own quiz poll.
+polling the same emulator for answers to its own quiz poll. Sicheng runs as in production (``bot.runner.run_bot``):
+intake stores each getUpdates batch in the inbox, the inbox worker handles each update in one transaction, the
+outbox dispatcher posts the polls the periodic step queued. An answer counts as handled once its handling
+transaction has committed.
 """
 
 from __future__ import annotations
@@ -21,15 +24,14 @@ from sqlalchemy import text
 
 from bench.quiz_burst import GROUP, ORGANISER, check_ledger, percentiles, seed
 from bot.app import App, build_app
-from bot.channels.base import deliver
+from bot.channels.inbox import Inbox
 from bot.config import DatabaseSettings, Settings
-from bot.conversation.incoming import Incoming
-from bot.runner import make_channel, run_polling
+from bot.domain.messaging import InboxItem
+from bot.runner import make_channel, run_bot
 from bot.sandbox.core import DEFAULT_TOKEN
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.models import PollState
 from bot.sandbox.server import run_emulator
-from handlers.quiz_group import finish_due_rounds
 
 ECHO_TOKEN = "100000002:SANDBOX-echo-token"
 ECHO_GROUP = -100_900_000_002
@@ -63,17 +65,17 @@ def answer(emu: Emulator, user_id: int, poll: PollState) -> None:
     emu.answer_poll(user_id, poll.id, [right if user_id % 2 == 0 else (right + 1) % len(poll.options)])
 
 
-def timed_core(app: App, done: dict[tuple[str, int], float]) -> None:
-    """Note when the core has finished each poll answer (the channel calls ``core.handle``)."""
-    handle: Callable[[Incoming], Awaitable[Any]] = app.core.handle
+def timed_inbox(inbox: Inbox, done: dict[tuple[str, int], float]) -> None:
+    """Note when each poll answer's handling transaction has committed (the inbox worker calls ``handle``)."""
+    handle: Callable[[InboxItem], Awaitable[Any]] = inbox.handle
 
-    async def timed(incoming: Incoming) -> Any:
-        out = await handle(incoming)
-        if incoming.poll_answer is not None:
-            done[(incoming.poll_answer.poll_id, incoming.user_id)] = time.perf_counter()
-        return out
+    async def timed(item: InboxItem) -> None:
+        await handle(item)
+        answer = item.payload.get("poll_answer")
+        if answer is not None:
+            done[(str(answer["poll_id"]), int(answer["user"]["id"]))] = time.perf_counter()
 
-    app.core.handle = timed  # type: ignore[method-assign]
+    inbox.handle = timed  # type: ignore[method-assign]
 
 
 async def echo_drain(emu: Emulator, base_url: str, ids: list[int]) -> float:
@@ -124,11 +126,13 @@ async def _run(app: App, emu: Emulator, base_url: str, residents: int, seen: boo
         emu.create_user("居民", user_id=user_id)
     emu.create_group("基准群", [ORGANISER, *ids], chat_id=GROUP)
     done: dict[tuple[str, int], float] = {}
-    timed_core(app, done)
     channel = make_channel(app, "aiogram", DEFAULT_TOKEN, base_url)
-    polling = asyncio.create_task(run_polling(channel, handle_signals=False))
+    running = asyncio.create_task(run_bot(app, channel, handle_signals=False))
     try:
-        await wait_for(lambda: bool(channel.username), 10)
+        await wait_for(lambda: channel.inbox is not None or running.done(), 10)
+        if running.done():
+            running.result()
+        timed_inbox(channel.inbox, done)
         emu.send_command(ORGANISER, "groupquiz", "garden 2 120", chat_id=GROUP)
         await wait_for(lambda: new_poll(emu, GROUP) is not None, 10)
         first = new_poll(emu, GROUP)
@@ -144,11 +148,13 @@ async def _run(app: App, emu: Emulator, base_url: str, residents: int, seen: boo
         latencies = [done[(first.id, u)] - sent[u] for u in ids]
         lines = [
             f"over HTTP (aiogram channel, sandbox emulator), {residents} residents, sqlite",
-            f"(a) spread over 10 s: {percentiles(latencies)} (emulator → bot → core done)",
+            f"(a) spread over 10 s: {percentiles(latencies)} (emulator → stored → handled, committed)",
         ]
 
-        out = await finish_due_rounds(app.core, datetime.now(UTC) + timedelta(minutes=5))
-        await deliver(app.core, channel.sender, out)  # what the periodic runner does: posts the next poll
+        # What the periodic runner does: the next poll is queued in the outbox, the dispatcher posts it.
+        await app.services.quiz.group.due(datetime.now(UTC) + timedelta(minutes=5))
+        channel.inbox.dispatcher.wake()
+        await wait_for(lambda: new_poll(emu, GROUP, [first.id]) is not None, 10)
         second = new_poll(emu, GROUP, [first.id])
         assert second is not None
         await poll_recorded(app, second.id)
@@ -162,14 +168,11 @@ async def _run(app: App, emu: Emulator, base_url: str, residents: int, seen: boo
             f"(b) {residents} answers at once: drained in {drain:.2f} s ({residents / drain:.0f}/s); "
             f"bare aiogram echo {echo:.2f} s ({residents / echo:.0f}/s); ratio {echo / drain:.2f}"
         )
-        await deliver(
-            app.core, channel.sender, await finish_due_rounds(app.core, datetime.now(UTC) + timedelta(minutes=10))
-        )
+        await app.services.quiz.group.due(datetime.now(UTC) + timedelta(minutes=10))  # the poll closes: credit
+        channel.inbox.dispatcher.wake()  # the leaderboard
         lines.append(await check_ledger(app))
         return lines
     finally:
-        with contextlib.suppress(RuntimeError):
-            await channel.stop()
-        polling.cancel()
+        await channel.stop()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await polling
+            await asyncio.wait_for(running, 20)

@@ -7,15 +7,19 @@ import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
 from storage.messaging_models import InboxRow, OutboxRow
 from storage.models import GroupChatRow, ResidentRow
+
+# Core-level statements on the tables (no ORM bulk machinery: these run several times per update).
+INBOX = cast(Table, InboxRow.__table__)
+OUTBOX = cast(Table, OutboxRow.__table__)
 
 
 def digest(update: dict[str, Any]) -> str:
@@ -40,7 +44,7 @@ class SqlInboxRepository:
         self._s = session
 
     def _insert(self) -> Any:
-        return (postgresql if self._s.get_bind().dialect.name == "postgresql" else sqlite).insert(InboxRow)
+        return (postgresql if self._s.get_bind().dialect.name == "postgresql" else sqlite).insert(INBOX)
 
     async def add(self, updates: Sequence[dict[str, Any]], now: datetime) -> int:
         """Record updates (a redelivered one is recorded once); returns how many were new."""
@@ -55,11 +59,7 @@ class SqlInboxRepository:
                 "attempts": 0,
                 "received_at": now,
             }
-            stmt = (
-                self._insert()
-                .values(**values)
-                .on_conflict_do_nothing(index_elements=[InboxRow.update_id, InboxRow.digest])
-            )
+            stmt = self._insert().values(**values).on_conflict_do_nothing(index_elements=["update_id", "digest"])
             result = await self._s.execute(stmt)
             added += int(getattr(result, "rowcount", 0) or 0)
         return added
@@ -82,7 +82,7 @@ class SqlInboxRepository:
         On PostgreSQL the row stays locked until that transaction ends, so a second worker waits, then sees it done.
         """
         result = await self._s.execute(
-            update(InboxRow)
+            update(INBOX)
             .where(InboxRow.id == item_id, InboxRow.status == "pending")
             .values(status="done", handled_at=now)
         )
@@ -90,29 +90,29 @@ class SqlInboxRepository:
 
     async def defer(self, item_id: int, until: datetime, reason: str) -> None:
         await self._s.execute(
-            update(InboxRow)
+            update(INBOX)
             .where(InboxRow.id == item_id)
             .values(not_before=until, attempts=InboxRow.attempts + 1, error=reason[:300])
         )
 
     async def set_aside(self, item_id: int, now: datetime, reason: str) -> None:
         await self._s.execute(
-            update(InboxRow)
-            .where(InboxRow.id == item_id)
-            .values(status="set_aside", handled_at=now, error=reason[:300])
+            update(INBOX).where(InboxRow.id == item_id).values(status="set_aside", handled_at=now, error=reason[:300])
         )
+
+    async def picked(self, item_ids: Sequence[int]) -> None:
+        """Count an attempt for updates a worker starts (committed before their handling, so a crash keeps it)."""
+        if item_ids:
+            await self._s.execute(
+                update(INBOX).where(InboxRow.id.in_(list(item_ids))).values(attempts=InboxRow.attempts + 1)
+            )
 
     async def recover(self, max_attempts: int, now: datetime) -> tuple[int, int]:
-        """At start: updates a crash interrupted count one attempt; one that keeps killing the process is set aside.
-
-        Returns (pending, set aside now).
-        """
-        await self._s.execute(
-            update(InboxRow).where(InboxRow.status == "pending").values(attempts=InboxRow.attempts + 1)
-        )
+        """At start: updates a worker started this many times without finishing (each start ended in a crash) are
+        set aside instead of killing the process again. Returns (pending, set aside now)."""
         poisoned = await self._s.execute(
-            update(InboxRow)
-            .where(InboxRow.status == "pending", InboxRow.attempts > max_attempts)
+            update(INBOX)
+            .where(InboxRow.status == "pending", InboxRow.attempts >= max_attempts)
             .values(status="set_aside", handled_at=now, error="interrupted by a crash too many times")
         )
         left = await self._s.scalar(select(func.count()).select_from(InboxRow).where(InboxRow.status == "pending"))
@@ -120,7 +120,7 @@ class SqlInboxRepository:
 
     async def purge(self, before: datetime) -> int:
         """Forget handled updates older than ``before`` (set-aside ones stay for inspection)."""
-        result = await self._s.execute(delete(InboxRow).where(InboxRow.status == "done", InboxRow.handled_at < before))
+        result = await self._s.execute(delete(INBOX).where(InboxRow.status == "done", InboxRow.handled_at < before))
         return int(getattr(result, "rowcount", 0) or 0)
 
     async def counts(self) -> dict[str, int]:
@@ -141,7 +141,7 @@ class SqlOutboxRepository:
         self._s = session
 
     def _insert(self) -> Any:
-        return (postgresql if self._s.get_bind().dialect.name == "postgresql" else sqlite).insert(OutboxRow)
+        return (postgresql if self._s.get_bind().dialect.name == "postgresql" else sqlite).insert(OUTBOX)
 
     async def add(
         self,
@@ -172,8 +172,8 @@ class SqlOutboxRepository:
         }
         stmt = self._insert().values(**values)
         if key is not None:
-            stmt = stmt.on_conflict_do_nothing(index_elements=[OutboxRow.key])
-        stmt = stmt.returning(OutboxRow.id)
+            stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
+        stmt = stmt.returning(OUTBOX.c.id)
         return (await self._s.execute(stmt)).scalar_one_or_none()
 
     async def claim(self, by: str, now: datetime, until: datetime, limit: int) -> list[OutboxItem]:
@@ -215,7 +215,7 @@ class SqlOutboxRepository:
         error: str | None = None,
     ) -> None:
         await self._s.execute(
-            update(OutboxRow)
+            update(OUTBOX)
             .where(OutboxRow.id == item_id)
             .values(
                 status=status.value,
@@ -229,7 +229,7 @@ class SqlOutboxRepository:
 
     async def retry(self, item_id: int, not_before: datetime, error: str | None) -> None:
         await self._s.execute(
-            update(OutboxRow)
+            update(OUTBOX)
             .where(OutboxRow.id == item_id)
             .values(
                 not_before=not_before,
@@ -243,7 +243,7 @@ class SqlOutboxRepository:
     async def skip_chat(self, chat_id: int, at: datetime, reason: str) -> int:
         """Every pending row to a chat that blocked the bot is kept as skipped."""
         result = await self._s.execute(
-            update(OutboxRow)
+            update(OUTBOX)
             .where(OutboxRow.chat_id == chat_id, OutboxRow.status == "pending")
             .values(status="skipped", sent_at=at, error=reason, claimed_until=None, claimed_by=None)
         )
@@ -267,7 +267,7 @@ class SqlOutboxRepository:
 
     async def release(self, by: str | None = None) -> int:
         """Drop claims (all, or one dispatcher's): at start-up of the only process, nobody else holds any."""
-        stmt = update(OutboxRow).where(OutboxRow.status == "pending", OutboxRow.claimed_until.is_not(None))
+        stmt = update(OUTBOX).where(OutboxRow.status == "pending", OutboxRow.claimed_until.is_not(None))
         if by is not None:
             stmt = stmt.where(OutboxRow.claimed_by == by)
         result = await self._s.execute(stmt.values(claimed_until=None, claimed_by=None))
@@ -318,9 +318,7 @@ class SqlOutboxRepository:
             select(func.max(OutboxRow.id)).where(OutboxRow.ref.is_not(None)).group_by(OutboxRow.ref, OutboxRow.chat_id)
         )
         result = await self._s.execute(
-            delete(OutboxRow).where(
-                OutboxRow.status != "pending", OutboxRow.sent_at < before, OutboxRow.id.not_in(keep)
-            )
+            delete(OUTBOX).where(OutboxRow.status != "pending", OutboxRow.sent_at < before, OutboxRow.id.not_in(keep))
         )
         return int(getattr(result, "rowcount", 0) or 0)
 

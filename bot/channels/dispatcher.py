@@ -82,6 +82,10 @@ class Dispatcher:
         self.name = uuid.uuid4().hex
         self._wake = asyncio.Event()
         self.stats: dict[str, int] = defaultdict(int)
+        # Marks (sent / skipped / failed) are written in batches by one flusher, serialised with other writers;
+        # each chat waits for its mark before its next row, so a crash repeats at most one message per chat.
+        self._marks: list[tuple[int, OutboxStatus, datetime, int | None, str | None]] = []
+        self._marked: asyncio.Future[None] | None = None
 
     def wake(self) -> None:
         """Something was queued: look at the outbox now instead of at the next idle tick."""
@@ -89,7 +93,7 @@ class Dispatcher:
 
     async def release_all(self) -> int:
         """At start-up of the only process (SQLite): claims of a killed predecessor are void."""
-        async with self._uow() as uow:
+        async with self._tx.scope() as uow:
             released = await uow.outbox.release()
             await uow.commit()
         return released
@@ -111,7 +115,7 @@ class Dispatcher:
     async def dispatch_once(self) -> int:
         """Claim a batch and send it, chats in parallel, each chat's rows in order. Returns rows handled."""
         now = self._clock()
-        async with self._uow() as uow:
+        async with self._tx.scope() as uow:
             items = await uow.outbox.claim(self.name, now, now + self.lease, BATCH)
             await uow.commit()
         if not items:
@@ -148,7 +152,8 @@ class Dispatcher:
 
     async def _deliver_one(self, item: OutboxItem) -> None:
         now = self._clock()
-        if item.kind != "out.answer" and await self._unreachable(item.chat_id):
+        # A reply goes to someone who just wrote to the bot: reachable by definition, no need to look.
+        if not is_out_kind(item.kind) and await self._unreachable(item.chat_id):
             await self._finish(item, OutboxStatus.SKIPPED, error="recipient unreachable")
             return
         try:
@@ -176,7 +181,7 @@ class Dispatcher:
         verdict: Verdict = self.sender.classify(error)
         reason = f"{type(error).__name__}: {error}"[:300]
         if verdict.kind is Kind.FORBIDDEN:
-            async with self._uow() as uow:
+            async with self._tx.scope() as uow:
                 await uow.outbox.mark_unreachable(item.chat_id, self._clock())
                 skipped = await uow.outbox.skip_chat(item.chat_id, self._clock(), "recipient unreachable")
                 await uow.commit()
@@ -205,13 +210,29 @@ class Dispatcher:
     async def _finish(
         self, item: OutboxItem, status: OutboxStatus, *, message_id: int | None = None, error: str | None = None
     ) -> None:
-        async with self._uow() as uow:
-            await uow.outbox.finish(item.id, status, self._clock(), message_id=message_id, error=error)
-            await uow.commit()
+        self._marks.append((item.id, status, self._clock(), message_id, error))
+        if self._marked is None:
+            self._marked = asyncio.get_running_loop().create_future()
+            asyncio.get_running_loop().create_task(self._flush_marks(self._marked))
+        marked = self._marked
+        await asyncio.shield(marked)
         self.stats[status.value] += 1
 
+    async def _flush_marks(self, done: asyncio.Future[None]) -> None:
+        await asyncio.sleep(0)  # let the other chats' marks of this moment join the batch
+        marks, self._marks, self._marked = self._marks, [], None
+        try:
+            async with self._tx.scope() as uow:
+                for item_id, status, at, message_id, error in marks:
+                    await uow.outbox.finish(item_id, status, at, message_id=message_id, error=error)
+                await uow.commit()
+        except BaseException as error:  # the rows stay claimed; the lease expires and they are sent again
+            done.set_exception(error)
+            raise
+        done.set_result(None)
+
     async def _retry(self, item: OutboxItem, when: datetime, reason: str, *, count: bool = True) -> None:
-        async with self._uow() as uow:
+        async with self._tx.scope() as uow:
             await uow.outbox.retry(item.id, when, reason if count else item.error)
             await uow.commit()
         self.stats["retried"] += 1

@@ -61,6 +61,7 @@ class Inbox:
         self._clock = clock
         self._check = check
         self._prefetch = prefetch
+        self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
@@ -97,15 +98,24 @@ class Inbox:
             except Exception:
                 log.exception("inbox: could not read pending updates")
                 started = 0
-            if started == 0:
+            if started == 0 or len(self._in_flight) >= self._concurrency:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), IDLE)
 
     async def start_pending(self) -> int:
-        """Start handling every pending update not in hand yet, oldest first; returns how many started."""
+        """Start handling pending updates not in hand yet, oldest first, as many as there are free slots.
+
+        Each start counts an attempt, committed first: an update whose handling kills the process is recognised
+        after a few restarts (``recover``) instead of crashing it for ever; updates merely waiting are not counted.
+        """
+        room = self._concurrency - len(self._in_flight)
+        if room <= 0:
+            return 0
         async with self._uow() as uow:
-            items = await uow.inbox.pending(self._clock(), BATCH, sorted(self._in_flight))
+            items = await uow.inbox.pending(self._clock(), min(room, BATCH), sorted(self._in_flight))
+            await uow.inbox.picked([i.id for i in items])
+            await uow.commit()
         for item in items:
             self._in_flight.add(item.id)
             task = asyncio.create_task(self._guarded(item))
@@ -194,7 +204,7 @@ class Inbox:
         if incoming is None:  # a kind the bot does not handle
             await self._finish(item, None)
             return None
-        if item.attempts:
+        if item.attempts:  # how often it was started before (a deferred answer waits longer each time)
             incoming.extra["attempt"] = str(item.attempts)
         return incoming
 
@@ -208,7 +218,7 @@ class Inbox:
 
     async def _defer(self, item: InboxItem, wait: Deferred) -> None:
         async with self._tx.scope() as uow:
-            if item.attempts + 1 >= MAX_INBOX_ATTEMPTS * 2:
+            if item.attempts + 1 >= MAX_INBOX_ATTEMPTS * 3:
                 await uow.inbox.set_aside(item.id, self._clock(), f"deferred too often: {wait}")
             else:
                 await uow.inbox.defer(item.id, self._clock() + timedelta(seconds=wait.seconds), str(wait))

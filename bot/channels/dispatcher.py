@@ -164,6 +164,10 @@ class Dispatcher:
         except _NotYet:
             await self._retry(item, now + timedelta(seconds=2), "waiting for the message it edits", count=False)
             return
+        except Exception as error:  # a template or context that cannot render will not render next time either
+            log.exception("outbox row %s (%s) cannot be rendered", item.id, item.payload.get("template", item.kind))
+            await self._finish(item, OutboxStatus.FAILED, error=f"render: {type(error).__name__}: {error}")
+            return
         message_id: int | None = None
         try:
             for out in outs:

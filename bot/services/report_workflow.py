@@ -112,7 +112,7 @@ class ReportDesk:
                 await schedule_deadline(uow, after, self._policy, now)
             name = assignee.display_name or "—"
             followers = await self._tell.people(uow, after, "reports/notify/accepted", to_reporter=False,
-                                              assignee=name)  # fmt: skip
+                                              points=0, assignee=name)  # fmt: skip
             staff = await self._tell.assignee(uow, after, "reports/staff/assigned") + await self._tell.card(uow, after)
             await queue_all(uow, followers + staff, now)
             await uow.commit()

@@ -14,9 +14,11 @@ from bot.app import App, build_app
 from bot.config import DatabaseSettings, FilesSettings, Settings
 from bot.conversation.incoming import ChatType
 from bot.conversation.replies import Outgoing, OutMessage, OutPhoto
+from bot.domain.messaging import OutboxStatus
 from bot.domain.roles import Role
 from bot.services.report_actions import FOLLOWUP_OK
 from tests.support.notices import Notices, Queued
+from tests.support.outbox import FakeTelegram, dispatch_all, outbox_rows
 from tests.support.reports import Clock, FakeDownloader, copy_db, jpeg_with_gps, png, read
 from tests.support.transcript import FakeChat
 
@@ -457,3 +459,29 @@ async def test_notice_buttons_decode_to_routes(world: World) -> None:
                 keys.add(parsed.key)
     report_refs = {v.key for v in vars(report_actions).values() if isinstance(v, ActionRef)}
     assert keys == report_refs and len(report_refs) == 8
+
+
+async def test_follower_who_blocked_the_bot_is_tried_once_and_skipped_afterwards(world: World) -> None:
+    """A report moves while a +1 follower has blocked the bot: one 403, then no attempt for any later notice."""
+    await report(world.chat(RESIDENT, "王小明"))
+    neighbour = world.chat(NEIGHBOUR, "赵阿姨")
+    await neighbour.send("/report")
+    await neighbour.press("乱扔垃圾")
+    await neighbour.send_photo("p2")
+    await neighbour.press("照片发完了")
+    await neighbour.send_location(*CLOSE_BY)
+    await neighbour.press("我也遇到了")
+    telegram = FakeTelegram(blocked={NEIGHBOUR})
+    await dispatch_all(world.app, telegram)  # what was queued so far (the staff card)
+
+    await accept(world)  # the reporter and the follower are told
+    await dispatch_all(world.app, telegram)
+    assert telegram.attempts[NEIGHBOUR] == 1
+    assert telegram.attempts[RESIDENT] >= 1
+    worker = await worker_chat(world)
+    await resolve(world, worker)  # both are asked again (回头看 for the reporter, news for the follower)
+    await dispatch_all(world.app, telegram)
+    assert telegram.attempts[NEIGHBOUR] == 1, "no second attempt after the 403"
+    skipped = [r for r in await outbox_rows(world.app) if r.chat_id == NEIGHBOUR]
+    assert skipped and all(r.status is OutboxStatus.SKIPPED for r in skipped)
+    assert sum(1 for r in await outbox_rows(world.app) if r.chat_id == RESIDENT and r.status is OutboxStatus.SENT) >= 2

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from bot.app import App
-from bot.conversation.replies import Outgoing
+from bot.channels.gate import Kind, Verdict
+from bot.conversation.replies import OutCallbackAnswer, OutEdit, Outgoing, OutMessage, OutPhoto, OutPoll
 from bot.domain.messaging import OutboxItem, OutboxStatus
 from bot.domain.notices import Notice
 from bot.services.outbox import queue_all
@@ -60,3 +62,57 @@ async def drain(app: App) -> list[Outgoing]:
             await uow.outbox.finish(item.id, OutboxStatus.SENT, now)
             await uow.commit()
     return out
+
+
+class Blocked(Exception):
+    """What a channel raises when Telegram answers 403 (the person blocked the bot)."""
+
+
+class FakeTelegram:
+    """A channel for the dispatcher: records every attempt per chat; chats in ``blocked`` answer 403."""
+
+    def __init__(self, blocked: set[int] | None = None) -> None:
+        self.blocked = blocked or set()
+        self.attempts: dict[int, int] = {}
+        self.sent: list[Outgoing] = []
+        self._ids = itertools.count(100)
+
+    async def message(self, item: OutMessage) -> int:
+        return self._send(item.chat_id, item)
+
+    async def photo(self, item: OutPhoto) -> int:
+        return self._send(item.chat_id, item)
+
+    async def edit(self, item: OutEdit) -> None:
+        self._send(item.chat_id, item)
+
+    async def edit_caption(self, item: OutEdit) -> None:
+        self._send(item.chat_id, item)
+
+    async def answer(self, item: OutCallbackAnswer) -> None:
+        self.sent.append(item)
+
+    async def poll(self, item: OutPoll) -> tuple[str, int]:
+        return f"poll-{item.chat_id}", self._send(item.chat_id, item)
+
+    def is_forbidden(self, error: BaseException) -> bool:
+        return isinstance(error, Blocked)
+
+    def classify(self, error: BaseException) -> Verdict:
+        return Verdict(Kind.FORBIDDEN if isinstance(error, Blocked) else Kind.FATAL)
+
+    def _send(self, chat_id: int, item: Outgoing) -> int:
+        self.attempts[chat_id] = self.attempts.get(chat_id, 0) + 1
+        if chat_id in self.blocked:
+            raise Blocked("Forbidden: bot was blocked by the user")
+        self.sent.append(item)
+        return next(self._ids)
+
+
+async def dispatch_all(app: App, telegram: FakeTelegram) -> None:
+    """Send everything pending through a real dispatcher over ``telegram``."""
+    from bot.runner import make_dispatcher
+
+    dispatcher = make_dispatcher(app, telegram)
+    while await dispatcher.dispatch_once():
+        pass

@@ -12,6 +12,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
 from storage.messaging_models import InboxRow, OutboxRow
@@ -178,12 +179,21 @@ class SqlOutboxRepository:
 
     async def claim(self, by: str, now: datetime, until: datetime, limit: int) -> list[OutboxItem]:
         """Lease due rows, most urgent first; rows another dispatcher holds (or locks right now) are skipped."""
+        earlier = aliased(OutboxRow)
+        # Only the oldest pending row of each chat: a chat's messages go out one after the other, in order, whichever
+        # dispatcher sends them (Telegram allows about one message a second per chat anyway).
+        not_first = (
+            select(earlier.id)
+            .where(earlier.chat_id == OutboxRow.chat_id, earlier.id < OutboxRow.id, earlier.status == "pending")
+            .exists()
+        )
         query = (
             select(OutboxRow)
             .where(
                 OutboxRow.status == "pending",
                 or_(OutboxRow.not_before.is_(None), OutboxRow.not_before <= now),
                 or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= now),
+                ~not_first,
             )
             .order_by(OutboxRow.priority, OutboxRow.id)
             .limit(limit)

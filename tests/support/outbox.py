@@ -71,14 +71,18 @@ class Blocked(Exception):
 class FakeTelegram:
     """A channel for the dispatcher: records every attempt per chat; chats in ``blocked`` answer 403."""
 
-    def __init__(self, blocked: set[int] | None = None) -> None:
+    def __init__(self, blocked: set[int] | None = None, log: list[OutMessage] | None = None) -> None:
         self.blocked = blocked or set()
         self.attempts: dict[int, int] = {}
         self.sent: list[Outgoing] = []
+        self.log = log if log is not None else []  # messages in the order they reached Telegram (may be shared)
         self._ids = itertools.count(100)
 
     async def message(self, item: OutMessage) -> int:
-        return self._send(item.chat_id, item)
+        sent = self._send(item.chat_id, item)
+        self.log.append(item)
+        await asyncio.sleep(0)  # let the other process run between two sends
+        return sent
 
     async def photo(self, item: OutPhoto) -> int:
         return self._send(item.chat_id, item)

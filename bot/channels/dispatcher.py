@@ -123,13 +123,10 @@ class Dispatcher:
         await self._send_chats(items)
         return len(items)
 
-    async def send_now(self, ids: Sequence[int]) -> None:
+    async def send_now(self, items: Sequence[OutboxItem]) -> None:
         """Send rows this dispatcher claimed already (the replies of an update it just handled), in order."""
-        if not ids:
-            return
-        async with self._uow() as uow:
-            items = await uow.outbox.items(ids)
-        await self._send_chats([i for i in items if i.status is OutboxStatus.PENDING])
+        if items:
+            await self._send_chats(items)
 
     async def _send_chats(self, items: Sequence[OutboxItem]) -> None:
         chats: dict[int, list[OutboxItem]] = defaultdict(list)

@@ -27,7 +27,7 @@ from bot.channels.translate import to_incoming
 from bot.conversation.core import Core, Deferred
 from bot.conversation.incoming import Incoming
 from bot.conversation.replies import out_to_json
-from bot.domain.messaging import MAX_INBOX_ATTEMPTS, InboxItem
+from bot.domain.messaging import MAX_INBOX_ATTEMPTS, InboxItem, OutboxItem, OutboxStatus
 from bot.domain.notices import Priority
 from bot.services.ports import Clock, Transactions, UnitOfWorkFactory
 
@@ -163,7 +163,7 @@ class Inbox:
             self.handled += 1
             await self.dispatcher.send_now(ids)
 
-    async def _handle_in_transaction(self, item: InboxItem, incoming: Incoming) -> list[int] | None:
+    async def _handle_in_transaction(self, item: InboxItem, incoming: Incoming) -> list[OutboxItem] | None:
         now = self._clock()
         async with self._tx.scope() as uow:
             if not await uow.inbox.start(item.id, now):
@@ -172,7 +172,7 @@ class Inbox:
                 await uow.outbox.group_reachable(incoming.chat_id)
             outgoing = await self.core.process(incoming)
             until = now + self.dispatcher.lease
-            ids: list[int] = []
+            replies: list[OutboxItem] = []
             for out in outgoing:
                 kind, payload = out_to_json(out)
                 chat = getattr(out, "chat_id", incoming.chat_id)
@@ -186,9 +186,11 @@ class Inbox:
                     claimed_until=until,
                 )
                 if row is not None:
-                    ids.append(row)
+                    replies.append(
+                        OutboxItem(row, chat, kind, payload, int(Priority.REPLY), None, OutboxStatus.PENDING)
+                    )
             await uow.commit()
-        return ids
+        return replies
 
     async def _incoming(self, item: InboxItem) -> Incoming | None:
         """The update as the core sees it; a malformed one is set aside (kept for inspection), once."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from bot.domain.messaging import OutboxStatus
 from bot.domain.notices import Notice
 from bot.sandbox.app import Sandbox
@@ -70,3 +72,21 @@ async def test_blocked_user_is_marked_unreachable_and_not_retried(sandbox: Sandb
     rows = await settled(sandbox.app)
     assert [r.status for r in rows[-2:]] == [OutboxStatus.SKIPPED] * 2
     assert len(emulator.calls(method="sendMessage")) == before + 1
+
+
+@pytest.mark.parametrize("channel", ["aiogram", "ptb"])
+async def test_malformed_update_is_set_aside_and_the_next_one_answered(sandbox_for: StartSandbox, channel: str) -> None:
+    """An update neither library can read (here a message whose chat is not an object) must not stall the offset
+    or flood the log: it is kept aside once and the next update is handled."""
+    async with sandbox_for(channel) as box:
+        emulator = box.emulator
+        broken = emulator.emit(emulator.default_bot.id, "message", {"message_id": 1, "date": 1, "chat": "??"})
+        assert broken is not None
+        me = SimResident(emulator, NEW_RESIDENT)
+        await me.send("/start")
+        await me.wait_for("请选择语言", within=15)
+        async with box.app.uow() as uow:
+            counts = await uow.inbox.counts()
+            aside = await uow.inbox.set_aside_items()
+        assert counts.get("set_aside") == 1 and aside[0].update_id == broken["update_id"]
+        assert aside[0].payload == broken

@@ -56,7 +56,10 @@ async def item(ctx: Ctx) -> Sequence[Action]:
 
 @router.callback("redeem", int, needs=REGISTERED)
 async def redeem(ctx: Ctx) -> Sequence[Action]:
-    ticket = await ctx.services.redemptions.redeem(ctx.user_id, int(ctx.args[0]))
+    # The card's message identifies the tap: a double tap on one confirm button redeems once.
+    inc = ctx.incoming
+    request = f"{inc.chat_id}:{inc.callback_message_id}:{inc.sent_at}" if inc.callback_message_id else None
+    ticket = await ctx.services.redemptions.redeem(ctx.user_id, int(ctx.args[0]), request)
     buttons = keyboard([_cancel_button(ticket)], [Button("points.mine", data=router.data("mine"))])
     actions: list[Action] = [EditText("points/redeemed", {"ticket": ticket}, buttons)]
     if ticket.qr:

@@ -73,6 +73,12 @@ class SqlPointsRepository:
         query = select(_ENTRY.c.id).where(_ENTRY.c.idempotency_key == key)
         return (await self._s.execute(query)).first() is not None
 
+    async def entry_ref(self, key: str) -> str | None:
+        """The ref of the entry written under ``key`` (None: no such entry)."""
+        query = select(_ENTRY.c.ref).where(_ENTRY.c.idempotency_key == key)
+        row = (await self._s.execute(query)).first()
+        return None if row is None else str(row[0])
+
     async def earned_since(self, account_id: int, reason: Reason, day: datetime, week: datetime) -> tuple[int, int]:
         # One query for both windows: caps are checked on every award, so this is on the hot path.
         in_day = func.sum(case((_ENTRY.c.at >= day, _ENTRY.c.amount), else_=0))

@@ -47,6 +47,7 @@ def _callback(update_id: int, query: dict[str, Any]) -> Incoming:
         # Inline keyboards of other clients may carry no data (game buttons): treat as empty, which is invalid.
         callback_data=str(query.get("data") or ""),
         callback_message_id=message.get("message_id"),
+        sent_at=message.get("date"),  # of the message that carries the button
     )
 
 

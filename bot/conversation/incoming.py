@@ -53,7 +53,7 @@ class Incoming:
     first_name: str = ""
     username: str | None = None
     message_id: int | None = None
-    sent_at: int | None = None  # the message's date (Unix seconds), as Telegram stamped it
+    sent_at: int | None = None  # the date Telegram stamped on the message (for a button: on its message)
     command: str | None = None
     args: str = ""
     text: str | None = None

@@ -60,12 +60,22 @@ class RedemptionService:
         self._rng = rng
         self._qr = qr
 
-    async def redeem(self, telegram_id: int, reward_id: int) -> Ticket:
-        """Reserve one unit and debit its cost in one transaction; the resident gets a code and a QR image."""
+    async def redeem(self, telegram_id: int, reward_id: int, request: str | None = None) -> Ticket:
+        """Reserve one unit and debit its cost in one transaction; the resident gets a code and a QR image.
+
+        ``request`` names what the resident did (the confirm button of one reward card): the same request twice —
+        a double tap — is one redemption, and the second tap is shown the same ticket.
+        """
         now = self._clock()
+        key = f"redeem:{telegram_id}:{request}" if request else None
         async with self._uow() as uow:
             resident = await member(uow, telegram_id)
             account = await uow.points.lock_account(resident.id, community_of(resident))
+            if key is not None and (ref := await uow.points.entry_ref(key)) is not None:
+                earlier = await uow.rewards.redemption_by_code(ref.removeprefix("redemption:"))
+                reward_of = await uow.rewards.get(earlier.reward_id) if earlier else None
+                if earlier is not None and reward_of is not None:
+                    return self._ticket(earlier, reward_of, balance=account.balance, qr=None)
             reward = await uow.rewards.get(reward_id, for_update=True)
             if reward is None or reward.community_id != account.community_id:
                 raise NotFound(what="reward")
@@ -74,7 +84,7 @@ class RedemptionService:
                 raise InsufficientPoints(balance=account.balance, cost=reward.cost)
             if not await uow.rewards.take_stock(reward.id):
                 raise OutOfStock(reward=reward.slug)
-            redemption = await self._reserve(uow, account, reward, now)
+            redemption = await self._reserve(uow, account, reward, now, key)
             await uow.commit()
         qr = self._qr(redemption.code) if self._qr else None
         return self._ticket(redemption, reward, balance=account.balance - reward.cost, qr=qr)
@@ -128,10 +138,12 @@ class RedemptionService:
             expired += await self._expire_one(redemption_id, now)
         return expired
 
-    async def _reserve(self, uow: UnitOfWork, account: Account, reward: Reward, now: datetime) -> Redemption:
+    async def _reserve(
+        self, uow: UnitOfWork, account: Account, reward: Reward, now: datetime, key: str | None = None
+    ) -> Redemption:
         code = await self._free_code(uow)
         ref = f"redemption:{code}"
-        first_expiry = await debit(uow, account, reward.cost, Reason.REDEMPTION, ref, now, ref=ref)
+        first_expiry = await debit(uow, account, reward.cost, Reason.REDEMPTION, key or ref, now, ref=ref)
         expires = now + timedelta(days=self._policy.redemption_valid_days)
         draft = Redemption(
             0,

@@ -159,3 +159,27 @@ async def test_deduct_reverses_points_and_never_goes_below_zero(
     assert (await app.services.points.overview(1001)).balance == 6
     replies = await organiser.send("/deduct 1001")
     assert "/deduct Telegram编号 积分 原因" in replies[0]
+
+
+async def test_double_tap_on_confirm_redeems_once(app: App, chat: FakeChat, staff: tuple[FakeChat, FakeChat]) -> None:
+    organiser, _ = staff
+    await _join(chat, "中文")
+    await organiser.send("/grant 1001 90 参加楼道清洁")
+    await chat.press("文明积分")
+    await chat.press("兑换奖励")
+    await chat.press("停车券 · 15 分")
+    card = max(chat.messages.values(), key=lambda m: m.message_id)
+    data = next(d for row in card.buttons for label, d in row if "确认兑换" in label and d)
+    first = await chat.press_data(data, card.message_id)
+    second = await chat.press_data(data, card.message_id)  # the same button again before the card changed
+    code = CODE.search(first[0]).group(1)  # type: ignore[union-attr]
+    assert code in second[0], "the second tap shows the same redemption"
+    assert (await app.services.points.overview(1001)).balance == 75
+    assert len(await app.services.redemptions.mine(1001)) == 1
+    # A new card (a new tap on the reward) is a new redemption.
+    await chat.send("/points")
+    await chat.press("兑换奖励")
+    await chat.press("停车券 · 15 分")
+    await chat.press("确认兑换")
+    assert (await app.services.points.overview(1001)).balance == 60
+    assert len(await app.services.redemptions.mine(1001)) == 2

@@ -66,7 +66,11 @@ class FakeChat:
         """Press a button with raw callback data (forged or stale data included)."""
         mid = message_id or max(self.messages, default=0)
         incoming = replace(
-            self._incoming(), callback_id=f"cb{next(self._ids)}", callback_data=data, callback_message_id=mid
+            self._incoming(),
+            callback_id=f"cb{next(self._ids)}",
+            callback_data=data,
+            callback_message_id=mid,
+            sent_at=None if mid is None else 1_765_000_000 + mid,  # the date of the message carrying the button
         )
         return await self._run(incoming)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -371,6 +372,42 @@ def points_check() -> None:
     if mismatches:
         raise typer.Exit(1)
     typer.echo("ledger OK: every balance equals the sum of its entries")
+
+
+@app.command("status")
+def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable output.")) -> None:
+    """Messages in motion: updates waiting or set aside in the inbox, messages waiting, sent, skipped or failed."""
+
+    async def work(built: Any) -> dict[str, Any]:
+        from datetime import UTC, datetime
+
+        async with built.uow() as uow:
+            inbox = await uow.inbox.counts()
+            outbox = await uow.outbox.counts()
+            due = await uow.outbox.pending_count(datetime.now(UTC))
+            aside = await uow.inbox.set_aside_items(10)
+        return {
+            "inbox": inbox,
+            "outbox": outbox,
+            "outbox_due_now": due,
+            "set_aside": [{"update_id": i.update_id, "reason": i.error} for i in aside],
+        }
+
+    figures = _with_app(_settings(), work)
+    if as_json:
+        typer.echo(json.dumps(figures, ensure_ascii=False))
+        return
+    inbox, outbox = figures["inbox"], figures["outbox"]
+    typer.echo(
+        f"inbox: {inbox.get('pending', 0)} to handle, {inbox.get('done', 0)} handled (kept 2 days), "
+        f"{inbox.get('set_aside', 0)} set aside"
+    )
+    typer.echo(
+        f"outbox: {outbox.get('pending', 0)} waiting ({figures['outbox_due_now']} due now), {outbox.get('sent', 0)} "
+        f"sent, {outbox.get('skipped', 0)} skipped (recipient blocked the bot), {outbox.get('failed', 0)} failed"
+    )
+    for item in figures["set_aside"]:
+        typer.echo(f"  set aside: update {item['update_id']}: {item['reason']}")
 
 
 def _safe_url(url: str) -> str:

@@ -24,7 +24,7 @@ from bot.channels.inbox import Inbox, poll
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 5.0
-DRAIN_SECONDS = 10.0
+DRAIN_SECONDS = 5.0
 
 
 def make_gate(app: App) -> SendGate:
@@ -98,8 +98,11 @@ async def run_bot(app: App, channel: Any, *, handle_signals: bool = True) -> Non
     dispatcher = make_dispatcher(app, channel.sender)
     inbox = make_inbox(app, channel, dispatcher)
     channel.inbox = inbox
-    if app.single_process:
-        await dispatcher.release_all()  # a killed predecessor's claims
+    if app.single_process:  # nothing of a killed predecessor is still running
+        await dispatcher.release_all()  # its claims on outbox rows
+        removed = await app.services.reports.photos.store.remove_temporaries()  # its half-written photos
+        if removed:
+            log.info("removed %s half-written photo file(s) left by a crash", removed)
     await inbox.recover()
     # Everything built at start-up lives for the whole run: keep it out of the collector's sweeps (less GC time
     # per update under a burst, measured with bench.handling).

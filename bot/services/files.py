@@ -56,6 +56,8 @@ class FileStore(Protocol):
 
     async def remove_unused(self, folder: str, before: datetime, keep: Collection[str]) -> int: ...
 
+    async def remove_temporaries(self) -> int: ...
+
 
 class LocalFileStore:
     """Files under one folder, keyed ``<folder>/<sha256[:2]>/<sha256>.<ext>`` by content; ``locate`` gives an
@@ -94,6 +96,19 @@ class LocalFileStore:
     async def remove_unused(self, folder: str, before: datetime, keep: Collection[str]) -> int:
         """Delete files under ``folder`` last stored before ``before`` whose key is not in ``keep``; how many."""
         return await asyncio.to_thread(self._remove_unused, self._path(folder), before.timestamp(), set(keep))
+
+    async def remove_temporaries(self) -> int:
+        """Half-written files a killed process left behind (call at start-up, when no write can be under way)."""
+        return await asyncio.to_thread(self._remove_temporaries)
+
+    def _remove_temporaries(self) -> int:
+        if not self.root.is_dir():
+            return 0
+        removed = 0
+        for path in self.root.rglob(".*.tmp"):
+            path.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
     def _write(self, path: Path, data: bytes) -> None:
         with self._lock:

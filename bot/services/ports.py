@@ -304,6 +304,8 @@ class InboxRepository(Protocol):
 
     async def counts(self) -> dict[str, int]: ...
 
+    async def set_aside_items(self, limit: int = 50) -> list[InboxItem]: ...
+
 
 class OutboxRepository(Protocol):
     """Messages to send; rows are claimed for a lease so one dispatcher sends each."""

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.crash import (
+    BUDGET,
     PHOTO_RECEIVED,
     ROUNDS,
     SUBMITTED,
@@ -48,7 +49,6 @@ PEOPLE = 6
 PHOTOS = 5  # the most a report takes
 SEND_WINDOW = 1.5  # the photos of a round go out over this many seconds
 KILL_WINDOW = 2.0
-BUDGET = 150.0
 
 
 @dataclass
@@ -113,7 +113,9 @@ async def run_rounds(env: CrashEnv, rounds: int) -> list[Draft]:
         await asyncio.gather(kill(env, bot, number), *sending)
         await bot.restart()
         await bot.settle()
+        env.mark(f"round {number}: photos sent, {bot.kills[-1]}, restarted and quiet")
         await asyncio.gather(*(finish(p, d) for p, d in zip(people, batch, strict=True)))
+        env.mark(f"round {number}: reports submitted")
         drafts += batch
     await bot.settle()
     await bot.stop()
@@ -138,12 +140,12 @@ async def check(env: CrashEnv, drafts: list[Draft]) -> None:
             lost += PHOTOS
             problems.append(f"{where}: {draft.problem or 'no ticket'}")
             continue
-        files = []
+        files: list[int | str] = []
         for key in stored.get(draft.ticket, []):
             path = env.media / key
             files.append(photo_number(path.read_bytes()) if path.is_file() else f"missing file {key}")
         got = Counter(files)
-        sent = Counter(draft.photos)
+        sent: Counter[int | str] = Counter(draft.photos)
         if got != sent:
             lost += sum((sent - got).values())
             doubled += sum((got - sent).values())
@@ -152,9 +154,13 @@ async def check(env: CrashEnv, drafts: list[Draft]) -> None:
     referenced = {key for keys in stored.values() for key in keys}
     on_disk = {str(p.relative_to(env.media)) for p in env.media.rglob("*") if p.is_file()}
     orphans = sorted(on_disk - referenced)
-    if orphans:
-        problems.append(f"{len(orphans)} files in the media folder that no report names: {orphans[:10]}")
-    kills = sum(len(b.kills) for b in env.bots)
+    leftovers = [o for o in orphans if Path(o).name.startswith(".") and o.endswith(".tmp")]
+    if leftovers:
+        problems.append(f"{len(leftovers)} temporary files left by interrupted writes: {leftovers[:10]}")
+    if len(orphans) > len(leftovers):
+        stray = [o for o in orphans if o not in leftovers]
+        problems.append(f"{len(stray)} stored photos in the media folder that no report names: {stray[:10]}")
+    kills = len(env.kills)
     summary = (
         f"{len(drafts)} drafts × {PHOTOS} photos, {kills} × SIGKILL: {lost} photos lost, {doubled} doubled, "
         f"{unacknowledged} not acknowledged, {len(orphans)} orphan files; {len(rows)} reports"

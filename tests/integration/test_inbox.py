@@ -184,3 +184,38 @@ async def test_reply_not_taken_by_telegram_stays_in_outbox_and_is_sent_later(app
     async with app.uow() as uow:
         rows = (await uow.session.execute(select(OutboxRow.status, OutboxRow.error))).all()
     assert rows and all(status == "failed" and "network down" in (error or "") for status, error in rows)
+
+
+def test_status_command_shows_waiting_and_set_aside_updates(db_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+    import json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app as cli
+
+    url = f"sqlite+aiosqlite:///{db_path}"
+
+    async def fill() -> None:
+        app = await build_app(Settings(database=DatabaseSettings(url=url)), bot_username="sicheng_bot")
+        try:
+            inbox = make_inbox(app, RecordingSender())
+            await inbox.take(
+                [{"update_id": 5, "message": {"message_id": 1, "chat": "?", "from": {"id": USER}}}, start_update(6)]
+            )
+            await inbox.start_pending()
+            await inbox.drain(10)
+            await inbox.take([start_update(7)])  # stored, not handled yet
+        finally:
+            await app.aclose()
+
+    asyncio.run(fill())
+    monkeypatch.setenv("SICHENG_DATABASE__URL", url)
+    result = CliRunner().invoke(cli, ["status", "--json"])
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["inbox"] == {"done": 1, "set_aside": 1, "pending": 1}
+    assert figures["set_aside"][0]["update_id"] == 5 and "malformed" in figures["set_aside"][0]["reason"]
+    assert figures["outbox"].get("sent", 0) >= 1
+    human = CliRunner().invoke(cli, ["status"])
+    assert "1 to handle" in human.output and "1 set aside" in human.output

@@ -10,7 +10,10 @@ What is here:
   ``bot.cli.main()`` with the same argv and environment; the child is an ordinary OS process, killed by a real
   SIGKILL/SIGTERM). Importing aiogram takes seconds, so ``fork`` is what keeps ten kill rounds in a minute;
   ``SICHENG_CRASH_LAUNCH=exec`` runs every start from scratch;
-* :class:`BotProcess` — start, wait until polling, kill with a signal, wait for the exit, the log's tail;
+* :class:`BotProcess` — start, wait until polling, kill with a signal (after a delay, or the moment a trigger on the
+  emulator's request log fires), wait for the exit, and :meth:`~BotProcess.settle`: wait until the bot is done — the
+  emulator quiet *and* nothing pending in the bot's own tables (``inbox_update``, ``outbox_message``, due ``job``
+  rows), which Telegram's side cannot see (code without those tables: the emulator alone);
 * :func:`crash_env` — a seeded world: demo community and personas, extra registered residents with points, a
   cheap unlimited reward, the emulator served over HTTP, an App in the test process for checks;
 * :class:`Person` — a resident acting in their private chat without waiting for global quiet (many at once);
@@ -34,11 +37,12 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from PIL import Image
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from bot.app import App, build_app, prepare_database
 from bot.config import DatabaseSettings, FilesSettings, Settings, TelegramSettings
@@ -46,15 +50,18 @@ from bot.sandbox.core import DEFAULT_TOKEN
 from bot.sandbox.demo import COMMUNITY, ORGANISER_ID, seed_database, seed_emulator
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.server import run_emulator
+from storage.types import UTCDateTime
 
 ROOT = Path(__file__).resolve().parents[2]
 ROUNDS = int(os.environ.get("SICHENG_CRASH_ROUNDS") or 10)
 LAUNCH = os.environ.get("SICHENG_CRASH_LAUNCH") or "fork"  # "fork" or "exec"
-QUIET = float(os.environ.get("SICHENG_CRASH_QUIET") or 2.0)  # seconds with nothing happening: the bot is done
+QUIET = float(os.environ.get("SICHENG_CRASH_QUIET") or 1.5)  # seconds with nothing happening: the bot is done
 START_TIMEOUT = 90.0 if LAUNCH == "exec" else 40.0  # until the first getUpdates (imports take seconds)
 EXIT_TIMEOUT = 15.0  # after SIGKILL
 TERM_GRACE = 10.0  # after SIGTERM, as ``docker stop`` gives; a bot still running then gets SIGKILL (noted)
 SETTLE_TIMEOUT = 60.0  # until quiet after a restart
+# Wall time for one test, whatever happens (each start costs seconds more with ``exec``).
+BUDGET = float(os.environ.get("SICHENG_CRASH_BUDGET") or (150.0 if LAUNCH == "fork" else 600.0))
 CMD = ["-c", "from bot.cli import main; main()"]  # ``python -m bot.cli`` would not call main()
 
 RESIDENT_BASE = 2_000_000  # extra residents are 2000001, 2000002, ... (the demo personas are 1000001..7)
@@ -133,7 +140,8 @@ class CrashEmulator(Emulator):
 
 
 class Launched(Protocol):
-    pid: int
+    @property
+    def pid(self) -> int: ...
 
     def exit_code(self) -> int | None: ...
 
@@ -157,11 +165,27 @@ class _ExecChild:
         return None
 
 
+def die_with_parent() -> None:
+    """Linux: the bot gets SIGKILL if the test process dies, so an aborted run leaves no bot polling."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
 async def exec_bot(argv: Sequence[str], env: Mapping[str, str], log: Path) -> Launched:
     """A fresh interpreter running ``bot.cli.main()`` with ``argv``."""
     with log.open("ab") as out:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, *CMD, *argv, cwd=ROOT, env=dict(env), stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            sys.executable,
+            *CMD,
+            *argv,
+            cwd=ROOT,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            preexec_fn=die_with_parent,
         )
     return _ExecChild(process)
 
@@ -188,6 +212,11 @@ def say(**message):
 def child(request):
     code = 1
     try:
+        try:  # Linux: die with the fork server, so an aborted run leaves no bot polling
+            import ctypes
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)
+        except Exception:
+            pass
         signal.set_wakeup_fd(-1)
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.close(wake_r)
@@ -473,6 +502,7 @@ class BotProcess:
         emulator = self.env.emulator
         deadline = time.monotonic() + timeout
         version, changed = emulator.events.version, time.monotonic()
+        backlog: dict[str, int] = {}
         while True:
             if not self.alive:
                 code = self.child.exit_code() if self.child else None
@@ -483,12 +513,16 @@ class BotProcess:
             idle_since = max(changed, emulator.last_activity)
             busy = emulator.pending_updates or emulator.in_flight
             if not busy and now - idle_since >= quiet:
-                return
+                backlog = await self.env.backlog()
+                if not backlog:
+                    self.env.settled = await self.env.messaging()
+                    return
+                changed = time.monotonic() - quiet / 2  # look again a little later
             if now >= deadline:
                 raise AssertionError(
                     self.env.explain(
                         f"the bot did not go quiet within {timeout:.0f}s ({emulator.pending_updates} updates "
-                        f"unconfirmed, {emulator.in_flight} requests in flight)"
+                        f"unconfirmed, {emulator.in_flight} requests in flight, its own backlog {backlog or 'empty'})"
                     )
                 )
             await asyncio.sleep(0.05)
@@ -523,6 +557,18 @@ class CrashEnv:
     reward_id: int
     log: Path
     bots: list[BotProcess] = field(default_factory=list)
+    tables: frozenset[str] = frozenset()
+    settled: dict[str, int] = field(default_factory=dict)  # inbox/outbox rows by status when the bot last settled
+    began: float = field(default_factory=time.monotonic)
+
+    @property
+    def kills(self) -> list[Kill]:
+        """Every kill of this test, in order."""
+        return [k for b in self.bots for k in b.kills]
+
+    def mark(self, what: str) -> None:
+        """A line in the captured output (shown with a failure): where the time went."""
+        print(f"[{time.monotonic() - self.began:6.1f}s] {what}")
 
     def argv(self) -> list[str]:
         return ["run", "--api-url", self.base_url, "--channel", self.channel]
@@ -558,10 +604,12 @@ class CrashEnv:
 
     def explain(self, message: str) -> str:
         """A failure message with what is needed to replay and debug it."""
-        kills = [str(k) for b in self.bots for k in b.kills]
+        kills = [str(k) for k in self.kills]
         return (
             f"{message}\n--- replay: SICHENG_CRASH_SEED={self.seed} channel={self.channel} launch={LAUNCH}; "
-            f"kills: {', '.join(kills) or 'none'}\n--- bot log ({self.log}), last lines:\n{self.log_tail()}"
+            f"kills: {', '.join(kills) or 'none'}\n--- inbox/outbox rows when the bot last went quiet: "
+            f"{self.settled or 'none (no such tables, or it never settled)'}"
+            f"\n--- bot log ({self.log}), last lines:\n{self.log_tail()}"
         )
 
     async def sql(self, query: str, **params: Any) -> list[Any]:
@@ -572,6 +620,32 @@ class CrashEnv:
     async def execute(self, query: str, **params: Any) -> None:
         async with self.app.engine.begin() as connection:
             await connection.execute(text(query), params)
+
+    async def messaging(self) -> dict[str, int]:
+        """Rows of the bot's inbox and outbox by status (``inbox.pending`` …); empty when the code has neither."""
+        counts: dict[str, int] = {}
+        for table, name in (("inbox_update", "inbox"), ("outbox_message", "outbox")):
+            if table in self.tables:
+                for status, count in await self.sql(f"SELECT status, COUNT(*) FROM {table} GROUP BY status"):
+                    counts[f"{name}.{status}"] = int(count)
+        return counts
+
+    async def backlog(self) -> dict[str, int]:
+        """Work the bot has taken durably but not finished: pending inbox updates and outbox messages, due jobs.
+
+        Invisible from Telegram's side (the updates are confirmed, nothing is being sent at this very moment), so
+        quiet alone cannot tell that the bot is done; its tables can (see :meth:`BotProcess.settle`).
+        """
+        found = {key: count for key, count in (await self.messaging()).items() if key.endswith(".pending") and count}
+        due = text(
+            "SELECT COUNT(*) FROM job WHERE done_at IS NULL AND due_at <= :now "
+            "AND (locked_until IS NULL OR locked_until <= :now)"  # a job leased by a dead worker waits for the lease
+        ).bindparams(bindparam("now", type_=UTCDateTime()))
+        async with self.app.engine.connect() as connection:
+            jobs = (await connection.execute(due, {"now": datetime.now(UTC)})).scalar_one()
+        if jobs:
+            found["job.due"] = int(jobs)
+        return found
 
 
 def resident_ids(count: int) -> list[int]:
@@ -643,6 +717,9 @@ async def crash_env(
                 channel, tmp, url, media, emulator, base_url, app, seed, random.Random(seed), launch, people,
                 reward_id, tmp / "bot.log",
             )  # fmt: skip
+            env.tables = frozenset(
+                name for (name,) in await env.sql("SELECT name FROM sqlite_master WHERE type = 'table'")
+            )
             try:
                 yield env
             finally:
@@ -709,7 +786,7 @@ class Person:
             version = self.emulator.events.version
             for m in reversed(self.messages(after)):
                 if m["from_bot"] and check(m):
-                    return m
+                    return dict(m)
             remaining = deadline - loop.time()
             if remaining <= 0:
                 last = [shown(m)[:60] for m in self.bot_messages()[-3:]]

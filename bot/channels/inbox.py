@@ -114,8 +114,10 @@ class Inbox:
             return 0
         async with self._uow() as uow:
             items = await uow.inbox.pending(self._clock(), min(room, BATCH), sorted(self._in_flight))
-            await uow.inbox.picked([i.id for i in items])
-            await uow.commit()
+        if items:
+            async with self._tx.scope() as tx:  # a write: through the serialised writer on SQLite
+                await tx.inbox.picked([i.id for i in items])
+                await tx.commit()
         for item in items:
             self._in_flight.add(item.id)
             task = asyncio.create_task(self._guarded(item))

@@ -130,14 +130,19 @@ async def test_whole_report_flow_with_photos_location_and_staff_post(world: Worl
     assert "处理记录" in replies[0] and "提交" in replies[0]
 
 
-async def test_plus_one_on_a_nearby_report_follows_it_instead_of_a_duplicate(world: World) -> None:
+async def report_nearby(world: World) -> tuple[FakeChat, list[str]]:
+    """王小明 reports; then 赵阿姨 starts a report of the same kind close by (the bot offers a +1)."""
     await report(world.chat(RESIDENT, "王小明"))
     neighbour = world.chat(NEIGHBOUR, "赵阿姨")
     await neighbour.send("/report")
     await neighbour.press("乱扔垃圾")
     await neighbour.send_photo("p2")
     await neighbour.press("照片发完了")
-    replies = await neighbour.send_location(*CLOSE_BY)
+    return neighbour, await neighbour.send_location(*CLOSE_BY)
+
+
+async def test_plus_one_on_a_nearby_report_follows_it_instead_of_a_duplicate(world: World) -> None:
+    neighbour, replies = await report_nearby(world)
     assert "附近已有同类问题" in replies[1] and "R-2026-000001</b>（约 7" in replies[1]
     replies = await neighbour.press("我也遇到了")
     assert "已关注 <b>R-2026-000001</b>" in replies[0] and "获得文明积分 2 分" in replies[0]
@@ -463,13 +468,7 @@ async def test_notice_buttons_decode_to_routes(world: World) -> None:
 
 async def test_follower_who_blocked_the_bot_is_tried_once_and_skipped_afterwards(world: World) -> None:
     """A report moves while a +1 follower has blocked the bot: one 403, then no attempt for any later notice."""
-    await report(world.chat(RESIDENT, "王小明"))
-    neighbour = world.chat(NEIGHBOUR, "赵阿姨")
-    await neighbour.send("/report")
-    await neighbour.press("乱扔垃圾")
-    await neighbour.send_photo("p2")
-    await neighbour.press("照片发完了")
-    await neighbour.send_location(*CLOSE_BY)
+    neighbour, _ = await report_nearby(world)
     await neighbour.press("我也遇到了")
     telegram = FakeTelegram(blocked={NEIGHBOUR})
     await dispatch_all(world.app, telegram)  # what was queued so far (the staff card)

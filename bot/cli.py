@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import typer
 
+from bot import logs
 from bot.config import Settings
 
 T = TypeVar("T")
@@ -37,8 +37,8 @@ app.add_typer(export_app, name="export")
 
 def _settings() -> Settings:
     settings = Settings()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per migration step is noise at INFO
+    token = settings.telegram.token
+    logs.configure(settings.log_level, [token.get_secret_value()] if token else [])
     return settings
 
 

@@ -90,3 +90,37 @@ async def test_malformed_update_is_set_aside_and_the_next_one_answered(sandbox_f
             aside = await uow.inbox.set_aside_items()
         assert counts.get("set_aside") == 1 and aside[0].update_id == broken["update_id"]
         assert aside[0].payload == broken
+
+
+@pytest.mark.parametrize("channel", ["aiogram", "ptb"])
+async def test_no_log_line_carries_the_token(sandbox_for: StartSandbox, channel: str) -> None:
+    """Even with the HTTP client logging every request URL (the worst case), the token never reaches a line."""
+    import io
+    import logging
+
+    from bot.logs import protect
+    from bot.sandbox.core import DEFAULT_TOKEN
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setLevel(logging.DEBUG)
+    root, httpx_log = logging.getLogger(), logging.getLogger("httpx")
+    before = (root.level, httpx_log.level)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    httpx_log.setLevel(logging.DEBUG)
+    protect([DEFAULT_TOKEN])
+    try:
+        async with sandbox_for(channel) as box:
+            me = SimResident(box.emulator, NEW_RESIDENT)
+            await me.send("/start")
+            await me.wait_for("请选择语言", within=15)
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(before[0])
+        httpx_log.setLevel(before[1])
+    text = stream.getvalue()
+    assert text, "something was logged"
+    assert DEFAULT_TOKEN not in text and DEFAULT_TOKEN.split(":")[1] not in text
+    if channel == "ptb":  # its HTTP client did log request URLs: they were masked, not dropped
+        assert "/bot***/" in text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -105,8 +106,16 @@ def sandbox(
             typer.secho(f"Sicheng sandbox: open {box.url}  (Ctrl+C to stop)", fg=typer.colors.GREEN)
             await asyncio.Event().wait()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+    except OSError as error:
+        if error.errno != errno.EADDRINUSE:
+            raise
+        _fail(
+            f"Port {where_port} on {where_host} is taken (another sandbox?). "
+            f"Stop it, or choose another port: sicheng sandbox --port {where_port + 1}"
+        )
 
 
 @db_app.command("upgrade")

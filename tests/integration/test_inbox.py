@@ -219,3 +219,22 @@ def test_status_command_shows_waiting_and_set_aside_updates(db_path: Path, monke
     assert figures["outbox"].get("sent", 0) >= 1
     human = CliRunner().invoke(cli, ["status"])
     assert "1 to handle" in human.output and "1 set aside" in human.output
+
+
+def test_sandbox_on_a_taken_port_says_so_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app as cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        monkeypatch.setenv("SICHENG_SANDBOX__DATABASE", f"sqlite+aiosqlite:///{tmp_path / 'sandbox.db'}")
+        monkeypatch.setenv("SICHENG_FILES__ROOT", str(tmp_path / "media"))
+        result = CliRunner().invoke(cli, ["sandbox", "--port", str(port)])
+    assert result.exit_code == 1
+    assert f"Port {port} on 127.0.0.1 is taken" in result.output and f"--port {port + 1}" in result.output
+    assert "Traceback" not in result.output

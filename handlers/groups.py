@@ -42,6 +42,6 @@ async def link_group(ctx: Ctx) -> Sequence[Action]:
     if community is None or ctx.resident is None or not ctx.resident.has_role(Role.ORGANISER, community.id):
         raise Forbidden(role="organiser")
     title = ctx.incoming.chat_title or str(ctx.chat_id)
-    await ctx.services.communities.link_group(ctx.chat_id, community.code, title, purpose)
+    await ctx.services.communities.link_group(ctx.chat_id, community.code, title, purpose, ctx.user_id)
     await ctx.services.access.audit(ctx.user_id, "linkgroup", {"chat": ctx.chat_id, "community": community.code})
     return [SendText("group/linked", {"community": community.name, "purpose": purpose})]

@@ -23,6 +23,12 @@ class Forbidden(DomainError):
     template = "errors/forbidden"
 
 
+class GroupLinkedElsewhere(DomainError):
+    """The group belongs to another community; only someone who organises both may move it."""
+
+    template = "group/linked_elsewhere"
+
+
 class NeedsConsent(DomainError):
     template = "errors/needs_registration"
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
-from bot.domain.errors import InvalidInput, NotFound
+from bot.domain.errors import GroupLinkedElsewhere, InvalidInput, NotFound
 from bot.domain.residents import Building, Community, valid_building_code, valid_community_code
+from bot.domain.roles import Role
 from bot.services.ports import UnitOfWork, UnitOfWorkFactory
 
 GROUP_PURPOSES = ("residents", "staff")
@@ -72,18 +74,37 @@ class CommunityService:
         self._cache = None
         return building
 
-    async def link_group(self, chat_id: int, community_code: str, title: str, purpose: str) -> Community:
-        """Link a Telegram group to a community: a residents' group, or the staff handling group."""
+    async def link_group(
+        self, chat_id: int, community_code: str, title: str, purpose: str, actor: int | None = None
+    ) -> Community:
+        """Link a Telegram group to a community: a residents' group, or the staff handling group.
+
+        A group already linked to another community moves only for someone who organises both (or every)
+        community (``actor``; None: an operator at the command line); a refused attempt is audited.
+        """
         if purpose not in GROUP_PURPOSES:
             raise InvalidInput(field="purpose", value=purpose)
         async with self._uow() as uow:
             community = await uow.communities.get_by_code(community_code)
             if community is None:
                 raise NotFound(what="community")
+            current = await uow.groups.get_community_id(chat_id)
+            if actor is not None and current is not None and current != community.id:
+                person = await uow.residents.get_by_telegram_id(actor)
+                if person is None or not person.has_role(Role.ORGANISER, current):
+                    other = await uow.communities.get(current)
+                    await self._refused(actor, chat_id, community.code, other.code if other else str(current))
+                    raise GroupLinkedElsewhere(community=other.name if other else "")
             await uow.groups.link(chat_id, community.id, title, purpose)
             await uow.commit()
         self._cache = None
         return community
+
+    async def _refused(self, actor: int, chat_id: int, wanted: str, linked: str) -> None:
+        async with self._uow() as uow:
+            details = {"chat": chat_id, "community": wanted, "linked_to": linked}
+            await uow.audit.add(datetime.now(UTC), actor, "linkgroup", False, details)
+            await uow.commit()
 
     async def community_of_group(self, chat_id: int) -> Community | None:
         """The community a group chat belongs to, if linked."""

@@ -84,6 +84,35 @@ async def test_organiser_links_group_and_newcomers_get_deep_link(app: App) -> No
     assert group.last().buttons[0][0][1] == "https://t.me/sicheng_bot?start=cdemo"
 
 
+async def test_organiser_of_another_community_cannot_take_over_a_linked_group(app: App) -> None:
+    await app.services.communities.add("east", "东湖社区", [("1", "1栋")])
+    owner, intruder = FakeChat(app.core, user_id=4101), FakeChat(app.core, user_id=4102)
+    await _register(owner)
+    await intruder.send("/start ceast_b1")  # lives in, and organises, the other community
+    await intruder.press("中文")
+    await intruder.press("同意")
+    await app.services.access.grant(4101, Role.ORGANISER, "demo", actor=None)
+    await app.services.access.grant(4102, Role.ORGANISER, "east", actor=None)
+    await FakeChat(app.core, user_id=4101, chat_id=-100610, chat_type=ChatType.SUPERGROUP).send("/linkgroup demo")
+
+    taking = FakeChat(app.core, user_id=4102, chat_id=-100610, chat_type=ChatType.SUPERGROUP)
+    replies = await taking.send("/linkgroup east")
+    assert "本群已关联到 示范社区" in replies[0] and "两个社区" in replies[0]
+    linked = await app.services.communities.community_of_group(-100610)
+    assert linked is not None and linked.code == "demo"
+    from storage.db import make_sessionmaker
+    from storage.repositories import SqlAuditRepository
+
+    async with make_sessionmaker(app.engine)() as session:
+        entry = (await SqlAuditRepository(session).recent(1))[0]
+    assert (entry.actor_telegram_id, entry.action, entry.allowed) == (4102, "linkgroup", False)
+
+    # Someone who organises both may move it.
+    await app.services.access.grant(4102, Role.ORGANISER, "demo", actor=None)
+    replies = await taking.send("/linkgroup east")
+    assert "本群已关联到 东湖社区" in replies[0]
+
+
 async def test_private_only_command_in_group_explains(app: App) -> None:
     group = FakeChat(app.core, user_id=6006, chat_id=-100700, chat_type=ChatType.SUPERGROUP)
     replies = await group.send("/mydata")

@@ -7,6 +7,8 @@ from enum import StrEnum
 from bot.domain.errors import DomainError
 
 MAX_PHOTO_BYTES = 10 * 1024 * 1024  # Telegram's own photo upload limit
+# A few kilobytes of PNG can declare 100+ megapixels, which take gigabytes to decode: refuse from the header.
+MAX_MEGAPIXELS = 40
 
 
 class ImageKind(StrEnum):
@@ -20,7 +22,7 @@ class ImageKind(StrEnum):
 
 
 class PhotoRefused(DomainError):
-    """The file is not a photo we accept; ``reason`` is ``too_large``, ``not_image`` or ``too_many``."""
+    """The file is not a photo we accept; ``reason`` is ``too_large``, ``not_image``, ``too_many`` or ``too_many_pixels``."""
 
     template = "reports/errors/photo"
 

@@ -18,6 +18,7 @@ import logging
 import os
 import threading
 import uuid
+import warnings
 from collections import OrderedDict
 from collections.abc import Collection
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from typing import Protocol
 
 from PIL import Image, UnidentifiedImageError
 
-from bot.domain.media import MAX_PHOTO_BYTES, ImageKind, PhotoRefused, check_photo
+from bot.domain.media import MAX_MEGAPIXELS, MAX_PHOTO_BYTES, ImageKind, PhotoRefused, check_photo
 from bot.services.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ PREFETCH_SIZE = 1000
 PREFETCH_TTL = timedelta(hours=1)
 
 _PIL_FORMAT = {ImageKind.JPEG: "JPEG", ImageKind.PNG: "PNG", ImageKind.WEBP: "WEBP"}
+DECODING_AT_ONCE = 2
 # Big enough for any phone camera; Pillow refuses larger images (decompression bombs) before decoding.
 Image.MAX_IMAGE_PIXELS = 60_000_000
 
@@ -159,7 +161,13 @@ def strip_metadata(data: bytes, limit: int = MAX_PHOTO_BYTES) -> tuple[bytes, Im
     """Checked, re-encoded image bytes with no metadata at all (EXIF, GPS, XMP, ICC comments)."""
     kind = check_photo(data, limit)
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with warnings.catch_warnings():  # Pillow warns of a "decompression bomb": we refuse it ourselves below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(io.BytesIO(data))
+        with opened as image:
+            width, height = image.size  # from the header: nothing decoded yet
+            if width * height > MAX_MEGAPIXELS * 1_000_000:
+                raise PhotoRefused("too many pixels", reason="too_many_pixels", megapixels=MAX_MEGAPIXELS)
             image.load()
             clean = _pixels_only(image, kind)
     except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as error:
@@ -196,6 +204,7 @@ class PhotoIntake:
     """
 
     def __init__(self, store: FileStore, clock: Clock, downloader: FileDownloader | None = None) -> None:
+        self._decoding = asyncio.Semaphore(DECODING_AT_ONCE)
         self.store = store
         self._clock = clock
         self._downloader: FileDownloader = downloader or UnboundDownloader()
@@ -248,7 +257,8 @@ class PhotoIntake:
 
     async def _store(self, file_id: str, folder: str) -> str:
         data = await self._downloader.download(file_id)
-        clean, kind = await asyncio.to_thread(strip_metadata, data)
+        async with self._decoding:  # decoding is memory-heavy: a burst of photos is taken a couple at a time
+            clean, kind = await asyncio.to_thread(strip_metadata, data)
         return await self.store.put(clean, kind.suffix, f"{folder}/{_month(self._clock())}")
 
     def _recall(self, file_id: str, folder: str) -> _Outcome | None:

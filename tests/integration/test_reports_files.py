@@ -156,3 +156,21 @@ async def test_prefetch_remembers_a_bounded_recent_set(tmp_path: Path) -> None:
         clock[0] += PREFETCH_TTL + timedelta(seconds=1)
         await photos.take("f3")  # remembered too long ago: downloaded again
     assert files.calls == ["f0", "f1", "f2", "f0", "f3", "f3"]
+
+
+def test_image_declaring_too_many_pixels_is_refused_before_decoding() -> None:
+    """A small PNG that declares 10,900 × 10,900 pixels (≈ 119 MP) would take over a gigabyte to decode."""
+    import struct
+    import zlib
+
+    from bot.domain.media import PhotoRefused
+    from bot.services.files import strip_metadata
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 10_900, 10_900, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b"")
+    with pytest.raises(PhotoRefused) as refused:
+        strip_metadata(png)
+    assert refused.value.context["reason"] == "too_many_pixels" and refused.value.context["megapixels"] == 40

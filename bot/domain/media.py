@@ -22,7 +22,10 @@ class ImageKind(StrEnum):
 
 
 class PhotoRefused(DomainError):
-    """The file is not a photo we accept; ``reason`` is ``too_large``, ``not_image``, ``too_many`` or ``too_many_pixels``."""
+    """The file is not a photo we accept.
+
+    ``reason`` is ``too_large``, ``not_image``, ``too_many`` or ``too_many_pixels``.
+    """
 
     template = "reports/errors/photo"
 

@@ -11,6 +11,7 @@ from aiohttp import BodyPartReader, web
 
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.errors import ApiError, DropConnection
+from bot.domain.media import sniff
 from bot.sandbox.files import MAX_UPLOAD_BYTES
 from bot.sandbox.params import Params, Upload
 from bot.sandbox.user_api import EMULATOR_KEY, add_user_routes
@@ -23,6 +24,7 @@ _NOT_FOUND = {"ok": False, "error_code": 404, "description": "Not Found"}
 _INTERNAL = {"ok": False, "error_code": 500, "description": "Internal Server Error"}
 _MAX_BODY = MAX_UPLOAD_BYTES + 1024 * 1024
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+BOUND_HOST_KEY = web.AppKey("bound_host", str)
 
 
 def build_app(
@@ -32,7 +34,7 @@ def build_app(
     configure: Callable[[web.Application], None] | None = None,
 ) -> web.Application:
     """Build the app; extra_routes / configure let a web page mount itself (emulator: app[EMULATOR_KEY])."""
-    app = web.Application(client_max_size=_MAX_BODY, middlewares=[_errors])
+    app = web.Application(client_max_size=_MAX_BODY, middlewares=[_errors, _same_origin])
     app[EMULATOR_KEY] = emulator
     app.router.add_route("*", "/bot{token}/{method}", _bot_api)
     app.router.add_get("/file/bot{token}/{path:.+}", _download)
@@ -56,6 +58,30 @@ async def _errors(request: web.Request, handler: _Handler) -> web.StreamResponse
     except Exception:
         log.exception("sandbox: internal error on %s %s", request.method, request.path)
         return web.json_response(_INTERNAL, status=500)
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+@web.middleware
+async def _same_origin(request: web.Request, handler: _Handler) -> web.StreamResponse:
+    """The page and its API answer only to this sandbox's own address.
+
+    A page on another site must not drive it: a cross-origin POST (CSRF from another tab) is refused, and so is a
+    request whose Host is not a loopback name or the address the sandbox was started on (DNS rebinding). The Bot API
+    side (``/bot…``, ``/file/bot…``) is left alone: bots are not browsers.
+    """
+    if request.path.startswith(("/bot", "/file/bot")):
+        return await handler(request)
+    bound = request.app.get(BOUND_HOST_KEY)
+    host = request.url.host or ""
+    if bound not in (None, "0.0.0.0", "::") and host not in _LOOPBACK | {bound}:
+        return web.json_response({"ok": False, "error": "unknown host"}, status=403)
+    origin = request.headers.get("Origin")
+    if request.method not in ("GET", "HEAD", "OPTIONS") and origin is not None:
+        if origin.split("://", 1)[-1] != request.host:
+            return web.json_response({"ok": False, "error": "cross-origin request refused"}, status=403)
+    return await handler(request)
 
 
 async def read_params(request: web.Request) -> Params:
@@ -121,7 +147,18 @@ async def _download(request: web.Request) -> web.StreamResponse:
     stored = emulator.files.by_path(request.match_info["path"])
     if request.match_info["token"] not in {bot.token for bot in emulator.bots.values()} or stored is None:
         return web.json_response(_NOT_FOUND, status=404)
-    return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
+    return file_response(stored.data)
+
+
+def file_response(data: bytes) -> web.Response:
+    """A stored file as a browser may show it: an image with the type its bytes say (not what the uploader
+    claimed), anything else as a download; never sniffed into HTML by the browser."""
+    kind = sniff(data)
+    headers = {"X-Content-Type-Options": "nosniff"}
+    if kind is None:
+        headers["Content-Disposition"] = "attachment"
+        return web.Response(body=data, content_type="application/octet-stream", headers=headers)
+    return web.Response(body=data, content_type=f"image/{kind.value}", headers=headers)
 
 
 @asynccontextmanager
@@ -139,6 +176,7 @@ async def run_emulator(
         raise TypeError("pass either an emulator or options to build one, not both")
     emu = emulator if emulator is not None else Emulator(**options)
     app = build_app(emu, extra_routes=extra_routes, configure=configure)
+    app[BOUND_HOST_KEY] = host
     # A short shutdown timeout: long polls are released by emu.close(), nothing else should linger.
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()

@@ -239,7 +239,9 @@ async def download(emu: Emulator, request: web.Request, body: dict[str, Any]) ->
     stored = emu.files.get(request.match_info["file_id"])
     if stored is None:
         raise SandboxError("no such file", 404)
-    return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
+    from bot.sandbox.server import file_response
+
+    return file_response(stored.data)
 
 
 def add_user_routes(app: web.Application) -> None:

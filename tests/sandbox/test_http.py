@@ -173,3 +173,31 @@ async def test_user_api_drives_a_conversation(served: Served) -> None:
         calls = await get("/calls?method=sendMessage")
         assert [c["status"] for c in calls] == [200]
         assert len(await get("/users")) == 2
+
+
+async def test_uploaded_file_is_served_as_its_real_type_never_as_html() -> None:
+    """An upload that claims text/html is served as a download, an image with its sniffed type; both nosniff."""
+    from bot.sandbox.server import file_response
+
+    html = file_response(b"<html><script>alert(1)</script></html>")
+    assert html.content_type == "application/octet-stream" and html.headers["Content-Disposition"] == "attachment"
+    assert html.headers["X-Content-Type-Options"] == "nosniff"
+    png = file_response(tiny_png())
+    assert png.content_type == "image/png" and png.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_cross_origin_post_and_foreign_host_are_refused() -> None:
+    import aiohttp
+
+    from bot.sandbox.server import run_emulator
+
+    async with run_emulator("127.0.0.1", 0) as (_, url), aiohttp.ClientSession() as http:
+        users = f"{url}/sandbox/api/users"
+        async with http.post(users, json={"first_name": "x"}, headers={"Origin": "http://evil.example"}) as r:
+            assert r.status == 403
+        async with http.get(users, headers={"Host": "evil.example"}) as r:
+            assert r.status == 403  # a rebinding name pointing at this machine
+        async with http.post(users, json={"first_name": "小李"}, headers={"Origin": url}) as r:
+            assert r.status == 200
+        async with http.get(users) as r:
+            assert r.status == 200

@@ -9,9 +9,9 @@ from typing import Any
 
 from aiohttp import BodyPartReader, web
 
+from bot.domain.media import sniff
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.errors import ApiError, DropConnection
-from bot.domain.media import sniff
 from bot.sandbox.files import MAX_UPLOAD_BYTES
 from bot.sandbox.params import Params, Upload
 from bot.sandbox.user_api import EMULATOR_KEY, add_user_routes
@@ -78,9 +78,9 @@ async def _same_origin(request: web.Request, handler: _Handler) -> web.StreamRes
     if bound not in (None, "0.0.0.0", "::") and host not in _LOOPBACK | {bound}:
         return web.json_response({"ok": False, "error": "unknown host"}, status=403)
     origin = request.headers.get("Origin")
-    if request.method not in ("GET", "HEAD", "OPTIONS") and origin is not None:
-        if origin.split("://", 1)[-1] != request.host:
-            return web.json_response({"ok": False, "error": "cross-origin request refused"}, status=403)
+    unsafe = request.method not in ("GET", "HEAD", "OPTIONS")
+    if unsafe and origin is not None and origin.split("://", 1)[-1] != request.host:
+        return web.json_response({"ok": False, "error": "cross-origin request refused"}, status=403)
     return await handler(request)
 
 

@@ -141,29 +141,39 @@ class Inbox:
         try:
             async with self._slots:
                 await self.handle(item)
-        except Exception:
-            log.exception("inbox: update %s (row %s) could not be handled; it stays pending", item.update_id, item.id)
+        except Exception as error:
+            # Not the handler (the core answers its failures): storage or the outbox. Try again later, not in a loop.
+            log.exception("inbox: update %s (row %s) could not be handled; trying again later", item.update_id, item.id)
+            await self._retry_later(item, f"{type(error).__name__}: {error}")
         finally:
             self._in_flight.discard(item.id)
             self._wake.set()
 
     async def handle(self, item: InboxItem) -> None:
-        """Handle one stored update exactly once (see the module's docstring)."""
+        """Handle one stored update exactly once (see the module's docstring).
+
+        The sender's lock is taken first, before anything is awaited: tasks start in arrival order, so one person's
+        updates are handled in the order they were sent (a photo being downloaded is not overtaken by the tap on
+        "照片发完了" right after it).
+        """
+        async with self.core.locks.hold(item.user_id if item.user_id is not None else -item.id):
+            await self._handle_locked(item)
+
+    async def _handle_locked(self, item: InboxItem) -> None:
         incoming = await self._incoming(item)
         if incoming is None:
             return
         if self._prefetch is not None:  # downloads cannot be in a transaction: idempotent, before it
             await self._prefetch(incoming)
-        async with self.core.locks.hold(incoming.user_id):
-            try:
-                ids = await self._handle_in_transaction(item, incoming)
-            except Deferred as wait:
-                await self._defer(item, wait)
-                return
-            if ids is None:
-                return
-            self.handled += 1
-            await self.dispatcher.send_now(ids)
+        try:
+            replies = await self._handle_in_transaction(item, incoming)
+        except Deferred as wait:
+            await self._defer(item, wait)
+            return
+        if replies is None:
+            return
+        self.handled += 1
+        await self.dispatcher.send_now(replies)
 
     async def _handle_in_transaction(self, item: InboxItem, incoming: Incoming) -> list[OutboxItem] | None:
         now = self._clock()
@@ -219,6 +229,18 @@ class Inbox:
             else:
                 await uow.inbox.set_aside(item.id, self._clock(), set_aside)
             await uow.commit()
+
+    async def _retry_later(self, item: InboxItem, reason: str) -> None:
+        try:
+            async with self._tx.scope() as uow:
+                if item.attempts + 1 >= MAX_INBOX_ATTEMPTS:
+                    await uow.inbox.set_aside(item.id, self._clock(), f"failed {item.attempts + 1} times: {reason}")
+                else:
+                    delay = timedelta(seconds=min(300, 2 ** (item.attempts + 1)))
+                    await uow.inbox.defer(item.id, self._clock() + delay, reason)
+                await uow.commit()
+        except Exception:  # the database itself is down: the row stays pending and is picked again
+            log.exception("inbox: could not reschedule update %s", item.update_id)
 
     async def _defer(self, item: InboxItem, wait: Deferred) -> None:
         async with self._tx.scope() as uow:

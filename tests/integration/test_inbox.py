@@ -238,3 +238,31 @@ def test_sandbox_on_a_taken_port_says_so_in_one_line(tmp_path: Path, monkeypatch
     assert result.exit_code == 1
     assert f"Port {port} on 127.0.0.1 is taken" in result.output and f"--port {port + 1}" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_one_persons_updates_are_handled_in_the_order_sent(app: App) -> None:
+    """A photo still downloading is not overtaken by the next message of the same person."""
+    import asyncio
+
+    order: list[int] = []
+    process = app.core.process
+
+    async def recording(incoming: Any) -> Any:
+        order.append(incoming.update_id)
+        return await process(incoming)
+
+    async def slow_download(incoming: Any) -> None:
+        if incoming.photo_file_ids:
+            await asyncio.sleep(0.3)
+
+    app.core.process = recording  # type: ignore[method-assign]
+    inbox = Inbox(
+        app.core, app.uow, app.transactions, make_dispatcher(app, RecordingSender()), lambda: datetime.now(UTC),
+        prefetch=slow_download,
+    )  # fmt: skip
+    photo = start_update(50, text="/help")
+    photo["message"].pop("text"), photo["message"].pop("entities")
+    photo["message"]["photo"] = [{"file_id": "f1", "file_unique_id": "u1", "width": 9, "height": 9}]
+    await inbox.take([photo, start_update(51, text="/help"), start_update(52, text="/menu")])
+    await handle_all(inbox)
+    assert order == [50, 51, 52]

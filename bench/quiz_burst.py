@@ -39,7 +39,7 @@ from bot.conversation.core import Core
 from bot.conversation.incoming import ChatType, Incoming
 from bot.conversation.replies import Action, Outgoing, OutPoll
 from bot.conversation.router import Router
-from bot.domain.messaging import InboxItem, OutboxStatus
+from bot.domain.messaging import InboxItem
 from bot.domain.roles import Role
 from bot.runner import make_dispatcher
 from storage.db import make_sessionmaker, upgrade_async
@@ -154,20 +154,8 @@ def percentiles(latencies: Sequence[float]) -> str:
 
 
 async def drain(app: App) -> list[Outgoing]:
-    """Render every pending outbox row as the dispatcher would and mark it sent, without a channel (what would have
-    gone out, in order). Polls are not reported back: the caller calls ``core.poll_sent`` with ids it chooses."""
-    dispatcher = make_dispatcher(app, sender=None)
-    now = datetime.now(UTC)
-    async with app.uow() as uow:
-        items = await uow.outbox.claim("bench", now, now, 10_000)
-        await uow.commit()
-    out: list[Outgoing] = []
-    for item in sorted(items, key=lambda i: i.id):
-        out.extend(await dispatcher.render(item))
-        async with app.uow() as uow:
-            await uow.outbox.finish(item.id, OutboxStatus.SENT, now)
-            await uow.commit()
-    return out
+    """What would have gone out, in order, rendered and marked sent without a channel."""
+    return await make_dispatcher(app, sender=None).render_pending()
 
 
 async def finish_due_rounds(app: App, now: datetime) -> list[Outgoing]:

@@ -20,6 +20,7 @@ from bot.conversation.incoming import Incoming
 from bot.conversation.render import ActionRenderer
 from bot.conversation.router import Router
 from bot.conversation.state import StateStore
+from bot.domain.messaging import KEEP_FINISHED, KEEP_HANDLED
 from bot.qr import QrImages
 from bot.rendering import Renderer
 from bot.report_setup import build_reports
@@ -88,10 +89,10 @@ class App:
         return await self.services.jobs.run_due_jobs(now)
 
     async def purge_messaging(self, now: datetime) -> None:
-        """Handled updates are kept two days (Telegram redelivers for one), finished outbox rows a week."""
+        """Forget handled updates and finished outbox rows once they can matter no more."""
         async with self.transactions.scope() as uow:
-            await uow.inbox.purge(now - timedelta(days=2))
-            await uow.outbox.purge(now - timedelta(days=7))
+            await uow.inbox.purge(now - KEEP_HANDLED)
+            await uow.outbox.purge(now - KEEP_FINISHED)
             await uow.commit()
 
     async def sweep_photos(self, now: datetime) -> None:

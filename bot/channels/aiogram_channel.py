@@ -145,9 +145,6 @@ class AiogramSender:
         assert sent.poll is not None
         return sent.poll.id, sent.message_id
 
-    def is_forbidden(self, error: BaseException) -> bool:
-        return isinstance(error, TelegramForbiddenError)
-
     def classify(self, error: BaseException) -> Verdict:
         return classify(error)
 

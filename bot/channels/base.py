@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
-from bot.channels.gate import Verdict
+from bot.channels.gate import Kind, Verdict
 from bot.channels.translate import to_incoming
 from bot.conversation.core import Core
 from bot.conversation.replies import OutCallbackAnswer, OutEdit, Outgoing, OutMessage, OutPhoto, OutPoll
@@ -36,8 +36,6 @@ class Sender(Protocol):
 
     async def poll(self, item: OutPoll) -> tuple[str, int]: ...
 
-    def is_forbidden(self, error: BaseException) -> bool: ...
-
     def classify(self, error: BaseException) -> Verdict: ...
 
 
@@ -63,24 +61,32 @@ async def deliver(core: Core, sender: Sender, outgoing: Iterable[Outgoing]) -> N
         try:
             await _one(core, sender, item)
         except Exception as error:
-            if sender.is_forbidden(error) and chat is not None:
+            if sender.classify(error).kind is Kind.FORBIDDEN and chat is not None:
                 unreachable.add(chat)
                 continue
             log.exception("could not deliver %s", type(item).__name__)
 
 
 async def _one(core: Core, sender: Sender, item: Outgoing) -> None:
-    if isinstance(item, OutMessage):
-        await sender.message(item)
-    elif isinstance(item, OutEdit):
-        await (sender.edit_caption(item) if item.caption else sender.edit(item))
-    elif isinstance(item, OutCallbackAnswer):
-        await sender.answer(item)
-    elif isinstance(item, OutPhoto):
-        await sender.photo(item)
-    elif isinstance(item, OutPoll):
-        poll_id, message_id = await sender.poll(item)
+    poll_id, message_id = await send_one(sender, item)
+    if isinstance(item, OutPoll) and poll_id is not None and message_id is not None:
         await core.poll_sent(item, poll_id, message_id)
+
+
+async def send_one(sender: Sender, item: Outgoing) -> tuple[str | None, int | None]:
+    """Send one rendered action; returns (poll id, message id) of what was sent, where there is one."""
+    if isinstance(item, OutMessage):
+        return None, await sender.message(item)
+    if isinstance(item, OutEdit):
+        await (sender.edit_caption(item) if item.caption else sender.edit(item))
+        return None, item.message_id
+    if isinstance(item, OutCallbackAnswer):
+        await sender.answer(item)
+        return None, None
+    if isinstance(item, OutPhoto):
+        return None, await sender.photo(item)
+    poll_id, message_id = await sender.poll(item)
+    return poll_id, message_id
 
 
 def bot_commands(core: Core, renderer: Renderer) -> dict[str | None, list[tuple[str, str]]]:

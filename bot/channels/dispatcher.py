@@ -22,12 +22,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from bot.channels.base import Sender, send_one
 from bot.channels.gate import Kind, Verdict
 from bot.conversation.callbacks import CallbackCodec
 from bot.conversation.render import CAPTION_LIMIT, TEXT_LIMIT, ActionRenderer, split_text
 from bot.conversation.replies import (
     OutButton,
-    OutCallbackAnswer,
     OutEdit,
     Outgoing,
     OutKeyboard,
@@ -53,7 +53,7 @@ PollListener = Callable[[str, int, str, int], Awaitable[None]]  # tag, chat, pol
 
 
 class Refused(Exception):
-    """Nothing to send for this row (e.g. an edit of a message that was never delivered)."""
+    """The row cannot be sent as it is (an unknown kind, an edit without a ref): it fails with the reason."""
 
 
 class Dispatcher:
@@ -63,7 +63,7 @@ class Dispatcher:
         transactions: Transactions,
         renderer: ActionRenderer,
         codec: CallbackCodec,
-        sender: Any,
+        sender: Sender,
         clock: Clock,
         *,
         on_poll: PollListener | None = None,
@@ -81,7 +81,6 @@ class Dispatcher:
         self.lease = lease
         self.name = uuid.uuid4().hex
         self._wake = asyncio.Event()
-        self.stats: dict[str, int] = defaultdict(int)
         # Marks (sent / skipped / failed) are written in batches by one flusher, serialised with other writers;
         # each chat waits for its mark before its next row, so a crash repeats at most one message per chat.
         self._marks: list[tuple[int, OutboxStatus, datetime, int | None, str | None]] = []
@@ -122,6 +121,21 @@ class Dispatcher:
             return 0
         await self._send_chats(items)
         return len(items)
+
+    async def render_pending(self) -> list[Outgoing]:
+        """Without a channel: render every pending row as it would be sent, in order, and mark it sent (tests,
+        benchmarks). Polls are not reported back (no poll id exists); callers tell ``poll_sent`` what they choose."""
+        out: list[Outgoing] = []
+        while True:  # a claim takes the oldest row of each chat: go on until nothing is left
+            now = self._clock()
+            async with self._tx.scope() as uow:
+                items = await uow.outbox.claim(self.name, now, now + self.lease, BATCH)
+                for item in items:
+                    out.extend(await self.render(item))
+                    await uow.outbox.finish(item.id, OutboxStatus.SENT, now)
+                await uow.commit()
+            if not items:
+                return out
 
     async def send_now(self, items: Sequence[OutboxItem]) -> None:
         """Send rows this dispatcher claimed already (the replies of an update it just handled), in order."""
@@ -168,7 +182,7 @@ class Dispatcher:
         message_id: int | None = None
         try:
             for out in outs:
-                sent = await self._send(out)
+                sent = await send_one(self.sender, out)
                 message_id = message_id or sent[1]
                 if isinstance(out, OutPoll) and sent[0] is not None:
                     await self._poll_sent(item, out, sent[0], sent[1])
@@ -186,7 +200,6 @@ class Dispatcher:
                 await uow.outbox.mark_unreachable(item.chat_id, self._clock())
                 skipped = await uow.outbox.skip_chat(item.chat_id, self._clock(), "recipient unreachable")
                 await uow.commit()
-            self.stats["skipped"] += skipped
             log.info("chat %s blocked the bot: %s queued message(s) skipped", item.chat_id, skipped)
             return
         if verdict.kind in (Kind.TRANSIENT, Kind.RETRY_AFTER) and item.attempts + 1 < MAX_SEND_ATTEMPTS:
@@ -206,7 +219,6 @@ class Dispatcher:
                 await self._on_poll(out.tag, out.chat_id, poll_id, message_id)
             await uow.outbox.finish(item.id, OutboxStatus.SENT, self._clock(), message_id=message_id)
             await uow.commit()
-        self.stats["sent"] += 1
 
     async def _finish(
         self, item: OutboxItem, status: OutboxStatus, *, message_id: int | None = None, error: str | None = None
@@ -217,7 +229,6 @@ class Dispatcher:
             asyncio.get_running_loop().create_task(self._flush_marks(self._marked))
         marked = self._marked
         await asyncio.shield(marked)
-        self.stats[status.value] += 1
 
     async def _flush_marks(self, done: asyncio.Future[None]) -> None:
         await asyncio.sleep(0)  # let the other chats' marks of this moment join the batch
@@ -236,26 +247,10 @@ class Dispatcher:
         async with self._tx.scope() as uow:
             await uow.outbox.retry(item.id, when, reason if count else item.error)
             await uow.commit()
-        self.stats["retried"] += 1
 
     async def _unreachable(self, chat_id: int) -> bool:
         async with self._uow() as uow:
             return await uow.outbox.unreachable(chat_id)
-
-    async def _send(self, out: Outgoing) -> tuple[str | None, int | None]:
-        """(poll id, message id) of what was sent."""
-        if isinstance(out, OutMessage):
-            return None, await self.sender.message(out)
-        if isinstance(out, OutEdit):
-            await (self.sender.edit_caption(out) if out.caption else self.sender.edit(out))
-            return None, out.message_id
-        if isinstance(out, OutCallbackAnswer):
-            await self.sender.answer(out)
-            return None, None
-        if isinstance(out, OutPhoto):
-            return None, await self.sender.photo(out)
-        poll_id, message_id = await self.sender.poll(out)
-        return poll_id, message_id
 
     # ---- rendering ----------------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from bot.channels.dispatcher import Dispatcher
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 IDLE = 1.0
-KEEP_HANDLED = timedelta(days=2)  # Telegram redelivers an unconfirmed update for up to a day
 
 Check = Callable[[dict[str, Any]], None]
 Prefetch = Callable[[Incoming], Awaitable[None]]
@@ -66,7 +65,6 @@ class Inbox:
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self.handled = 0
 
     # ---- intake ------------------------------------------------------------------------------
 
@@ -130,13 +128,6 @@ class Inbox:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=seconds)
 
-    async def idle(self) -> bool:
-        """Nothing in hand and nothing pending (tests, benchmarks)."""
-        if self._in_flight:
-            return False
-        async with self._uow() as uow:
-            return not await uow.inbox.pending(self._clock(), 1)
-
     async def _guarded(self, item: InboxItem) -> None:
         try:
             async with self._slots:
@@ -172,7 +163,6 @@ class Inbox:
             return
         if replies is None:
             return
-        self.handled += 1
         await self.dispatcher.send_now(replies)
 
     async def _handle_in_transaction(self, item: InboxItem, incoming: Incoming) -> list[OutboxItem] | None:
@@ -249,12 +239,6 @@ class Inbox:
             else:
                 await uow.inbox.defer(item.id, self._clock() + timedelta(seconds=wait.seconds), str(wait))
             await uow.commit()
-
-    async def purge(self, now: datetime) -> int:
-        async with self._tx.scope() as uow:
-            purged = await uow.inbox.purge(now - KEEP_HANDLED)
-            await uow.commit()
-        return purged
 
 
 async def poll(

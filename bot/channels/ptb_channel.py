@@ -164,9 +164,6 @@ class PtbSender:
         assert sent.poll is not None
         return sent.poll.id, sent.message_id
 
-    def is_forbidden(self, error: BaseException) -> bool:
-        return isinstance(error, Forbidden)
-
     def classify(self, error: BaseException) -> Verdict:
         return classify(error)
 

@@ -11,6 +11,10 @@ from typing import Any
 MAX_INBOX_ATTEMPTS = 5
 # A transient failure (5xx, network) is retried this many times, backing off, before the row fails.
 MAX_SEND_ATTEMPTS = 8
+# Handled updates are kept this long to recognise a redelivery (Telegram redelivers for up to a day).
+KEEP_HANDLED = timedelta(days=2)
+# Finished outbox rows are kept this long (the newest row of each ref stays, so a card can still be edited).
+KEEP_FINISHED = timedelta(days=7)
 
 
 class OutboxStatus(Enum):

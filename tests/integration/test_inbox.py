@@ -52,9 +52,6 @@ class RecordingSender:
     async def poll(self, item: OutPoll) -> tuple[str, int]:
         return "poll-1", self._record(item)
 
-    def is_forbidden(self, error: BaseException) -> bool:
-        return False
-
     def classify(self, error: BaseException) -> Verdict:
         return Verdict(Kind.FATAL)
 

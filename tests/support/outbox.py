@@ -46,22 +46,10 @@ async def settled(app: App, seconds: float = 10.0) -> list[OutboxItem]:
 
 
 async def drain(app: App) -> list[Outgoing]:
-    """Render every pending outbox row as the dispatcher would and mark it sent, without a channel (what would
-    have gone out, in order). Polls are not reported back: tests call ``core.poll_sent`` with ids they choose."""
+    """What would have gone out, in order, rendered and marked sent without a channel (see ``render_pending``)."""
     from bot.runner import make_dispatcher
 
-    dispatcher = make_dispatcher(app, sender=None)
-    now = datetime.now(UTC)
-    async with app.uow() as uow:
-        items = await uow.outbox.claim("test", now, now, 10_000)
-        await uow.commit()
-    out: list[Outgoing] = []
-    for item in sorted(items, key=lambda i: i.id):
-        out.extend(await dispatcher.render(item))
-        async with app.uow() as uow:
-            await uow.outbox.finish(item.id, OutboxStatus.SENT, now)
-            await uow.commit()
-    return out
+    return await make_dispatcher(app, sender=None).render_pending()
 
 
 class Blocked(Exception):
@@ -98,9 +86,6 @@ class FakeTelegram:
 
     async def poll(self, item: OutPoll) -> tuple[str, int]:
         return f"poll-{item.chat_id}", self._send(item.chat_id, item)
-
-    def is_forbidden(self, error: BaseException) -> bool:
-        return isinstance(error, Blocked)
 
     def classify(self, error: BaseException) -> Verdict:
         return Verdict(Kind.FORBIDDEN if isinstance(error, Blocked) else Kind.FATAL)

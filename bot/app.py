@@ -21,10 +21,12 @@ from bot.conversation.render import ActionRenderer
 from bot.conversation.router import Router
 from bot.conversation.state import StateStore
 from bot.domain.messaging import KEEP_FINISHED, KEEP_HANDLED
+from bot.domain.residents import LOCALES, Community
 from bot.qr import QrImages
 from bot.rendering import Renderer
 from bot.report_setup import build_reports
 from bot.services.access import AccessService
+from bot.services.campaigns import CampaignService
 from bot.services.communities import CommunityService
 from bot.services.container import Services
 from bot.services.files import FileDownloader
@@ -33,6 +35,7 @@ from bot.services.points_reminders import PointsReminders
 from bot.services.ports import Transactions, UnitOfWorkFactory
 from bot.services.quiz import QuizService
 from bot.services.redemptions import RedemptionService
+from bot.services.report_stats import ReportStats
 from bot.services.residents import ResidentService
 from bot.services.rewards import RewardService
 from content.points import load_policy
@@ -114,6 +117,8 @@ class App:
             ("group quizzes", lambda: self.services.quiz.group.due(now)),
             ("forget unclaimed group answers", lambda: self.services.quiz.group.purge_unclaimed(now)),
             ("due jobs", lambda: self.run_due_jobs(now)),
+            ("start due notices", lambda: self.services.campaigns.start_due(now)),
+            ("notice progress", lambda: self.services.campaigns.progress(now)),
             ("forget old updates and sent messages", lambda: self.purge_messaging(now)),
             ("sweep orphan photos", lambda: self.sweep_photos(now)),
         ]
@@ -136,6 +141,24 @@ async def prepare_database(url: str) -> None:
         await engine.dispose()
     if current != head_revision():
         raise DatabaseNotMigrated(f"database is at {current}, code needs {head_revision()}: run `sicheng db upgrade`")
+
+
+def notice_library(settings: Settings) -> list[str]:
+    """Keys of the recurring notices in the content library (``notices/library/<key>.j2`` in every locale)."""
+    root = settings.content_dir or content.TEMPLATES
+    keys = [{p.stem for p in (root / loc / "notices" / "library").glob("*.j2")} for loc in LOCALES]
+    return sorted(set.intersection(*keys)) if keys else []
+
+
+async def digest_facts(stats: ReportStats, community: Community, now: datetime) -> dict[str, Any]:
+    """The week's figures a digest notice shows (the community's reports of the last seven days)."""
+    week = await stats.figures(community.code, now - timedelta(days=7), now)
+    return {
+        "reports": week.total,
+        "resolved": week.by_type.get("fixed", 0) + week.by_type.get("closed", 0),
+        "resolve_median_h": week.resolve_median_h,
+        "on_time_share": week.on_time_share,
+    }
 
 
 def build_renderer(settings: Settings) -> Renderer:
@@ -173,6 +196,14 @@ async def build_app(
         report_desk=reports.desk,
         report_stats=reports.stats,
         jobs=reports.jobs,
+        campaigns=CampaignService(
+            uow,
+            transactions,
+            clock,
+            timezone=settings.locale.timezone,
+            facts=lambda community, now: digest_facts(reports.stats, community, now),
+            templates=notice_library(settings),
+        ),
     )
     renderer = build_renderer(settings)
     router = build_router()

@@ -25,6 +25,7 @@ def build_router() -> Router:
     from handlers import (
         groups,
         menu,
+        notices,
         onboarding,
         points,
         points_admin,
@@ -52,6 +53,7 @@ def build_router() -> Router:
         reports.router,
         report_followup.router,
         report_staff.router,
+        notices.router,
     )
     root.menu_commands.sort(key=lambda name: MENU_ORDER.index(name) if name in MENU_ORDER else len(MENU_ORDER))
     return root

@@ -51,6 +51,7 @@ class OutboxRow(Base):
         Index("ix_outbox_message_status_priority_id", "status", "priority", "id"),
         Index("ix_outbox_message_ref_chat_id", "ref", "chat_id"),
         Index("ix_outbox_message_chat_id_status", "chat_id", "status"),
+        Index("ix_outbox_message_campaign_id_status", "campaign_id", "status"),
     )
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     chat_id: Mapped[int] = mapped_column(BigInteger)
@@ -61,7 +62,7 @@ class OutboxRow(Base):
     key: Mapped[str | None] = mapped_column(String(160), unique=True)
     # A name for the message so a later row can edit it (e.g. a report's card in the staff group).
     ref: Mapped[str | None] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(8), default="pending")
+    status: Mapped[str] = mapped_column(String(12), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     not_before: Mapped[datetime | None]
@@ -70,3 +71,5 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None]
     message_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(String(300))
+    # The campaign notice this row delivers (its progress and report count these rows).
+    campaign_id: Mapped[int | None] = mapped_column(BigInteger)

@@ -15,12 +15,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
+from bot.domain.notices import Priority
 from storage.messaging_models import InboxRow, OutboxRow
 from storage.models import GroupChatRow, ResidentRow
 
 # Core-level statements on the tables (no ORM bulk machinery: these run several times per update).
 INBOX = cast(Table, InboxRow.__table__)
 OUTBOX = cast(Table, OutboxRow.__table__)
+BULK = int(Priority.BULK)
 
 
 def digest(update: dict[str, Any]) -> str:
@@ -182,9 +184,15 @@ class SqlOutboxRepository:
         earlier = aliased(OutboxRow)
         # Only the oldest pending row of each chat: a chat's messages go out one after the other, in order, whichever
         # dispatcher sends them (Telegram allows about one message a second per chat anyway).
+        # A bulk row held back until later (a resident's quiet hours) does not hold up what comes after it.
         not_first = (
             select(earlier.id)
-            .where(earlier.chat_id == OutboxRow.chat_id, earlier.id < OutboxRow.id, earlier.status == "pending")
+            .where(
+                earlier.chat_id == OutboxRow.chat_id,
+                earlier.id < OutboxRow.id,
+                earlier.status == "pending",
+                or_(earlier.priority < BULK, earlier.not_before.is_(None), earlier.not_before <= now),
+            )
             .exists()
         )
         query = (

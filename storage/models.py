@@ -29,6 +29,8 @@ class CommunityRow(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     code: Mapped[str] = mapped_column(String(24), unique=True)
     name: Mapped[str] = mapped_column(String(128))
+    # IANA zone for schedules and quiet hours; NULL: the configured default (Asia/Shanghai).
+    timezone: Mapped[str | None] = mapped_column(String(64))
     buildings: Mapped[list[BuildingRow]] = relationship(
         back_populates="community", order_by="BuildingRow.id", lazy="selectin"
     )

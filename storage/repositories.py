@@ -46,7 +46,7 @@ def _resident(row: ResidentRow) -> Resident:
 
 def _community(row: CommunityRow) -> Community:
     buildings = tuple(Building(b.id, b.code, b.name) for b in row.buildings)
-    return Community(row.id, row.code, row.name, buildings)
+    return Community(row.id, row.code, row.name, buildings, row.timezone)
 
 
 class SqlResidentRepository:

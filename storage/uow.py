@@ -19,6 +19,7 @@ from typing import Any, Self
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction, async_sessionmaker
 
+from storage.campaign_repository import SqlCampaignRepository
 from storage.job_repository import SqlJobRepository
 from storage.messaging_repository import SqlInboxRepository, SqlOutboxRepository
 from storage.points_repository import SqlPointsRepository
@@ -78,6 +79,7 @@ class SqlUnitOfWork:
         self.quiz = SqlQuizRepository(session)
         self.inbox = SqlInboxRepository(session)
         self.outbox = SqlOutboxRepository(session)
+        self.campaigns = SqlCampaignRepository(session)
 
     async def __aenter__(self) -> Self:
         ambient = ambient_session()

@@ -302,6 +302,8 @@ class Dispatcher:
 
     def _button(self, b: dict[str, Any], locale: str) -> OutButton | None:
         text = self._renderer.templates.label(locale, b["label"], from_json(b.get("label_context") or {}))
+        if "url" in b:
+            return OutButton(text, url=b["url"])
         if "start" in b:
             bot = self._bot_username()
             return OutButton(text, url=f"https://t.me/{bot}?start={b['start']}") if bot else None

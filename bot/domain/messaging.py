@@ -22,6 +22,7 @@ class OutboxStatus(Enum):
     SENT = "sent"
     SKIPPED = "skipped"  # the recipient blocked the bot (or the group removed it)
     FAILED = "failed"  # Telegram refused it for good; ``error`` says why
+    CANCELLED = "cancelled"  # an operator or organiser stopped it before it was sent
 
 
 @dataclass(frozen=True)

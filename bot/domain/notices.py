@@ -30,10 +30,11 @@ class Choice:
     args: tuple[int | str, ...] = ()
     label_context: dict[str, Any] = field(default_factory=dict)
     start: str | None = None  # instead of an action: open a private chat with the bot with this /start payload
+    url: str | None = None  # instead of an action: open a web page
 
     def __post_init__(self) -> None:
-        if (self.action is None) == (self.start is None):
-            raise TypeError("a choice has either an action or a start payload")
+        if sum(x is not None for x in (self.action, self.start, self.url)) != 1:
+            raise TypeError("a choice has exactly one of an action, a start payload or a URL")
         if self.action is not None:
             self.action.check(self.args)
 

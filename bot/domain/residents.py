@@ -30,6 +30,7 @@ class Community:
     code: str
     name: str
     buildings: tuple[Building, ...] = ()
+    timezone: str | None = None  # IANA zone; None: the configured default
 
     def building(self, code: str) -> Building | None:
         """The building with this code, if the community has it."""

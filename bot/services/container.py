@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.services.access import AccessService
+from bot.services.campaigns import CampaignService
 from bot.services.communities import CommunityService
 from bot.services.jobs import JobRunner
 from bot.services.points import PointsService
@@ -30,3 +31,4 @@ class Services:
     report_desk: ReportDesk
     report_stats: ReportStats
     jobs: JobRunner
+    campaigns: CampaignService

@@ -32,6 +32,8 @@ def notice_payload(notice: Notice) -> dict[str, Any]:
 
 
 def _button(choice: Choice) -> dict[str, Any]:
+    if choice.url is not None:
+        return {"label": choice.label, "url": choice.url, "label_context": to_json(choice.label_context)}
     if choice.action is None:
         return {"label": choice.label, "start": choice.start, "label_context": to_json(choice.label_context)}
     return {

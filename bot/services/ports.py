@@ -7,6 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol, Self
 
+from bot.domain.campaigns import Audience, Campaign, CampaignStatus, Counts, Preferences, Recipient
 from bot.domain.jobs import Job
 from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
 from bot.domain.points import Account, Entry, Lot, Reason
@@ -359,6 +360,44 @@ class OutboxRepository(Protocol):
     async def purge(self, before: datetime) -> int: ...
 
 
+class CampaignRepository(Protocol):
+    """Campaign notices, their audiences and deliveries, and residents' notice settings."""
+
+    async def add(self, campaign: Campaign) -> Campaign: ...
+
+    async def get(self, campaign_id: int, *, for_update: bool = False) -> Campaign | None: ...
+
+    async def move(self, campaign_id: int, current: CampaignStatus, new: CampaignStatus, **fields: Any) -> bool: ...
+
+    async def update(self, campaign_id: int, **fields: Any) -> None: ...
+
+    async def due(self, now: datetime, limit: int) -> list[int]: ...
+
+    async def with_status(self, status: CampaignStatus, limit: int = 100) -> list[Campaign]: ...
+
+    async def recent(
+        self, community_ids: Sequence[int] | None, since: datetime, limit: int, statuses: Sequence[CampaignStatus]
+    ) -> list[Campaign]: ...
+
+    async def recipients(self, community_id: int, audience: Audience) -> list[Recipient]: ...
+
+    async def deliveries(self, campaign_id: int) -> Counts: ...
+
+    async def waiting(self, campaign_id: int, now: datetime) -> int: ...
+
+    async def failure_reasons(self, campaign_id: int, limit: int = 5) -> dict[str, int]: ...
+
+    async def add_deliveries(self, rows: Sequence[dict[str, Any]]) -> int: ...
+
+    async def cancel_deliveries(self, campaign_id: int, at: datetime) -> int: ...
+
+    async def preferences(self, resident_id: int) -> Preferences: ...
+
+    async def save_preferences(self, resident_id: int, preferences: Preferences, now: datetime) -> None: ...
+
+    async def forget_preferences(self, resident_id: int) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Repositories never commit; the service that opened the unit of work does."""
 
@@ -373,6 +412,7 @@ class UnitOfWork(Protocol):
     quiz: QuizRepository
     inbox: InboxRepository
     outbox: OutboxRepository
+    campaigns: CampaignRepository
 
     async def __aenter__(self) -> Self: ...
 

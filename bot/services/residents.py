@@ -92,6 +92,7 @@ class ResidentService:
                 return False
             await uow.residents.revoke_all(resident.id)
             await uow.quiz.forget_votes(telegram_id)
+            await uow.campaigns.forget_preferences(resident.id)
             await uow.residents.update(
                 resident.id,
                 telegram_id=None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -98,10 +98,10 @@ class FakeTelegram:
         return next(self._ids)
 
 
-async def dispatch_all(app: App, telegram: FakeTelegram) -> None:
-    """Send everything pending through a real dispatcher over ``telegram``."""
+async def dispatch_all(app: App, telegram: FakeTelegram, clock: Callable[[], datetime] | None = None) -> None:
+    """Send everything pending (due at ``clock()``, by default now) through a real dispatcher over ``telegram``."""
     from bot.runner import make_dispatcher
 
-    dispatcher = make_dispatcher(app, telegram)
+    dispatcher = make_dispatcher(app, telegram, clock) if clock else make_dispatcher(app, telegram)
     while await dispatcher.dispatch_once():
         pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from bot.conversation.incoming import ChatType, Incoming, Location, Member, PollAnswer
+from bot.domain.telegram_html import entities_to_html
 
 
 def to_incoming(update: dict[str, Any], bot_username: str = "") -> Incoming | None:
@@ -77,11 +78,13 @@ def _message(update_id: int, message: dict[str, Any], bot_username: str) -> Inco
     text = message.get("text")
     if text is not None:
         fields["text"] = text
+        fields["html"] = entities_to_html(text, message.get("entities") or [])
         command = _command(text, message.get("entities") or [], bot_username)
         if command is not None:
             fields["command"], fields["args"] = command
     if message.get("caption") is not None:
         fields["text"] = message["caption"]
+        fields["html"] = entities_to_html(message["caption"], message.get("caption_entities") or [])
     if message.get("photo"):
         # Telegram sends several sizes of one photo, smallest first: the last one is the original.
         fields["photo_file_ids"] = (message["photo"][-1]["file_id"],)

@@ -57,6 +57,7 @@ class Incoming:
     command: str | None = None
     args: str = ""
     text: str | None = None
+    html: str | None = None  # the text (or caption) with its formatting, as Telegram-HTML source
     callback_id: str | None = None
     callback_data: str | None = None
     callback_message_id: int | None = None

@@ -102,15 +102,20 @@ class CampaignService:
     def cost(self, recipients: int) -> float:
         return paid_cost(recipients)
 
-    async def create(self, telegram_id: int, draft: Draft, *, progress_chat_id: int | None = None) -> Campaign:
+    async def create(self, telegram_id: int | None, draft: Draft, *, progress_chat_id: int | None = None) -> Campaign:
         """Save a composed notice: due now it starts at once (in this transaction), otherwise it waits for its
-        time. Refused (audited) for anyone but an organiser of the community; an empty audience is refused."""
+        time. Refused (audited) for anyone but an organiser of the community; an empty audience is refused.
+        ``telegram_id`` None: an operator at the command line (no role check, no progress message)."""
         now = self._clock()
         send_at = now if draft.send_at is None else check_schedule(draft.send_at, now)
         if draft.template is not None and draft.template not in self.templates:
             raise CampaignError("unknown_template")
         async with self._uow() as uow:
-            author = await self._organiser(uow, telegram_id, draft.community_id, "notice.create")
+            author = None
+            if telegram_id is not None:
+                author = await self._organiser(uow, telegram_id, draft.community_id, "notice.create")
+            else:
+                await self._community(uow, draft.community_id)
             recipients = await uow.campaigns.recipients(draft.community_id, draft.audience)
             if not recipients:
                 raise CampaignError("empty_audience")
@@ -118,7 +123,7 @@ class CampaignService:
                 Campaign(
                     id=0,
                     community_id=draft.community_id,
-                    author_id=author.id,
+                    author_id=author.id if author else None,
                     status=CampaignStatus.SCHEDULED,
                     body=draft.body,
                     send_at=send_at,

@@ -12,6 +12,7 @@ MENU_ORDER = (
     "points",
     "myredemptions",
     "rank",
+    "notices",
     "settings",
     "mydata",
     "deleteme",
@@ -25,6 +26,8 @@ def build_router() -> Router:
     from handlers import (
         groups,
         menu,
+        notice_board,
+        notice_compose,
         notices,
         onboarding,
         points,
@@ -54,6 +57,8 @@ def build_router() -> Router:
         report_followup.router,
         report_staff.router,
         notices.router,
+        notice_compose.router,
+        notice_board.router,
     )
     root.menu_commands.sort(key=lambda name: MENU_ORDER.index(name) if name in MENU_ORDER else len(MENU_ORDER))
     return root

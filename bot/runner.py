@@ -27,16 +27,21 @@ TICK_SECONDS = 5.0
 DRAIN_SECONDS = 5.0
 
 
-def make_gate(app: App) -> SendGate:
-    """One gate per token, shared by every sender of this process."""
+def make_gate(app: App, token: str) -> SendGate:
+    """One gate per token, shared by every sender of this process; with Redis, the token's pace is shared too."""
     telegram = app.settings.telegram
     limits = GateLimits.from_rates(telegram.chat_per_second, telegram.group_per_minute)
-    return SendGate(limits)
+    if not app.settings.redis.url:
+        return SendGate(limits)
+    from bot.channels.redis_pace import RedisPace
+
+    log.info("send pace of the token shared through Redis")
+    return SendGate(limits, pace=RedisPace(app.settings.redis.url, token, limits.token))
 
 
 def make_channel(app: App, channel: str, token: str, api_url: str) -> Any:
     """The aiogram (default) or python-telegram-bot channel over the same core, with photo downloads wired."""
-    gate = make_gate(app)
+    gate = make_gate(app, token)
     if channel == "ptb":
         from bot.channels.files import PtbDownloader
         from bot.channels.ptb_channel import PtbChannel, make_application

@@ -9,6 +9,9 @@ gate, framework-neutral, does three things:
   a 400 "message is not modified" counts as success.
 
 Adapters give it a ``classify`` function that maps their library's exception to a :class:`Verdict`.
+
+The token's pace and its 429 pause are asked of a :class:`TokenPace`: :class:`LocalPace` when one process sends for
+the token, ``bot.channels.redis_pace.RedisPace`` when several do (they must share them: Telegram counts per token).
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +79,43 @@ class Window:
         return slot
 
 
+class TokenPace(Protocol):
+    """The token-wide part of the gate: the send slots of the token and its 429 pause.
+
+    Every time is on the caller's clock (the gate's ``clock``); ``now`` is that clock's current reading, so an
+    implementation that keeps time elsewhere (Redis) converts through durations and never compares clocks.
+    """
+
+    async def reserve(self, now: float, not_before: float | None = None) -> float:
+        """Book the token's earliest send slot at or after ``not_before`` (default ``now``); returns that time."""
+        ...
+
+    async def pause(self, now: float, seconds: float) -> None:
+        """Hold every call of the token for ``seconds`` from ``now`` (a 429's ``retry_after``); pauses only grow."""
+        ...
+
+    async def paused_until(self, now: float) -> float:
+        """When the token's pause ends (at or before ``now`` when there is none)."""
+        ...
+
+
+class LocalPace:
+    """The token's pace and pause in this process's memory: right when this process is the token's only sender."""
+
+    def __init__(self, limits: tuple[tuple[float, int], ...]) -> None:
+        self.window = Window(limits)
+        self.until = 0.0
+
+    async def reserve(self, now: float, not_before: float | None = None) -> float:
+        return self.window.reserve(now if not_before is None else not_before)
+
+    async def pause(self, now: float, seconds: float) -> None:
+        self.until = max(self.until, now + seconds)
+
+    async def paused_until(self, now: float) -> float:
+        return self.until
+
+
 @dataclass(frozen=True)
 class GateLimits:
     # ≈1 msg/s per chat on average, with a burst of 3 so a reply (edit + menu) is not held back a second.
@@ -91,7 +131,14 @@ class GateLimits:
 
 
 class SendGate:
-    """Shared by every sender of one token (both the reply path and broadcasts)."""
+    """Shared by every sender of one token in this process (both the reply path and broadcasts).
+
+    The token's pace and 429 pause come from ``pace`` (:class:`LocalPace` unless given), which several processes
+    may share. The per-chat windows stay in this process on purpose: one chat's updates are handled by one process
+    in order, and the outbox sends each chat's rows in order from one claim at a time, so two processes sending to
+    the same chat at the same moment is rare, and then bounded by the shared token pace and answered by a 429 that
+    pauses everyone — not worth a Redis round trip per chat on every send.
+    """
 
     def __init__(
         self,
@@ -101,15 +148,15 @@ class SendGate:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         max_attempts: int = 6,
+        pace: TokenPace | None = None,
     ) -> None:
         self.limits = limits or GateLimits()
         self.on_forbidden = on_forbidden
         self.clock = clock
         self.sleep = sleep
         self.max_attempts = max_attempts
-        self.paused_until = 0.0
+        self.pace: TokenPace = pace if pace is not None else LocalPace(self.limits.token)
         self._chats: dict[int, Window] = {}
-        self._token = Window(self.limits.token)
         self.stats = {"retry_after": 0, "forbidden": 0, "not_modified": 0, "transient": 0}
 
     async def run(
@@ -142,16 +189,18 @@ class SendGate:
 
     async def _wait(self, method: str, chat_id: int | None) -> None:
         # A 429 pause holds every call of the token, paced or not; the pace only holds message sends.
-        while (delay := self.paused_until - self.clock()) > 0:
-            await self.sleep(delay)
+        await self._sit_out_pause()
         if chat_id is None or method not in PACED_METHODS | EDIT_METHODS:
             return
         now = self.clock()
         chat_slot = self._window(chat_id).reserve(now) if method in PACED_METHODS else now
-        slot = self._token.reserve(chat_slot)
-        if slot > now:
-            await self.sleep(slot - now)
-        while (delay := self.paused_until - self.clock()) > 0:
+        slot = await self.pace.reserve(now, chat_slot)
+        if (delay := slot - self.clock()) > 0:
+            await self.sleep(delay)
+        await self._sit_out_pause()
+
+    async def _sit_out_pause(self) -> None:
+        while (delay := await self.pace.paused_until(now := self.clock()) - now) > 0:
             await self.sleep(delay)
 
     def _window(self, chat_id: int) -> Window:
@@ -167,7 +216,7 @@ class SendGate:
     async def _back_off(self, verdict: Verdict, attempt: int, method: str, chat_id: int | None) -> None:
         if verdict.kind is Kind.RETRY_AFTER:
             self.stats["retry_after"] += 1
-            self.paused_until = max(self.paused_until, self.clock() + verdict.retry_after)
+            await self.pace.pause(self.clock(), verdict.retry_after)
             log.warning("429 on %s to %s: all sends paused for %.1fs", method, chat_id, verdict.retry_after)
             return
         self.stats["transient"] += 1

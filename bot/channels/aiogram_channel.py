@@ -75,6 +75,7 @@ class GateMiddleware(BaseRequestMiddleware):
             lambda: make_request(bot, method),
             classify,
             done,
+            paid=getattr(method, "allow_paid_broadcast", None) is True,
         )
 
 
@@ -96,6 +97,7 @@ class AiogramSender:
             parse_mode=item.parse_mode,
             reply_markup=_markup(item),
             link_preview_options=None,
+            allow_paid_broadcast=item.paid or None,
         )
         return sent.message_id
 
@@ -119,6 +121,7 @@ class AiogramSender:
             caption=item.caption,
             parse_mode=item.parse_mode if item.caption else None,
             reply_markup=_inline(item.inline_keyboard),
+            allow_paid_broadcast=item.paid or None,
         )
         return sent.message_id
 

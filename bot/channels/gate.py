@@ -122,6 +122,7 @@ class GateLimits:
     private: tuple[tuple[float, int], ...] = ((3.0, 3),)
     group: tuple[tuple[float, int], ...] = ((3.0, 3), (60.0, 20))
     token: tuple[tuple[float, int], ...] = ((1.0, 30),)
+    paid: tuple[tuple[float, int], ...] = ((1.0, 1000),)
 
     @classmethod
     def from_rates(cls, chat_per_second: float, group_per_minute: int) -> GateLimits:
@@ -157,6 +158,8 @@ class SendGate:
         self.max_attempts = max_attempts
         self.pace: TokenPace = pace if pace is not None else LocalPace(self.limits.token)
         self._chats: dict[int, Window] = {}
+        # Paid broadcasts (allow_paid_broadcast) have their own allowance; kept per process (see docs/operations.md).
+        self._paid = Window(self.limits.paid)
         self.stats = {"retry_after": 0, "forbidden": 0, "not_modified": 0, "transient": 0}
 
     async def run(
@@ -166,12 +169,17 @@ class SendGate:
         call: Callable[[], Awaitable[T]],
         classify: Callable[[BaseException], Verdict],
         not_modified: T,
+        *,
+        paid: bool = False,
     ) -> T:
-        """Send through the gate: wait for the pace and any 429 pause, retry 429 and transient errors."""
+        """Send through the gate: wait for the pace and any 429 pause, retry 429 and transient errors.
+
+        ``paid``: sent with ``allow_paid_broadcast`` — it counts against the paid allowance (1000/s), not the
+        token's free 30/s."""
         name = method.lower()
         for attempt in range(1, self.max_attempts + 1):
             if name not in UNPACED:
-                await self._wait(name, chat_id)
+                await self._wait(name, chat_id, paid)
             try:
                 return await call()
             except Exception as error:
@@ -187,14 +195,14 @@ class SendGate:
                 await self._back_off(verdict, attempt, method, chat_id)
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    async def _wait(self, method: str, chat_id: int | None) -> None:
+    async def _wait(self, method: str, chat_id: int | None, paid: bool = False) -> None:
         # A 429 pause holds every call of the token, paced or not; the pace only holds message sends.
         await self._sit_out_pause()
         if chat_id is None or method not in PACED_METHODS | EDIT_METHODS:
             return
         now = self.clock()
         chat_slot = self._window(chat_id).reserve(now) if method in PACED_METHODS else now
-        slot = await self.pace.reserve(now, chat_slot)
+        slot = self._paid.reserve(chat_slot) if paid else await self.pace.reserve(now, chat_slot)
         if (delay := slot - self.clock()) > 0:
             await self.sleep(delay)
         await self._sit_out_pause()

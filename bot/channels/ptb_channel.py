@@ -82,6 +82,7 @@ class GateRateLimiter(BaseRateLimiter[None]):
             lambda: callback(*args, **kwargs),
             classify,
             True,
+            paid=data.get("allow_paid_broadcast") is True,
         )
 
 
@@ -113,7 +114,11 @@ class PtbSender:
 
     async def message(self, item: OutMessage) -> int:
         sent = await self.bot.send_message(
-            item.chat_id, item.text, parse_mode=item.parse_mode, reply_markup=_markup(item)
+            item.chat_id,
+            item.text,
+            parse_mode=item.parse_mode,
+            reply_markup=_markup(item),
+            allow_paid_broadcast=item.paid or None,
         )
         return sent.message_id
 
@@ -138,6 +143,7 @@ class PtbSender:
             caption=item.caption,
             parse_mode=item.parse_mode if item.caption else None,
             reply_markup=_inline(item.inline_keyboard),
+            allow_paid_broadcast=item.paid or None,
         )
         return sent.message_id
 

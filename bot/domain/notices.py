@@ -57,3 +57,4 @@ class Notice:
     edit: bool = False
     key: str | None = None
     priority: Priority = Priority.NOTICE
+    paid: bool = False  # send with allow_paid_broadcast (an organiser chose to pay for speed)

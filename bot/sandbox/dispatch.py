@@ -73,7 +73,8 @@ def _meter(core: EmulatorCore, bot: SimBot, p: Params) -> None:
     chat = _chat_key(p.raw("chat_id"))
     if chat is None:
         return
-    wait = core.limiter.check(bot.id, chat, chat < 0)
+    paid = str(p.raw("allow_paid_broadcast")).lower() in ("true", "1")
+    wait = core.limiter.check(bot.id, chat, chat < 0, paid)
     if wait is not None:
         raise _flood(wait, wait.scope[0])
 

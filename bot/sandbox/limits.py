@@ -38,6 +38,8 @@ class RateLimits:
     per_chat_per_second: float = 1.0
     chat_burst: float = 3.0
     per_group_per_minute: int = 20
+    # allow_paid_broadcast: up to 1000 messages/s for the bot (paid in Stars), instead of the free 30/s.
+    paid_per_second: float = 1000.0
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,13 @@ class RateLimiter:
         """Current emulated time."""
         return self.clock.monotonic() / self.time_scale
 
-    def check(self, bot_id: int, chat_id: int, is_group: bool) -> FloodWait | None:
-        """Consume one send for this chat, or return the 429 verdict that forbids it."""
+    def check(self, bot_id: int, chat_id: int, is_group: bool, paid: bool = False) -> FloodWait | None:
+        """Consume one send for this chat, or return the 429 verdict that forbids it (a paid broadcast counts
+        against the bot's paid allowance instead of the free one)."""
         now = self.now()
         scopes = self._scopes(bot_id, chat_id, is_group)
+        if paid:
+            scopes[0] = ("paid", bot_id, 0)
         for scope in scopes:
             until = self._paused.get(scope, 0.0)
             if now < until:
@@ -138,6 +143,8 @@ class RateLimiter:
         limits = self.limits or RateLimits()
         if scope[0] == "bot":
             return limits.per_bot_per_second, limits.bot_burst
+        if scope[0] == "paid":
+            return limits.paid_per_second, limits.paid_per_second
         return limits.per_chat_per_second, limits.chat_burst
 
     def _refill(self, scope: Scope, now: float) -> _Bucket:

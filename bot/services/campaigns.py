@@ -456,6 +456,7 @@ class CampaignService:
             choices=_choices(campaign, community, group),
             key=None if preview else f"cn:{campaign.id}:{recipient.chat_id}",
             priority=Priority.REPLY if preview else Priority.BULK,
+            paid=campaign.paid and not preview,
         )
 
     async def _placeholders(self, campaign: Campaign, community: Community, now: datetime) -> dict[str, Any]:

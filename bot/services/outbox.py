@@ -27,6 +27,7 @@ def notice_payload(notice: Notice) -> dict[str, Any]:
         "locale": notice.locale,
         "photo": notice.photo,
         "edit": notice.edit,
+        "paid": notice.paid,
         "buttons": [[_button(c) for c in row] for row in notice.choices],
     }
 

@@ -46,3 +46,17 @@ async def test_gate_429_pauses_the_shared_pace_for_retry_after(fake_time: FakeTi
     await gate.run("sendMessage", 1, throttled_once, lambda e: Verdict(Kind.RETRY_AFTER, 7.0), None)
     assert calls == [1000.0, 1007.0]
     assert await gate.pace.paused_until(fake_time()) == 1007.0
+
+
+async def test_paid_broadcast_is_not_held_to_the_free_thirty_per_second(fake_time: FakeTime) -> None:
+    gate = SendGate(GateLimits(), clock=fake_time, sleep=fake_time.sleep)
+    times: list[float] = []
+
+    async def send() -> None:
+        times.append(fake_time())
+
+    for chat in range(1, 201):
+        await gate.run("sendMessage", chat, send, lambda e: Verdict(Kind.FATAL), None, paid=True)
+    assert times == [times[0]] * 200, "200 paid sends to 200 chats go in the same second"
+    await gate.run("sendMessage", 999, send, lambda e: Verdict(Kind.FATAL), None)
+    assert times[-1] == times[0], "free sends keep their own 30/s allowance"

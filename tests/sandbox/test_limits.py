@@ -109,3 +109,17 @@ async def test_fault_shares_roughly_match_and_repeat_with_seed(clock: FakeClock)
 async def test_faults_spare_get_updates(clock: FakeClock) -> None:
     emu = Emulator(clock=clock, faults=Faults(share_5xx=1.0))
     assert await call(emu, "getUpdates") == []
+
+
+def test_paid_broadcast_counts_against_the_paid_allowance_not_the_free_one() -> None:
+    from bot.sandbox.limits import RateLimiter, RateLimits
+
+    class Still:
+        def monotonic(self) -> float:
+            return 100.0
+
+    limiter = RateLimiter(Still(), RateLimits())  # type: ignore[arg-type]
+    assert all(limiter.check(1, chat, False, paid=True) is None for chat in range(1, 501))
+    assert all(limiter.check(1, chat, False) is None for chat in range(1001, 1031)), "the free 30 are untouched"
+    refused = limiter.check(1, 2000, False)
+    assert refused is not None and refused.scope[0] == "bot"

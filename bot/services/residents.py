@@ -76,7 +76,13 @@ class ResidentService:
             if resident is None:
                 return {}
             community = await uow.communities.get(resident.community_id) if resident.community_id else None
+            notices = await uow.campaigns.preferences(resident.id)
         data = asdict(resident)
+        data["notices"] = {
+            "on": not notices.notices_off,
+            "quiet": notices.quiet.label() if notices.quiet else None,
+            "tracks": sorted(notices.tracks),
+        }
         data["roles"] = sorted(
             f"{g.role.value}@{g.community_id}" if g.community_id else g.role.value for g in resident.roles
         )

@@ -275,3 +275,17 @@ async def test_organiser_stops_a_notice_while_it_is_sending(app: App, clock: Fak
     assert not any(isinstance(o, OutMessage) and "这条会被停止" in o.text for o in telegram.sent)
     (overview,) = await app.services.campaigns.for_organiser(ORGANISER)
     assert overview.campaign.status is CampaignStatus.DONE and overview.counts.cancelled == 51
+
+
+async def test_mydata_lists_notice_settings_and_deleteme_forgets_them(app: App, clock: FakeClock) -> None:
+    await populate(app, [1000], clock())
+    await app.services.campaigns.set_quiet(1000, QuietHours(21 * 60, 7 * 60))
+    await app.services.campaigns.toggle_track(1000, "garden")
+    data = await app.services.residents.my_data(1000)
+    assert data["notices"] == {"on": True, "quiet": "21:00–07:00", "tracks": ["garden"]}
+    resident = await app.services.residents.profile(1000)
+    assert resident is not None
+    await app.services.residents.delete(1000)
+    async with app.uow() as uow:
+        prefs = await uow.campaigns.preferences(resident.id)
+    assert prefs.tracks == frozenset() and prefs.quiet is not None and prefs.quiet.label() == "22:00–08:00"

@@ -32,6 +32,7 @@ from bot.domain.campaigns import (
     Recipient,
     check_schedule,
     paid_cost,
+    parse_local_time,
 )
 from bot.domain.errors import Forbidden, NotFound
 from bot.domain.notices import Choice, Notice, Priority
@@ -101,6 +102,11 @@ class CampaignService:
 
     def cost(self, recipients: int) -> float:
         return paid_cost(recipients)
+
+    def schedule_time(self, community: Community, text: str) -> datetime:
+        """A time an organiser typed, read in the community's time zone against this service's clock (raises
+        CampaignError "bad_time", "time_in_past", "time_too_far")."""
+        return parse_local_time(text, self._clock(), self.zone(community))
 
     async def create(self, telegram_id: int | None, draft: Draft, *, progress_chat_id: int | None = None) -> Campaign:
         """Save a composed notice: due now it starts at once (in this transaction), otherwise it waits for its

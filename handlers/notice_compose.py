@@ -555,6 +555,7 @@ async def _confirm(ctx: Ctx, data: dict[str, Any], *, edit: bool) -> list[Action
     context = await _context(ctx, data, at)
     if context["recipients"] == 0:
         raise CampaignError("empty_audience")
+    context["held"] = await ctx.services.campaigns.held(ctx.user_id, _draft(data, at))
     if at is None:
         rows = [[Button(L + "confirm_send", data=router.data("go"))], [_back()]]
     else:

@@ -100,6 +100,18 @@ class CampaignService:
             await self._organiser(uow, telegram_id, draft.community_id, "notice.preview")
             return len(await uow.campaigns.recipients(draft.community_id, draft.audience))
 
+    async def held(self, telegram_id: int, draft: Draft) -> int:
+        """How many recipients would be in their quiet hours when the notice goes (their copy waits until those
+        end); 0 for an urgent notice."""
+        if draft.urgent or draft.audience.kind is AudienceKind.GROUPS:
+            return 0
+        at = draft.send_at or self._clock()
+        async with self._uow() as uow:
+            await self._organiser(uow, telegram_id, draft.community_id, "notice.preview", audit=False)
+            zone = self.zone(await self._community(uow, draft.community_id))
+            recipients = await uow.campaigns.recipients(draft.community_id, draft.audience)
+        return sum(1 for r in recipients if r.quiet is not None and r.quiet.release(at, zone) is not None)
+
     def cost(self, recipients: int) -> float:
         return paid_cost(recipients)
 
@@ -348,7 +360,8 @@ class CampaignService:
         added = await uow.campaigns.add_deliveries(rows)
         campaign = campaign.with_(status=CampaignStatus.SENDING, started_at=now, recipients=len(recipients))
         await uow.campaigns.update(campaign.id, recipients=len(recipients))
-        await self._progress(uow, campaign, Counts(pending=added), now, first=True)
+        held = sum(1 for row in rows if row["not_before"] is not None)
+        await self._progress(uow, campaign, Counts(pending=added), now, first=True, waiting=min(held, added))
         if campaign.repeat_weekly:
             await uow.campaigns.add(
                 campaign.with_(

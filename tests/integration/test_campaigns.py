@@ -110,6 +110,8 @@ async def test_quiet_hours_hold_a_notice_until_morning_except_urgent_ones(app: A
     await app.services.campaigns.set_quiet(1001, None)  # no quiet hours
     await app.services.campaigns.set_quiet(1002, QuietHours(12 * 60, 14 * 60))  # a nap only
     demo = await community_id(app)
+    assert await app.services.campaigns.held(ORGANISER, Draft(demo, "明早检修电梯")) == 2  # 1000 and the organiser
+    assert await app.services.campaigns.held(ORGANISER, Draft(demo, "燃气", urgent=True)) == 0
     await app.services.campaigns.create(ORGANISER, Draft(demo, "明早检修电梯"))
     telegram = FakeTelegram()
     await dispatch_all(app, telegram, clock)

@@ -78,6 +78,10 @@ def seed_emulator(emulator: Emulator) -> None:
     """The simulated Telegram side: the people and the two community groups."""
     for persona in PERSONAS:
         emulator.create_user(persona.name, language_code=persona.language_code, user_id=persona.user_id)
+        if persona.building is not None:
+            # Registered personas joined through the bot in their story: they have a chat with it, so the bot may
+            # write to them first (notices, report updates), as Telegram allows once a person has started the bot.
+            emulator.started.add((persona.user_id, emulator.bot().id))
     everyone = [p.user_id for p in PERSONAS]
     staff = [p.user_id for p in PERSONAS if p.role in (Role.ORGANISER, Role.GRID_WORKER)]
     emulator.create_group("示范社区居民群", [PERSONAS[5].user_id, *everyone[:5]], chat_id=RESIDENTS_GROUP)

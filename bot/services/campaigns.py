@@ -360,8 +360,8 @@ class CampaignService:
         added = await uow.campaigns.add_deliveries(rows)
         campaign = campaign.with_(status=CampaignStatus.SENDING, started_at=now, recipients=len(recipients))
         await uow.campaigns.update(campaign.id, recipients=len(recipients))
-        held = sum(1 for row in rows if row["not_before"] is not None)
-        await self._progress(uow, campaign, Counts(pending=added), now, first=True, waiting=min(held, added))
+        in_quiet = sum(1 for row in rows if row["not_before"] is not None)
+        await self._progress(uow, campaign, Counts(pending=added), now, first=True, waiting=min(in_quiet, added))
         if campaign.repeat_weekly:
             await uow.campaigns.add(
                 campaign.with_(

@@ -17,6 +17,8 @@ What is here:
 * :func:`crash_env` — a seeded world: demo community and personas, extra registered residents with points, a
   cheap unlimited reward, the emulator served over HTTP, an App in the test process for checks;
 * :class:`Person` — a resident acting in their private chat without waiting for global quiet (many at once);
+* hooks run inside the bot process before ``bot.cli.main()`` (``SICHENG_CRASH_HOOK=module:function``, given per
+  start through :meth:`BotProcess.start`), e.g. :func:`hold_fanout` to kill the bot inside a campaign's fan-out;
 * :func:`wait_until`, the seeded random source (``SICHENG_CRASH_SEED``) and the round count
   (``SICHENG_CRASH_ROUNDS``, default 10).
 """
@@ -62,7 +64,15 @@ TERM_GRACE = 10.0  # after SIGTERM, as ``docker stop`` gives; a bot still runnin
 SETTLE_TIMEOUT = 60.0  # until quiet after a restart
 # Wall time for one test, whatever happens (each start costs seconds more with ``exec``).
 BUDGET = float(os.environ.get("SICHENG_CRASH_BUDGET") or (150.0 if LAUNCH == "fork" else 600.0))
-CMD = ["-c", "from bot.cli import main; main()"]  # ``python -m bot.cli`` would not call main()
+# ``python -m bot.cli`` would not call main(); a hook named in the environment (see :func:`hold_fanout`) runs first.
+HOOK_ENV = "SICHENG_CRASH_HOOK"  # "module:function", called in the bot process just before bot.cli.main()
+CMD = [
+    "-c",
+    "import importlib, os\n"
+    f"hook = os.environ.get('{HOOK_ENV}')\n"
+    "if hook: getattr(importlib.import_module(hook.partition(':')[0]), hook.partition(':')[2])()\n"
+    "from bot.cli import main; main()",
+]
 
 RESIDENT_BASE = 2_000_000  # extra residents are 2000001, 2000002, ... (the demo personas are 1000001..7)
 REWARD_SLUG = "crash-voucher"
@@ -231,6 +241,10 @@ def child(request):
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
         sys.argv = ["sicheng", *request["argv"]]
+        hook = os.environ.get("SICHENG_CRASH_HOOK")  # "module:function" (tests.support.crash.HOOK_ENV)
+        if hook:
+            module, _, function = hook.partition(":")
+            getattr(importlib.import_module(module), function)()
         from bot.cli import main
         main()
         code = 0
@@ -423,7 +437,8 @@ class BotProcess:
     def alive(self) -> bool:
         return self.child is not None and self.child.exit_code() is None
 
-    async def start(self) -> None:
+    async def start(self, extra_env: Mapping[str, str] | None = None) -> None:
+        """Start the bot; ``extra_env`` adds to (or overrides) its environment for this start only (a hook)."""
         assert not self.alive, "the bot is already running"
         self.starts += 1
         with self.env.log.open("a") as log:
@@ -431,7 +446,8 @@ class BotProcess:
         self._poll_mark = self.env.emulator.polls_started
         self._request_mark = self.env.emulator.requests_started
         self.started_at = time.monotonic()
-        self.child = await self.env.launch(self.env.argv(), self.env.process_env(), self.env.log)
+        environment = {**self.env.process_env(), **(extra_env or {})}
+        self.child = await self.env.launch(self.env.argv(), environment, self.env.log)
 
     async def wait_ready(self, timeout: float = START_TIMEOUT) -> float:
         """Until the bot's first getUpdates request arrives (it has started and is polling); returns seconds."""
@@ -493,8 +509,8 @@ class BotProcess:
             await wait_until(trigger, within, "the kill trigger", interval=0.002)
         return await self.kill(sig, after=time.monotonic() - begun)
 
-    async def restart(self) -> float:
-        await self.start()
+    async def restart(self, extra_env: Mapping[str, str] | None = None) -> float:
+        await self.start(extra_env)
         return await self.wait_ready()
 
     async def settle(self, quiet: float = QUIET, timeout: float = SETTLE_TIMEOUT) -> None:
@@ -534,6 +550,37 @@ class BotProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.child.pid, signal.SIGKILL)
             await self.child.wait(EXIT_TIMEOUT)
+
+
+# --- hooks: test instrumentation inside the bot process ------------------------------------------------------
+
+MARK_ENV = "SICHENG_CRASH_MARK"  # a file the hook writes when the bot reaches the point it watches
+HOLD_ENV = "SICHENG_CRASH_HOLD"  # seconds the bot then stays there (default 0.5)
+HOLD_FANOUT = "tests.support.crash:hold_fanout"
+
+
+def hold_fanout() -> None:
+    """Hook (``SICHENG_CRASH_HOOK=tests.support.crash:hold_fanout``): once a campaign's fan-out has inserted its
+    outbox rows — inside the transaction that starts the campaign, not yet committed — write the mark file and keep
+    that transaction open for ``SICHENG_CRASH_HOLD`` seconds, so a kill the test sends then lands inside it (the
+    real fan-out of a few hundred rows takes milliseconds, too short to hit from outside). Nothing else changes:
+    the rest of the bot keeps running meanwhile, as it would during a long fan-out."""
+    import storage.campaign_repository as repository
+
+    mark = Path(os.environ[MARK_ENV])
+    hold = float(os.environ.get(HOLD_ENV) or 0.5)
+    original = repository.SqlCampaignRepository.add_deliveries
+
+    def reached(added: int) -> None:
+        mark.write_text(f"{os.getpid()} {added}\n", encoding="utf-8")
+
+    async def add_deliveries(self: Any, rows: Sequence[dict[str, Any]]) -> int:
+        added = await original(self, rows)
+        reached(added)
+        await asyncio.sleep(hold)
+        return added
+
+    setattr(repository.SqlCampaignRepository, "add_deliveries", add_deliveries)  # noqa: B010 (a method, patched)
 
 
 # --- the seeded world ----------------------------------------------------------------------------------------

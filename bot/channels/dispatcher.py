@@ -37,7 +37,14 @@ from bot.conversation.replies import (
     is_out_kind,
     out_from_json,
 )
-from bot.domain.messaging import MAX_SEND_ATTEMPTS, OutboxItem, OutboxStatus, send_backoff
+from bot.domain.messaging import (
+    MAX_SEND_ATTEMPTS,
+    UNREACHABLE,
+    OutboxItem,
+    OutboxStatus,
+    send_backoff,
+    unreachable_reason,
+)
 from bot.domain.wire import from_json
 from bot.services.outbox import NOTICE, POLL
 from bot.services.ports import Clock, Transactions, UnitOfWorkFactory
@@ -165,7 +172,7 @@ class Dispatcher:
         now = self._clock()
         # A reply goes to someone who just wrote to the bot: reachable by definition, no need to look.
         if not is_out_kind(item.kind) and await self._unreachable(item.chat_id):
-            await self._finish(item, OutboxStatus.SKIPPED, error="recipient unreachable")
+            await self._finish(item, OutboxStatus.SKIPPED, error=UNREACHABLE)
             return
         try:
             outs = await self.render(item)
@@ -198,7 +205,8 @@ class Dispatcher:
         if verdict.kind is Kind.FORBIDDEN:
             async with self._tx.scope() as uow:
                 await uow.outbox.mark_unreachable(item.chat_id, self._clock())
-                skipped = await uow.outbox.skip_chat(item.chat_id, self._clock(), "recipient unreachable")
+                why = unreachable_reason(str(error))
+                skipped = await uow.outbox.skip_chat(item.chat_id, self._clock(), why)
                 await uow.commit()
             log.info("chat %s blocked the bot: %s queued message(s) skipped", item.chat_id, skipped)
             return
@@ -291,11 +299,12 @@ class Dispatcher:
                 limit = CAPTION_LIMIT if caption else TEXT_LIMIT
                 return [OutEdit(item.chat_id, original[1], _clip(text, limit), buttons, caption=caption)]
             # The card never reached the chat: send the current state as a new message instead.
+        paid = bool(p.get("paid"))  # allow_paid_broadcast, chosen per notice
         if p.get("photo"):
-            return [OutPhoto(item.chat_id, p["photo"], _clip(text, CAPTION_LIMIT), buttons)]
+            return [OutPhoto(item.chat_id, p["photo"], _clip(text, CAPTION_LIMIT), buttons, paid=paid)]
         parts = split_text(text, TEXT_LIMIT)
-        messages: list[Outgoing] = [OutMessage(item.chat_id, part) for part in parts[:-1]]
-        return [*messages, OutMessage(item.chat_id, parts[-1], buttons)]
+        messages: list[Outgoing] = [OutMessage(item.chat_id, part, paid=paid) for part in parts[:-1]]
+        return [*messages, OutMessage(item.chat_id, parts[-1], buttons, paid=paid)]
 
     def _buttons(self, rows: list[list[dict[str, Any]]], locale: str) -> OutKeyboard:
         return tuple(tuple(button for b in row if (button := self._button(b, locale)) is not None) for row in rows)

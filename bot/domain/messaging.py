@@ -49,6 +49,24 @@ class OutboxItem:
     error: str | None = None
 
 
+# Why a row was skipped: the person or group was marked unreachable before (cause unknown here), or Telegram said why.
+UNREACHABLE = "recipient unreachable"
+_UNREACHABLE_CAUSES = (
+    ("blocked", "blocked"),  # "bot was blocked by the user"
+    ("initiate", "never started"),  # "bot can't initiate conversation with a user": never opened the bot
+    ("deactivated", "deactivated"),  # "user is deactivated"
+    ("kicked", "removed from group"),  # "bot was kicked from the group chat"
+    ("not a member", "removed from group"),
+)
+
+
+def unreachable_reason(description: str) -> str:
+    """The reason kept on skipped rows for Telegram's 403 ``description``: organisers see why nobody got it."""
+    text = description.lower()
+    cause = next((name for needle, name in _UNREACHABLE_CAUSES if needle in text), None)
+    return f"unreachable: {cause}" if cause else UNREACHABLE
+
+
 def send_backoff(attempts: int) -> timedelta:
     """2, 4, 8 … seconds (at most 5 minutes) after a transient failure."""
     return timedelta(seconds=min(300, 2 ** max(1, attempts)))

@@ -222,7 +222,7 @@ async def test_organiser_lists_opens_cancels_and_stops_notices_with_counts(app: 
     (detail,) = await chat.press("✅ #1")
     assert "📋 <b>通知 #1</b> · 示范社区" in detail and "状态：✅ 已发送" in detail
     assert "✅ 已送达：4" in detail and "⏭ 已跳过：1" in detail
-    assert "未送达的原因：\n• 对方已屏蔽机器人或已退出：1" in detail
+    assert "未送达的原因：\n• 对方已屏蔽机器人：1" in detail
     assert chat.labels() == ["⬅️ 返回列表"], "nothing to cancel once sent"
 
     await chat.press("返回列表")

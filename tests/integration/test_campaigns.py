@@ -94,7 +94,7 @@ async def test_blocked_residents_are_skipped_and_counted_in_the_report(app: App,
     (overview,) = await app.services.campaigns.for_organiser(ORGANISER)
     assert overview.campaign.id == campaign.id
     assert (overview.counts.sent, overview.counts.skipped, overview.counts.pending) == (9, 2, 0)
-    assert overview.campaign.failures == {"recipient unreachable": 2}
+    assert overview.campaign.failures == {"unreachable: blocked": 2}
     # The next notice does not try them again.
     await app.services.campaigns.create(ORGANISER, Draft(await community_id(app), "恢复供水"))
     telegram.sent.clear()
@@ -291,3 +291,19 @@ async def test_mydata_lists_notice_settings_and_deleteme_forgets_them(app: App, 
     async with app.uow() as uow:
         prefs = await uow.campaigns.preferences(resident.id)
     assert prefs.tracks == frozenset() and prefs.quiet is not None and prefs.quiet.label() == "22:00–08:00"
+
+
+async def test_paid_notice_is_sent_with_allow_paid_broadcast_and_others_are_not(app: App, clock: FakeClock) -> None:
+    await populate(app, [1000, 1001], clock())
+    demo = await community_id(app)
+    await app.services.campaigns.create(ORGANISER, Draft(demo, "付费快速通知", paid=True))
+    await app.services.campaigns.create(ORGANISER, Draft(demo, "普通通知"))
+    telegram = FakeTelegram()
+    await dispatch_all(app, telegram, clock)
+    sent = [o for o in telegram.sent if isinstance(o, OutMessage) and "通知" in o.text and o.chat_id in (1000, 1001)]
+    assert {(o.chat_id, "付费" in o.text, o.paid) for o in sent} == {
+        (1000, True, True),
+        (1001, True, True),
+        (1000, False, False),
+        (1001, False, False),
+    }

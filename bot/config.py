@@ -19,6 +19,8 @@ class TelegramSettings(BaseModel):
     poll_timeout: int = 30
     group_per_minute: int = 20
     chat_per_second: float = 1.0
+    # Telegram's free broadcast limit for one token, shared by every process (Redis) — lower it to leave headroom.
+    bot_per_second: int = 30
 
 
 class DatabaseSettings(BaseModel):

@@ -30,7 +30,7 @@ DRAIN_SECONDS = 5.0
 def make_gate(app: App, token: str) -> SendGate:
     """One gate per token, shared by every sender of this process; with Redis, the token's pace is shared too."""
     telegram = app.settings.telegram
-    limits = GateLimits.from_rates(telegram.chat_per_second, telegram.group_per_minute)
+    limits = GateLimits.from_rates(telegram.chat_per_second, telegram.group_per_minute, telegram.bot_per_second)
     if not app.settings.redis.url:
         return SendGate(limits)
     from bot.channels.redis_pace import RedisPace

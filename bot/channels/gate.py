@@ -125,10 +125,10 @@ class GateLimits:
     paid: tuple[tuple[float, int], ...] = ((1.0, 1000),)
 
     @classmethod
-    def from_rates(cls, chat_per_second: float, group_per_minute: int) -> GateLimits:
-        """Limits from configuration (``SICHENG_TELEGRAM__CHAT_PER_SECOND`` etc.)."""
+    def from_rates(cls, chat_per_second: float, group_per_minute: int, bot_per_second: int = 30) -> GateLimits:
+        """Limits from configuration (``SICHENG_TELEGRAM__CHAT_PER_SECOND``, ``..._BOT_PER_SECOND`` etc.)."""
         burst = 3.0 / chat_per_second if chat_per_second > 0 else 0.0
-        return cls(private=((burst, 3),), group=((burst, 3), (60.0, group_per_minute)))
+        return cls(private=((burst, 3),), group=((burst, 3), (60.0, group_per_minute)), token=((1.0, bot_per_second),))
 
 
 class SendGate:

@@ -60,3 +60,15 @@ async def test_paid_broadcast_is_not_held_to_the_free_thirty_per_second(fake_tim
     assert times == [times[0]] * 200, "200 paid sends to 200 chats go in the same second"
     await gate.run("sendMessage", 999, send, lambda e: Verdict(Kind.FATAL), None)
     assert times[-1] == times[0], "free sends keep their own 30/s allowance"
+
+
+async def test_configured_token_rate_paces_the_whole_token(fake_time: FakeTime) -> None:
+    gate = SendGate(GateLimits.from_rates(1.0, 20, bot_per_second=10), clock=fake_time, sleep=fake_time.sleep)
+    times: list[float] = []
+
+    async def send() -> None:
+        times.append(fake_time())
+
+    for chat in range(1, 13):
+        await gate.run("sendMessage", chat, send, lambda e: Verdict(Kind.FATAL), None)
+    assert times[:10] == [times[0]] * 10 and times[10:] == [times[0] + 1.0] * 2

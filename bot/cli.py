@@ -34,6 +34,10 @@ app.add_typer(points_app, name="points")
 app.add_typer(stats_app, name="stats")
 export_app = typer.Typer(help="Exports: the 问题台账 (issue ledger) as xlsx or csv.", no_args_is_help=True)
 app.add_typer(export_app, name="export")
+notices_app = typer.Typer(help="Campaign notices (通知公告): send, list, cancel, watch.", no_args_is_help=True)
+outbox_app = typer.Typer(help="The outbox: list, retry failed messages, cancel waiting ones.", no_args_is_help=True)
+app.add_typer(notices_app, name="notices")
+app.add_typer(outbox_app, name="outbox")
 
 
 def _settings() -> Settings:
@@ -413,10 +417,488 @@ def status(as_json: bool = typer.Option(False, "--json", help="Machine-readable 
     )
     typer.echo(
         f"outbox: {outbox.get('pending', 0)} waiting ({figures['outbox_due_now']} due now), {outbox.get('sent', 0)} "
-        f"sent, {outbox.get('skipped', 0)} skipped (recipient blocked the bot), {outbox.get('failed', 0)} failed"
+        f"sent, {outbox.get('skipped', 0)} skipped (recipient blocked the bot), {outbox.get('failed', 0)} failed, "
+        f"{outbox.get('cancelled', 0)} cancelled"
     )
     for item in figures["set_aside"]:
         typer.echo(f"  set aside: update {item['update_id']}: {item['reason']}")
+
+
+# ---- notices and the outbox, for operators ---------------------------------------------------------------------
+
+URL_OPTION = typer.Option(None, "--url", help="Database URL (default: SICHENG_DATABASE__URL).")
+AUDIENCES = ("all", "buildings", "track", "volunteers", "grid-workers", "groups")
+POLL_SECONDS = 1.0
+IDLE_HINT_SECONDS = 30.0
+
+
+class _Refused(Exception):
+    """An operator's request that cannot be carried out as given; nothing was changed (exit code 2)."""
+
+
+def _refuse(message: str) -> NoReturn:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _settings_at(url: str | None) -> Settings:
+    settings = _settings()
+    if url is None:
+        return settings
+    return settings.model_copy(update={"database": settings.database.model_copy(update={"url": url})})
+
+
+def _read_notice(file: str) -> str:
+    """The notice text of FILE (``-``: standard input), UTF-8."""
+    import sys
+
+    try:
+        data = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    except OSError as error:
+        _refuse(f"cannot read {file}: {error.strerror or error}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        _refuse(f"{file}: not UTF-8 (byte {error.start + 1} cannot be read); save the file as UTF-8")
+
+
+def notice_problem(source: str, name: str) -> str | None:
+    """Why Telegram would refuse the notice text (with line, column and the line itself), or None."""
+    from bot.domain.campaigns import BODY_LIMIT
+    from bot.domain.telegram_html import check_html, plain_length
+
+    problem = check_html(source)
+    if problem is not None and problem.code != "too_long":
+        if not problem.position:
+            return f"{name}: {problem.code}: {problem.detail}"
+        index = problem.position - 1
+        line_start = source.rfind("\n", 0, index) + 1
+        line_end = source.find("\n", index)
+        line = source[line_start : line_end if line_end >= 0 else len(source)]
+        row, column = source.count("\n", 0, index) + 1, index - line_start + 1
+        caret = " " * _cell_width(line[: column - 1]) + "^"
+        return f"{name}:{row}:{column}: {problem.code}: {problem.detail}\n  {line}\n  {caret}"
+    length = plain_length(source)
+    if length > BODY_LIMIT:
+        return (
+            f"{name}: too_long: {length} characters after removing the tags; a notice may have at most {BODY_LIMIT} "
+            f"(the header takes the rest of Telegram's 4096)"
+        )
+    return None
+
+
+def _campaign_problem(built: Any, error: Any) -> str:
+    """A CampaignError in the words organisers get (English)."""
+    from jinja2 import UndefinedError
+
+    try:
+        text = str(built.renderer.render("en", "notices/problem", error.context))
+    except UndefinedError:
+        return f"the notice cannot be sent: {error.code}"
+    return text.removeprefix("⚠️").strip()
+
+
+def _audience(kind: str, buildings: list[int], track: str | None) -> Any:
+    from bot.domain.campaigns import Audience, AudienceKind
+    from bot.domain.roles import Role
+
+    if kind == "buildings":
+        return Audience(AudienceKind.BUILDINGS, tuple(buildings))
+    if buildings:
+        raise _Refused(f"--buildings goes with --audience buildings, not {kind}")
+    if kind == "track":
+        if track is None:
+            raise _Refused("--audience track needs --track (civilised, sanitary, garden, food_safety)")
+        return Audience(AudienceKind.TRACK, track=track)
+    if kind in ("volunteers", "grid-workers"):
+        return Audience(AudienceKind.ROLE, role=Role.VOLUNTEER if kind == "volunteers" else Role.GRID_WORKER)
+    return Audience(AudienceKind(kind))
+
+
+def _local(moment: Any, zone: Any) -> str:
+    return "-" if moment is None else str(moment.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
+
+
+def _cell_width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(c) in ("W", "F") else 1 for c in text)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    """Columns padded to their widest cell (CJK characters count double); the last column is not padded."""
+    widths = [max(_cell_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for row in [header, *rows]:
+        cells = [c + " " * (widths[i] - _cell_width(c)) for i, c in enumerate(row[:-1])]
+        lines.append("  ".join([*cells, row[-1]]).rstrip())
+    return lines
+
+
+def _counts_text(counts: Any) -> str:
+    return f"sent {counts.sent} · skipped {counts.skipped} · failed {counts.failed} · pending {counts.pending}" + (
+        f" · cancelled {counts.cancelled}" if counts.cancelled else ""
+    )
+
+
+@notices_app.command("send")
+def notices_send(
+    file: str = typer.Argument(None, help="The notice text in Telegram HTML (UTF-8); - reads standard input."),
+    community: str = typer.Option(..., help="Community code."),
+    buildings: str = typer.Option(None, help="Building codes, comma-separated (e.g. 1,2): those residents only."),
+    track: str = typer.Option(None, help="Track of the notice (civilised, sanitary, garden, food_safety)."),
+    audience: str = typer.Option(None, help="all (default), buildings, track, volunteers, grid-workers, groups."),
+    at: str = typer.Option(None, "--at", help="Send time in the community's time zone: 18:30, 12-08 09:00, …"),
+    urgent: bool = typer.Option(False, "--urgent", help="Urgent: not held by residents' quiet hours."),
+    template: str = typer.Option(None, help="A notice of the content library (e.g. sorting_weekly) instead of FILE."),
+    weekly: bool = typer.Option(False, "--weekly", help="Send it again every week at the same time."),
+    wait: bool = typer.Option(False, "--wait", help="Show a progress bar until every delivery is settled."),
+    url: str = URL_OPTION,
+) -> None:
+    """Send a notice to a community's residents (or schedule it): checked first, queued only when valid."""
+    from bot.app import utcnow
+    from bot.domain.campaigns import CampaignError, CampaignStatus, Draft, parse_local_time
+
+    if (file is None) == (template is None):
+        _refuse("give the notice text as FILE, or a library notice with --template (not both)")
+    body = ""
+    if file is not None:
+        body = _read_notice(file)
+        problem = notice_problem(body, "<stdin>" if file == "-" else file)
+        if problem is not None:
+            _refuse(problem)
+    kind = audience or ("buildings" if buildings else "all")
+    if kind not in AUDIENCES:
+        _refuse(f"--audience must be one of {', '.join(AUDIENCES)}")
+    building_codes = [b.strip() for b in (buildings or "").split(",") if b.strip()]
+    settings = _settings_at(url)
+
+    async def work(built: Any) -> tuple[Any, Any, Any]:
+        found = await built.services.communities.by_code(community)
+        if found is None:
+            raise _Refused(f"no community with code {community!r}")
+        campaigns = built.services.campaigns
+        if template is not None and template not in campaigns.templates:
+            raise _Refused(f"no library notice {template!r}; there are: {', '.join(campaigns.templates)}")
+        zone = campaigns.zone(found)
+        ids = []
+        for code in building_codes:
+            place = found.building(code)
+            if place is None:
+                known = ", ".join(b.code for b in found.buildings)
+                raise _Refused(f"{found.code} has no building {code!r} (it has: {known})")
+            ids.append(place.id)
+        try:
+            send_at = parse_local_time(at, utcnow(), zone) if at else None
+            draft = Draft(
+                found.id,
+                body,
+                _audience(kind, ids, track),
+                track=track,
+                urgent=urgent,
+                repeat_weekly=weekly,
+                template=template,
+                send_at=send_at,
+            )
+            campaign = await campaigns.create(None, draft)
+        except CampaignError as error:
+            raise _Refused(_campaign_problem(built, error)) from None
+        return campaign, found, zone
+
+    try:
+        campaign, found, zone = _with_app(settings, work)
+    except _Refused as refused:
+        _refuse(str(refused))
+    when = "sending now"
+    if campaign.status is not CampaignStatus.SENDING:
+        when = f"goes out {_local(campaign.send_at, zone)} ({zone.key})"
+    typer.echo(f"notice {campaign.id}: {campaign.recipients} recipient(s) in {found.name} ({found.code}), {when}")
+    if weekly:
+        typer.echo("  and again every week at the same time, until cancelled")
+    if wait:
+        _wait_for(settings, campaign.id)
+
+
+@notices_app.command("wait")
+def notices_wait(campaign_id: int = typer.Argument(..., help="Notice id."), url: str = URL_OPTION) -> None:
+    """Watch a notice until every delivery is settled (Ctrl-C stops watching, not the notice)."""
+    _wait_for(_settings_at(url), campaign_id)
+
+
+def _wait_for(settings: Settings, campaign_id: int) -> None:
+    """Poll the database every second and draw delivered/skipped/failed against the recipients; the bot process
+    (here or elsewhere, on the same database) delivers."""
+    import time
+
+    from bot.app import utcnow
+    from bot.domain.campaigns import CampaignStatus
+    from bot.domain.errors import NotFound
+    from bot.services.outbox_admin import NoticeAdmin
+
+    async def work(built: Any) -> Any:
+        admin = NoticeAdmin(built.uow, utcnow)
+        line = await admin.state(campaign_id)
+        if line.campaign.status is CampaignStatus.SCHEDULED:
+            zone = built.services.campaigns.zone(line.community)
+            typer.echo(f"notice {campaign_id} goes out {_local(line.campaign.send_at, zone)}; waiting for it")
+        typer.echo("(Ctrl-C stops waiting; the notice goes on)")
+        length = max(line.campaign.recipients, line.counts.total, 1)
+        shown, last_change, hinted = 0, time.monotonic(), False
+        label = f"notice {campaign_id}: {_counts_text(line.counts)}"
+        with typer.progressbar(length=length, label=label, show_pos=True) as bar:
+            while True:
+                counts = line.counts
+                bar.length = max(line.campaign.recipients, counts.total, 1)
+                if counts.done != shown:
+                    last_change = time.monotonic()
+                bar.label = f"notice {campaign_id}: {_counts_text(counts)}"
+                bar.update(counts.done - shown)
+                shown = counts.done
+                if line.finished:
+                    break
+                started = line.campaign.status is CampaignStatus.SENDING or line.campaign.send_at <= utcnow()
+                if started and not hinted and time.monotonic() - last_change > IDLE_HINT_SECONDS:
+                    hinted = True
+                    typer.echo(
+                        f"\nnothing delivered for {int(IDLE_HINT_SECONDS)} s: is the bot running (sicheng run) on "
+                        "this database? Residents' quiet hours also hold notices until they end.",
+                        err=True,
+                    )
+                await asyncio.sleep(POLL_SECONDS)
+                line = await admin.state(campaign_id)
+        return line
+
+    try:
+        line = _with_app(settings, work)
+    except NotFound:
+        _refuse(f"no notice {campaign_id}")
+    except KeyboardInterrupt:
+        typer.echo(f"\nstopped waiting; notice {campaign_id} goes on (sicheng notices wait {campaign_id})")
+        return
+    typer.echo(f"notice {campaign_id} {line.campaign.status.value}: {_counts_text(line.counts)}")
+
+
+@notices_app.command("list")
+def notices_list(
+    community: str = typer.Option(None, help="Community code (default: all)."),
+    limit: int = typer.Option(20, help="At most this many, newest first."),
+    url: str = URL_OPTION,
+) -> None:
+    """Notices of the last 30 days and every scheduled one: status, local send time, recipients, deliveries."""
+    from bot.app import utcnow
+    from bot.domain.errors import NotFound
+    from bot.domain.telegram_html import EntityParseError, parse_html
+    from bot.services.outbox_admin import NoticeAdmin
+
+    async def work(built: Any) -> list[list[str]]:
+        rows = []
+        for line in await NoticeAdmin(built.uow, utcnow).recent(community, limit):
+            c, counts = line.campaign, line.counts
+            zone = built.services.campaigns.zone(line.community)
+            try:
+                what = f"[{c.template}]" if c.template else " ".join(parse_html(c.body)[0].split())
+            except EntityParseError:
+                what = c.body
+            flags = ("urgent " if c.urgent else "") + ("weekly " if c.repeat_weekly else "")
+            rows.append(
+                [
+                    str(c.id),
+                    line.community.code,
+                    c.status.value,
+                    _local(c.send_at, zone),
+                    str(c.recipients),
+                    str(counts.sent),
+                    str(counts.skipped),
+                    str(counts.failed),
+                    str(counts.pending),
+                    str(counts.cancelled),
+                    flags + (what[:30] + "…" if len(what) > 30 else what),
+                ]
+            )
+        return rows
+
+    try:
+        rows = _with_app(_settings_at(url), work)
+    except NotFound:
+        _refuse(f"no community with code {community!r}")
+    if not rows:
+        typer.echo("no notices in the last 30 days")
+        return
+    header = ["id", "community", "status", "send at (local)", "recipients", "sent", "skipped", "failed", "pending"]
+    for text in _table([*header, "cancelled", "notice"], rows):
+        typer.echo(text)
+
+
+@notices_app.command("cancel")
+def notices_cancel(campaign_id: int = typer.Argument(..., help="Notice id."), url: str = URL_OPTION) -> None:
+    """Cancel a scheduled notice, or stop one that is sending (what was sent stays sent)."""
+    from bot.domain.campaigns import CampaignError
+    from bot.domain.errors import NotFound
+
+    async def work(built: Any) -> tuple[Any, int]:
+        try:
+            stopped: tuple[Any, int] = await built.services.campaigns.stop(None, campaign_id)
+            return stopped
+        except CampaignError as error:
+            raise _Refused(_campaign_problem(built, error)) from None
+
+    try:
+        campaign, stopped = _with_app(_settings_at(url), work)
+    except NotFound:
+        _refuse(f"no notice {campaign_id}")
+    except _Refused as refused:
+        _refuse(f"notice {campaign_id}: {refused}")
+    if stopped or campaign.status.value == "sending":
+        typer.echo(f"notice {campaign_id} stopped: {stopped} waiting deliveries cancelled (what was sent stays sent)")
+    else:
+        typer.echo(f"notice {campaign_id} cancelled")
+
+
+def _selection(ids: list[str], campaign: int | None, chat: int | None, statuses: tuple[Any, ...] = ()) -> Any:
+    from bot.domain.outbox_admin import Selection
+
+    numbers: list[int] = []
+    for text in ids:
+        for part in text.split(","):
+            if not part.strip():
+                continue
+            try:
+                numbers.append(int(part))
+            except ValueError:
+                _refuse(f"--id takes outbox row ids (numbers), not {part.strip()!r}")
+    return Selection(tuple(numbers), campaign, chat, statuses)
+
+
+class _Bar:
+    """A progress bar that appears only when the work spans several batches."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.bar: Any = None
+        self.done = 0
+
+    def __call__(self, done: int, total: int) -> None:
+        from bot.domain.outbox_admin import ADMIN_BATCH
+
+        if self.bar is None:
+            if total <= ADMIN_BATCH:
+                return
+            self.bar = typer.progressbar(length=total, label=self.label, show_pos=True)
+            self.bar.__enter__()
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+def _outbox_change(action: str, selection: Any, all_failed: bool, url: str | None) -> Any:
+    from bot.app import utcnow
+    from bot.services.outbox_admin import OutboxAdmin
+
+    bar = _Bar("retrying" if action == "retry" else "cancelling")
+
+    async def work(built: Any) -> Any:
+        admin = OutboxAdmin(built.uow, utcnow)
+        if action == "retry":
+            return await admin.retry(selection, all_failed=all_failed, progress=bar)
+        return await admin.cancel(selection, progress=bar)
+
+    try:
+        return _with_app(_settings_at(url), work)
+    finally:
+        bar.close()
+
+
+@outbox_app.command("list")
+def outbox_list(
+    status: str = typer.Option(None, help="pending, failed, skipped, cancelled or sent (default: all but sent)."),
+    chat: int = typer.Option(None, help="Only messages to this chat."),
+    campaign: int = typer.Option(None, help="Only deliveries of this notice."),
+    limit: int = typer.Option(50, help="At most this many rows, newest first."),
+    url: str = URL_OPTION,
+) -> None:
+    """Messages in the outbox: id, chat, kind/template, priority, status, attempts, not before (local), error."""
+    from zoneinfo import ZoneInfo
+
+    from bot.app import utcnow
+    from bot.domain.messaging import OutboxStatus
+    from bot.domain.notices import Priority
+    from bot.services.outbox_admin import OutboxAdmin
+
+    known = [s.value for s in OutboxStatus]
+    if status is not None and status not in known:
+        _refuse(f"--status must be one of {', '.join(known)}")
+    wanted = (OutboxStatus(status),) if status else tuple(s for s in OutboxStatus if s is not OutboxStatus.SENT)
+    selection = _selection([], campaign, chat, wanted)
+    settings = _settings_at(url)
+    zone = ZoneInfo(settings.locale.timezone)
+
+    async def work(built: Any) -> list[Any]:
+        return list(await OutboxAdmin(built.uow, utcnow).entries(selection, limit))
+
+    entries = _with_app(settings, work)
+    if not entries:
+        typer.echo("no outbox rows match")
+        return
+    priorities = {int(p): p.name.lower() for p in Priority}
+    rows = [
+        [
+            str(e.id),
+            str(e.chat_id),
+            e.kind + (f":{e.template}" if e.template else ""),
+            priorities.get(e.priority, str(e.priority)),
+            e.status.value,
+            str(e.attempts),
+            _local(e.not_before, zone),
+            "-" if e.campaign_id is None else str(e.campaign_id),
+            (e.error or "")[:80],
+        ]
+        for e in entries
+    ]
+    header = ["id", "chat", "kind/template", "priority", "status", "attempts", "not before", "notice", "error"]
+    for text in _table(header, rows):
+        typer.echo(text)
+    if len(entries) == limit:
+        typer.echo(f"(the newest {limit}; --limit shows more)")
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    failed: bool = typer.Option(False, "--failed", help="Every failed message (or narrow with the options below)."),
+    ids: list[str] = typer.Option([], "--id", help="Outbox row ids (repeatable, or comma-separated)."),
+    campaign: int = typer.Option(None, help="The failed deliveries of this notice."),
+    chat: int = typer.Option(None, help="The failed messages to this chat."),
+    url: str = URL_OPTION,
+) -> None:
+    """Send failed messages again: back to waiting, attempts reset, no delay."""
+    selection = _selection(ids, campaign, chat)
+    if not (failed or selection.names_rows):
+        _refuse("say which failed messages to send again: --failed (all), --id, --campaign or --chat")
+    result = _outbox_change("retry", selection, failed, url)
+    typer.echo(f"{result.changed} failed message(s) waiting to be sent again" + _left(result.left, "failed"))
+    if result.campaigns:
+        typer.echo(f"notice(s) {', '.join(map(str, result.campaigns))} sending again; their reports will follow")
+
+
+@outbox_app.command("cancel")
+def outbox_cancel(
+    ids: list[str] = typer.Option([], "--id", help="Outbox row ids (repeatable, or comma-separated)."),
+    campaign: int = typer.Option(None, help="The waiting deliveries of this notice."),
+    chat: int = typer.Option(None, help="The waiting messages to this chat."),
+    url: str = URL_OPTION,
+) -> None:
+    """Cancel waiting messages (a message being sent right now is left alone)."""
+    selection = _selection(ids, campaign, chat)
+    if not selection.names_rows:
+        _refuse("say which waiting messages to cancel: --id, --campaign or --chat (all of them is not an option)")
+    result = _outbox_change("cancel", selection, False, url)
+    typer.echo(f"{result.changed} waiting message(s) cancelled" + _left(result.left, "waiting"))
+
+
+def _left(count: int, status: str) -> str:
+    return f" ({count} no longer {status} or being sent, left alone)" if count else ""
 
 
 def _safe_url(url: str) -> str:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import aliased
 
 from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
 from bot.domain.notices import Priority
+from bot.domain.outbox_admin import OutboxEntry, Selection
 from storage.messaging_models import InboxRow, OutboxRow
 from storage.models import GroupChatRow, ResidentRow
 
@@ -339,6 +340,85 @@ class SqlOutboxRepository:
             delete(OUTBOX).where(OutboxRow.status != "pending", OutboxRow.sent_at < before, OutboxRow.id.not_in(keep))
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    # ---- operators (``sicheng outbox``) ------------------------------------------------------------------
+
+    async def entries(self, selection: Selection, limit: int) -> list[OutboxEntry]:
+        """Rows an operator selected, newest first."""
+        query = _selected(select(OutboxRow), selection).order_by(OutboxRow.id.desc()).limit(limit)
+        return [_entry(r) for r in (await self._s.scalars(query)).all()]
+
+    async def matching(self, selection: Selection) -> list[tuple[int, int | None]]:
+        """(id, campaign id) of every selected row, oldest first."""
+        query = _selected(select(OutboxRow.id, OutboxRow.campaign_id), selection).order_by(OutboxRow.id)
+        return [(int(i), None if c is None else int(c)) for i, c in (await self._s.execute(query)).all()]
+
+    async def requeue_failed(self, ids: Sequence[int]) -> list[int | None]:
+        """Failed rows among ``ids`` go back to pending as if new (attempts reset, no delay); returns the campaign
+        id of each row changed (None for a row of no campaign)."""
+        if not ids:
+            return []
+        result = await self._s.execute(
+            update(OUTBOX)
+            .where(OutboxRow.id.in_(list(ids)), OutboxRow.status == OutboxStatus.FAILED.value)
+            .values(
+                status=OutboxStatus.PENDING.value,
+                attempts=0,
+                not_before=None,
+                sent_at=None,
+                message_id=None,
+                error=None,
+                claimed_until=None,
+                claimed_by=None,
+            )
+            .returning(OUTBOX.c.campaign_id)
+        )
+        return [None if c is None else int(c) for c in result.scalars().all()]
+
+    async def cancel_pending(self, ids: Sequence[int], at: datetime, reason: str) -> int:
+        """Pending rows among ``ids`` are kept as cancelled; a row a dispatcher is sending right now is left alone."""
+        if not ids:
+            return 0
+        result = await self._s.execute(
+            update(OUTBOX)
+            .where(
+                OutboxRow.id.in_(list(ids)),
+                OutboxRow.status == OutboxStatus.PENDING.value,
+                or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until <= at),
+            )
+            .values(status=OutboxStatus.CANCELLED.value, sent_at=at, error=reason[:300])
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _selected(query: Any, selection: Selection) -> Any:
+    if selection.ids:
+        query = query.where(OutboxRow.id.in_(list(selection.ids)))
+    if selection.campaign_id is not None:
+        query = query.where(OutboxRow.campaign_id == selection.campaign_id)
+    if selection.chat_id is not None:
+        query = query.where(OutboxRow.chat_id == selection.chat_id)
+    if selection.statuses:
+        query = query.where(OutboxRow.status.in_([s.value for s in selection.statuses]))
+    return query
+
+
+def _entry(row: OutboxRow) -> OutboxEntry:
+    template = row.payload.get("template") if isinstance(row.payload, dict) else None
+    return OutboxEntry(
+        id=row.id,
+        chat_id=row.chat_id,
+        kind=row.kind,
+        template=template if isinstance(template, str) else None,
+        priority=row.priority,
+        status=OutboxStatus(row.status),
+        attempts=row.attempts,
+        created_at=row.created_at,
+        not_before=row.not_before,
+        sent_at=row.sent_at,
+        error=row.error,
+        campaign_id=row.campaign_id,
+    )
 
 
 def _outbox(row: OutboxRow) -> OutboxItem:

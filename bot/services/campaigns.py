@@ -175,12 +175,19 @@ class CampaignService:
 
     async def cancel(self, telegram_id: int, campaign_id: int) -> Campaign:
         """Cancel a scheduled notice, or stop one that is sending (what was sent stays sent)."""
+        campaign, _ = await self.stop(telegram_id, campaign_id)
+        return campaign
+
+    async def stop(self, telegram_id: int | None, campaign_id: int) -> tuple[Campaign, int]:
+        """Cancel or stop a notice; returns it and how many waiting deliveries were stopped. ``telegram_id`` None:
+        an operator at the command line (no role check)."""
         now = self._clock()
         async with self._uow() as uow:
             campaign = await uow.campaigns.get(campaign_id, for_update=True)
             if campaign is None:
-                raise NotFound(what="notice")
-            await self._organiser(uow, telegram_id, campaign.community_id, "notice.cancel")
+                raise NotFound(what="notice", id=campaign_id)
+            if telegram_id is not None:
+                await self._organiser(uow, telegram_id, campaign.community_id, "notice.cancel")
             if campaign.status not in (CampaignStatus.SCHEDULED, CampaignStatus.SENDING):
                 raise CampaignError("not_cancellable", status=campaign.status.value)
             stopped = 0
@@ -189,11 +196,12 @@ class CampaignService:
             else:
                 await uow.campaigns.move(campaign.id, CampaignStatus.SCHEDULED, CampaignStatus.CANCELLED)
                 await uow.campaigns.update(campaign.id, finished_at=now)
-            await uow.audit.add(now, telegram_id, "notice.cancel", True, {"campaign": campaign.id, "stopped": stopped})
+            details = {"campaign": campaign.id, "stopped": stopped, "by": "organiser" if telegram_id else "operator"}
+            await uow.audit.add(now, telegram_id, "notice.cancel", True, details)
             await uow.commit()
             updated = await uow.campaigns.get(campaign.id)
         assert updated is not None
-        return updated
+        return updated, stopped
 
     async def overview(self, telegram_id: int, campaign_id: int) -> Overview:
         async with self._uow() as uow:

@@ -10,6 +10,7 @@ from typing import Any, Protocol, Self
 from bot.domain.campaigns import Audience, Campaign, CampaignStatus, Counts, Preferences, Recipient
 from bot.domain.jobs import Job
 from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
+from bot.domain.outbox_admin import OutboxEntry, Selection
 from bot.domain.points import Account, Entry, Lot, Reason
 from bot.domain.quiz import Review
 from bot.domain.quiz_figures import ResidentProgress
@@ -358,6 +359,14 @@ class OutboxRepository(Protocol):
     async def pending_count(self, now: datetime) -> int: ...
 
     async def purge(self, before: datetime) -> int: ...
+
+    async def entries(self, selection: Selection, limit: int) -> list[OutboxEntry]: ...
+
+    async def matching(self, selection: Selection) -> list[tuple[int, int | None]]: ...
+
+    async def requeue_failed(self, ids: Sequence[int]) -> list[int | None]: ...
+
+    async def cancel_pending(self, ids: Sequence[int], at: datetime, reason: str) -> int: ...
 
 
 class CampaignRepository(Protocol):

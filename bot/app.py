@@ -184,7 +184,7 @@ async def build_app(
     points = PointsService(uow, clock, policy)
     reports = build_reports(settings, uow, clock, points, transactions, downloader)
     services = Services(
-        residents=ResidentService(uow, clock),
+        residents=ResidentService(uow, clock, timezone=settings.locale.timezone, photos=reports.service.photos),
         communities=CommunityService(uow),
         access=AccessService(uow, clock),
         points=points,

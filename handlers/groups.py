@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from bot.conversation.context import Ctx
 from bot.conversation.replies import Action, Button, SendText, keyboard
 from bot.conversation.router import Router
-from bot.domain.errors import Forbidden
 from bot.domain.residents import make_deep_link
 from bot.domain.roles import Role
 
@@ -35,12 +34,19 @@ async def link_group(ctx: Ctx) -> Sequence[Action]:
     if ctx.incoming.is_private:
         return [SendText("group/link_in_group")]
     parts = ctx.incoming.args.split()
-    if not parts:
-        return [SendText("group/link_usage")]
-    purpose = "staff" if parts[1:2] == ["staff"] else "residents"
-    community = await ctx.services.communities.by_code(parts[0])
-    if community is None or ctx.resident is None or not ctx.resident.has_role(Role.ORGANISER, community.id):
-        raise Forbidden(role="organiser")
+    if not parts or len(parts) > 2 or parts[1:] not in ([], ["staff"], ["residents"]):
+        return [SendText("group/link_usage", {"unknown": " ".join(parts[1:]) if parts else ""})]
+    purpose = "staff" if parts[1:] == ["staff"] else "residents"
+    code = parts[0].lower()
+    linkable = await ctx.services.communities.organised_by(ctx.user_id)
+    community = next((c for c in linkable if c.code == code), None)
+    if community is None:
+        known = await ctx.services.communities.by_code(code)
+        if known is not None:  # a community they do not organise: a refused attempt, on the record
+            await ctx.services.access.refused(ctx.user_id, "linkgroup", {"chat": ctx.chat_id, "community": code})
+        codes = [{"code": c.code, "name": c.name} for c in linkable]
+        context = {"code": parts[0], "known": known.name if known else None, "codes": codes}
+        return [SendText("group/unknown_code", context)]
     title = ctx.incoming.chat_title or str(ctx.chat_id)
     await ctx.services.communities.link_group(ctx.chat_id, community.code, title, purpose, ctx.user_id)
     await ctx.services.access.audit(ctx.user_id, "linkgroup", {"chat": ctx.chat_id, "community": community.code})

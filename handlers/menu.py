@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from bot.conversation.context import Ctx
@@ -17,6 +17,16 @@ router = Router("menu")
 FEATURES = ("learn", "report", "volunteer", "points", "notices", "settings")
 # Features that have landed register their entry point with @feature("key"); the rest say "coming soon".
 ENTRIES: dict[str, tuple[Handler, Needs]] = {}
+MenuMaker = Callable[[Ctx], Awaitable[Action]]
+TextReader = Callable[[Ctx], Awaitable[Sequence[Action] | None]]
+# Roles with a menu of their own (a service point's counter): the menu, and what free text means to them
+# (None: the usual answer). Registered by the feature with role_menu().
+ROLE_MENUS: dict[Role, tuple[MenuMaker, TextReader]] = {}
+
+
+def role_menu(role: Role, menu: MenuMaker, text: TextReader) -> None:
+    """Give holders of ``role`` ``menu`` instead of the residents' one, and let ``text`` read their free text."""
+    ROLE_MENUS[role] = (menu, text)
 
 
 def feature(key: str, needs: Needs = Needs.NOTHING) -> Callable[[Handler], Handler]:
@@ -33,9 +43,16 @@ def feature(key: str, needs: Needs = Needs.NOTHING) -> Callable[[Handler], Handl
 
 async def main_menu(ctx: Ctx) -> Action:
     """The main menu for this person (read-only hint when they have not consented)."""
-    rows = [[_feature_button(k) for k in FEATURES[i : i + 2]] for i in range(0, len(FEATURES), 2)]
+    own = _own_menu(ctx)
+    if own is not None:
+        return await own[0](ctx)
     context = {"name": _name(ctx), "registered": bool(ctx.resident and ctx.resident.is_registered)}
-    return SendText("menu/main", context, buttons=keyboard(*rows))
+    return SendText("menu/main", context, buttons=keyboard(*feature_rows()))
+
+
+def feature_rows() -> list[list[Button]]:
+    """The residents' feature buttons, two to a row."""
+    return [[_feature_button(k) for k in FEATURES[i : i + 2]] for i in range(0, len(FEATURES), 2)]
 
 
 async def place(ctx: Ctx) -> dict[str, Any]:
@@ -98,6 +115,9 @@ async def unknown_command(ctx: Ctx) -> Sequence[Action]:
 @router.on("text")
 async def free_text(ctx: Ctx) -> Sequence[Action]:
     """Text outside any dialog: point to the menu rather than guess."""
+    own = _own_menu(ctx)
+    if own is not None and (answer := await own[1](ctx)) is not None:
+        return answer
     return [SendText("menu/not_understood"), await main_menu(ctx)]
 
 
@@ -108,6 +128,12 @@ async def too_long(ctx: Ctx) -> Sequence[Action]:
 
 def _feature_button(key: str) -> Button:
     return Button(f"menu.{key}", data=router.data("open", key))
+
+
+def _own_menu(ctx: Ctx) -> tuple[MenuMaker, TextReader] | None:
+    resident = ctx.resident
+    held = {g.role for g in resident.roles} if resident else set()
+    return next((entry for role, entry in ROLE_MENUS.items() if role in held), None)
 
 
 def _name(ctx: Ctx) -> str:

@@ -22,6 +22,7 @@ from bot.conversation.replies import (
 )
 from bot.conversation.router import Needs, Router
 from bot.domain.campaigns import Audience, Campaign, CampaignStatus, Recipient
+from bot.domain.errors import Forbidden
 from bot.domain.notices import Choice, Notice
 from bot.domain.residents import Community
 from bot.domain.telegram_html import EntityParseError, entities_to_html, escape, parse_html, utf16_len
@@ -187,7 +188,7 @@ async def cancel(ctx: Ctx) -> Sequence[Action]:
 async def compose(ctx: Ctx) -> Sequence[Action]:
     """Writing a notice is its own dialog (/notice); point there."""
     if not await ctx.services.campaigns.communities_of(ctx.user_id):
-        return [AnswerCallback("errors/forbidden", {"role": "organiser"}, alert=True)]
+        raise Forbidden(role="organiser")  # the core answers and audits it
     return [AnswerCallback(), SendText("notices/board/compose")]
 
 

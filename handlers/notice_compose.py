@@ -100,7 +100,7 @@ async def _begin(ctx: Ctx, *, edit: bool) -> list[Action]:
     communities = await ctx.services.campaigns.communities_of(ctx.user_id)
     if not communities:
         await ctx.services.access.check(ctx.user_id, Role.ORGANISER, "notice")  # records the refusal
-        raise Forbidden(role=Role.ORGANISER.value)
+        raise Forbidden(role=Role.ORGANISER.value).audited()
     if len(communities) == 1:
         return await _ask_text(ctx, communities[0], edit=edit)
     await ctx.clear_state()

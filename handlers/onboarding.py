@@ -8,8 +8,9 @@ from typing import Any
 from bot.conversation.context import Ctx
 from bot.conversation.replies import Action, Button, EditText, SendText, keyboard
 from bot.conversation.router import Needs, Router
+from bot.domain.reports import TASKS_PAYLOAD
 from bot.domain.residents import CONSENT_VERSION, LOCALES, Community, parse_deep_link
-from handlers import menu, quiz
+from handlers import menu, quiz, report_staff, reports
 
 router = Router("onb")
 PENDING = "onb.pending"
@@ -26,9 +27,15 @@ async def start(ctx: Ctx) -> Sequence[Action]:
                 buttons=_private_button(ctx),
             )
         ]
+    if ctx.incoming.deep_link == reports.START_PAYLOAD and ctx.resident is not None and ctx.resident.is_registered:
+        return await reports.report(ctx)  # /report sent in a group: its button opened this chat
     link = parse_deep_link(ctx.incoming.deep_link)
     pending: dict[str, Any] = {"community": link.community_code, "building": link.building_code} if link else {}
     resident = ctx.resident
+    if ctx.incoming.deep_link == TASKS_PAYLOAD:  # a grid worker's link from the staff group: their /tasks
+        if resident is not None and resident.has_consent:
+            return await report_staff.task_list(ctx)
+        pending["then"] = TASKS_PAYLOAD  # shown right after consent
     if resident is not None and resident.is_registered:
         return [await menu.main_menu(ctx)]  # moving building is done in /settings, not by scanning a poster
     await ctx.set_state(PENDING, **pending)
@@ -61,6 +68,9 @@ async def consent(ctx: Ctx) -> Sequence[Action]:
         await ctx.clear_state()
         return [EditText("onboarding/consent_refused"), await menu.main_menu(ctx)]
     ctx.resident = await ctx.services.residents.give_consent(ctx.user_id, ctx.incoming.first_name, ctx.locale)
+    if ctx.data.get("then") == TASKS_PAYLOAD:  # came by the link for a grid worker: their tasks first
+        await ctx.clear_state()
+        return [EditText("reports/staff/welcome"), *await report_staff.task_list(ctx)]
     return await _choose_community(ctx, edit=True)
 
 

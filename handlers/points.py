@@ -9,7 +9,7 @@ from bot.conversation.replies import Action, AnswerCallback, Button, EditText, K
 from bot.conversation.router import Needs, Router
 from bot.domain.rewards import RedemptionStatus
 from bot.services.points import Overview, Rankings
-from bot.services.redemptions import Ticket
+from bot.services.redemptions import AlreadyUsed, Ticket
 from handlers import menu
 
 router = Router("pts")
@@ -47,11 +47,10 @@ async def shop(ctx: Ctx) -> Sequence[Action]:
 
 @router.callback("item", int, needs=REGISTERED)
 async def item(ctx: Ctx) -> Sequence[Action]:
-    """A reward's details and the confirmation button: nothing is spent before "confirm"."""
-    shelf = await ctx.services.rewards.shelf(ctx.user_id, int(ctx.args[0]))
-    reward = shelf.rewards[0]
-    buttons = [Button("points.confirm", data=router.data("redeem", reward.id)), _back("shop")]
-    return [EditText("points/item", {"reward": reward, "balance": shelf.balance}, keyboard(buttons))]
+    """A reward's details; the confirm button only when it can be redeemed, else why not. Nothing is spent yet."""
+    offer = await ctx.services.rewards.offer(ctx.user_id, int(ctx.args[0]))
+    confirm = [] if offer.blocked else [Button("points.confirm", data=router.data("redeem", offer.reward.id))]
+    return [EditText("points/item", {"offer": offer}, keyboard([*confirm, _back("shop")]))]
 
 
 @router.callback("redeem", int, needs=REGISTERED)
@@ -81,7 +80,13 @@ async def my_redemptions(ctx: Ctx) -> Sequence[Action]:
 
 @router.callback("cancel", int, needs=REGISTERED)
 async def cancel(ctx: Ctx) -> Sequence[Action]:
-    ticket = await ctx.services.redemptions.cancel(ctx.user_id, int(ctx.args[0]))
+    try:
+        ticket = await ctx.services.redemptions.cancel(ctx.user_id, int(ctx.args[0]))
+    except AlreadyUsed as used:
+        # Verified at the service point since this card was sent: say so, and the card loses its cancel button.
+        buttons = keyboard([Button("points.mine", data=router.data("mine"))], [_back()])
+        context = {"ticket": used.ticket}
+        return [AnswerCallback("points/already_used", context, alert=True), EditText("points/used", context, buttons)]
     return [EditText("points/cancelled", {"ticket": ticket}, keyboard([_back()]))]
 
 

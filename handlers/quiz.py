@@ -72,6 +72,16 @@ async def start_from_card(ctx: Ctx) -> Sequence[Action]:
     return [AnswerCallback(), _question(ctx, view)]
 
 
+@router.callback("again", int, needs=REGISTERED)
+async def again(ctx: Ctx) -> Sequence[Action]:
+    """再来一轮 under a round's summary: pressed again, it points at the round already started."""
+    view, started = await ctx.services.quiz.again(ctx.user_id, int(ctx.args[0]))
+    if started:
+        return [AnswerCallback(), _question(ctx, view)]
+    where = {"number": view.position + 1, "total": view.total}
+    return [AnswerCallback("quiz/already_started", where, alert=True)]
+
+
 @router.callback("resume", needs=REGISTERED)
 async def resume(ctx: Ctx) -> Sequence[Action]:
     return [AnswerCallback(), _question(ctx, await ctx.services.quiz.resume(ctx.user_id))]
@@ -160,7 +170,7 @@ def _feedback(ctx: Ctx, feedback: Feedback) -> list[Action]:
     elif feedback.summary is not None:
         summary = feedback.summary
         again = keyboard(
-            [_start_button(ctx, summary.track, "quiz.again")], [Button("quiz.back", router.data("tracks"))]
+            [Button("quiz.again", router.data("again", summary.round_id))], [Button("quiz.back", router.data("tracks"))]
         )
         context = {"summary": summary, "track": _track_name(ctx, summary.track)}
         actions.append(SendText("quiz/summary", context, again))

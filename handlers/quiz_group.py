@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from bot.conversation.context import Ctx
 from bot.conversation.core import Deferred
@@ -10,7 +11,7 @@ from bot.conversation.replies import Action, SendQuizPoll, SendText
 from bot.conversation.router import Router
 from bot.domain.quiz import MIXED, TRACKS
 from bot.domain.roles import Role
-from bot.services.quiz_group import COUNT, SECONDS, PollToSend
+from bot.services.quiz_group import COUNT, MAX_COUNT, MAX_SECONDS, MIN_SECONDS, SECONDS, PollToSend
 
 router = Router("gquiz")
 POLL_ID_WAITS = (0.2, 0.5, 1.0, 2.0, 4.0)  # seconds before each new try; about 8 s in all
@@ -35,11 +36,21 @@ async def group_quiz(ctx: Ctx) -> Sequence[Action]:
         return [SendText("quiz/group_only")]
     parsed = parse_args(ctx.incoming.args)
     if parsed is None:
-        return [SendText("quiz/group_usage", {"tracks": [*TRACKS, MIXED]})]
+        return [SendText("quiz/group_usage", {"tracks": [*TRACKS, MIXED], "unknown": ctx.incoming.args.strip()})]
     track, count, seconds = parsed
     quiz, poll = await ctx.services.quiz.group.start(ctx.chat_id, ctx.user_id, track, count, seconds, ctx.locale)
     name = None if track == MIXED else ctx.services.quiz.library.track(track).name(ctx.locale)
-    context = {"track": name, "count": len(quiz.question_ids), "seconds": quiz.open_period}
+    context: dict[str, Any] = {
+        "track": name,
+        "count": len(quiz.question_ids),
+        "seconds": quiz.open_period,
+        # What the organiser asked for, when it was brought within the limits (or the track has fewer questions).
+        "asked_count": count if count != len(quiz.question_ids) else None,
+        "asked_seconds": seconds if seconds != quiz.open_period else None,
+        "max_count": MAX_COUNT,
+        "min_seconds": MIN_SECONDS,
+        "max_seconds": MAX_SECONDS,
+    }
     return [SendText("quiz/group_start", context), poll_action(poll)]
 
 

@@ -32,8 +32,11 @@ def stats_view(name: str) -> Callable[[Handler], Handler]:
 
 @router.command("stats", role=Role.ORGANISER)
 async def stats(ctx: Ctx) -> Sequence[Action]:
-    view = VIEWS.get((ctx.incoming.args.split() or [""])[0])
-    if view is not None:
+    words = ctx.incoming.args.split()
+    if words:
+        view = VIEWS.get(words[0].lower())
+        if view is None:
+            return [SendText("quiz/stats_usage", {"unknown": ctx.incoming.args.strip(), "views": sorted(VIEWS)})]
         return await view(ctx)
     report = await ctx.services.quiz.stats.for_organiser(ctx.user_id)
     names = {t.key: t.name(ctx.locale) for t in ctx.services.quiz.library.tracks}
@@ -46,13 +49,15 @@ async def stats(ctx: Ctx) -> Sequence[Action]:
 
 
 def row_figures(row: AwarenessRow) -> dict[str, Any]:
-    """Whole percentages of one row, for templates and the command line."""
+    """Whole percentages of one row, for templates and the command line; None where the share is of nobody
+    (no registered residents; no answers for the average score)."""
+    residents = row.has_residents
     return {
         "scope": row.scope,
         "registered": row.registered,
-        "tracks": {t: round(100 * row.share(t)) for t in TRACKS},
-        "participation": round(100 * row.participation),
-        "average": round(100 * row.average),
+        "tracks": {t: round(100 * row.share(t)) if residents else None for t in TRACKS},
+        "participation": round(100 * row.participation) if residents else None,
+        "average": round(100 * row.average) if row.answers else None,
     }
 
 
@@ -63,11 +68,15 @@ def awareness_table(report: AwarenessReport, everyone: str = "(community)") -> l
     for row in report.rows:
         figures = row_figures(row)
         cells = [str(row.scope or everyone), str(row.registered)]
-        cells += [f"{figures['tracks'][t]}%" for t in TRACKS]
-        cells += [f"{figures['participation']}%", f"{figures['average']}%"]
+        cells += [_percent(figures["tracks"][t]) for t in TRACKS]
+        cells += [_percent(figures["participation"]), _percent(figures["average"])]
         lines.append(cells)
     widths = [max(_width(line[i]) for line in lines) for i in range(len(header))]
     return ["  ".join(c + " " * (w - _width(c)) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines]
+
+
+def _percent(value: int | None) -> str:
+    return "—" if value is None else f"{value}%"
 
 
 def _width(text: str) -> int:

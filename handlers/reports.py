@@ -14,15 +14,17 @@ from bot.conversation.replies import Action, AnswerCallback, Button, EditText, S
 from bot.conversation.router import Needs, Router
 from bot.domain.errors import InvalidInput, NeedsConsent
 from bot.domain.geo import GeoPoint
-from bot.domain.reports import ADDRESS_MAX, ADDRESS_MIN, SKIP_REASONS, Draft, clean_text
+from bot.domain.reports import ADDRESS_MAX, ADDRESS_MIN, SKIP_REASONS, BadText, Draft, clean_text
 from handlers import menu
 
 router = Router("rp")
 PHOTOS, WHERE, DESC, ANON = "rp.photos", "rp.where", "rp.desc", "rp.anon"
+# /report in a group: its button opens the private chat with ``/start report``, which starts the dialog there.
+START_PAYLOAD = "report"
 TRACK_ORDER = ("civilised", "sanitary", "garden", "food_safety", None)
 
 
-@router.command("report", needs=Needs.REGISTRATION, private_only=True, in_menu=True)
+@router.command("report", needs=Needs.REGISTRATION, private_only=True, in_menu=True, start_payload=START_PAYLOAD)
 async def report(ctx: Ctx) -> Sequence[Action]:
     """Start a report: categories grouped by track."""
     return [await _categories(ctx)]
@@ -42,14 +44,23 @@ async def category(ctx: Ctx) -> Sequence[Action]:
 
 @router.step(PHOTOS, needs=Needs.REGISTRATION)
 async def photo(ctx: Ctx) -> Sequence[Action]:
-    """Each photo (or image sent as a file) is checked, stripped of metadata and stored as it arrives."""
+    """Each photo (or image sent as a file) is checked, stripped of metadata and stored as it arrives; its caption,
+    if any, becomes the description (checked like a typed one: the photo is kept either way)."""
     file_id = (ctx.incoming.photo_file_ids or (ctx.incoming.document_file_id,))[-1]
     if file_id is None:
         return [SendText("reports/ask_photos_hint", _draft_context(ctx))]
     key = await ctx.services.reports.add_photo(file_id, len(ctx.data.get("keys", [])))
-    data = ctx.data
-    await ctx.set_state(PHOTOS, **data | {"photos": [*data["photos"], file_id], "keys": [*data["keys"], key]})
-    return [SendText("reports/photo_received", _draft_context(ctx), buttons=_photo_buttons(False, done=True))]
+    data = ctx.data | {"photos": [*ctx.data["photos"], file_id], "keys": [*ctx.data["keys"], key]}
+    caption: dict[str, Any] = {"caption_used": False, "caption_problem": None}
+    if (ctx.incoming.text or "").strip():
+        try:
+            data["desc"] = ctx.services.reports.description(ctx.incoming.text)
+            caption["caption_used"] = True
+        except BadText as error:
+            caption["caption_problem"] = error.context
+    await ctx.set_state(PHOTOS, **data)
+    context = _draft_context(ctx) | caption
+    return [SendText("reports/photo_received", context, buttons=_photo_buttons(False, done=True))]
 
 
 @router.callback("photos_done", needs=Needs.REGISTRATION)
@@ -102,17 +113,16 @@ async def plus_one(ctx: Ctx) -> Sequence[Action]:
 
 @router.callback("new", needs=Needs.REGISTRATION)
 async def not_the_same(ctx: Ctx) -> Sequence[Action]:
-    await ctx.set_state(DESC, **ctx.data)
-    return [EditText("reports/ask_description", _draft_context(ctx))]
+    return await _ask_description(ctx, ctx.data, edit=True)
 
 
 @router.step(DESC, needs=Needs.REGISTRATION)
 async def description(ctx: Ctx) -> Sequence[Action]:
     text = ctx.services.reports.description(ctx.incoming.text)
     await ctx.set_state(ANON, **ctx.data | {"desc": text})
-    rows = [[Button("reports.btn.anonymous", data=router.data("anon", 1))],
-            [Button("reports.btn.named", data=router.data("anon", 0))]]  # fmt: skip
-    return [SendText("reports/ask_anonymous", buttons=keyboard(*rows))]
+    if "anon" in ctx.data:  # changed at the confirm step: back to it
+        return [await _confirm(ctx, edit=False)]
+    return [_ask_anonymous()]
 
 
 @router.callback("anon", int, needs=Needs.REGISTRATION)
@@ -120,9 +130,16 @@ async def anonymous(ctx: Ctx) -> Sequence[Action]:
     if ctx.state is None or ctx.state.name != ANON:
         return [AnswerCallback("errors/stale_button", alert=True)]
     await ctx.set_state(ANON, **ctx.data | {"anon": ctx.args[0] == 1})
-    rows = [[Button("reports.btn.submit", data=router.data("submit")), Button("reports.btn.cancel",
-                                                                            data=router.data("cancel"))]]  # fmt: skip
-    return [EditText("reports/confirm", _draft_context(ctx) | await _place_names(ctx), buttons=keyboard(*rows))]
+    return [await _confirm(ctx, edit=True)]
+
+
+@router.callback("redesc", needs=Needs.REGISTRATION)
+async def change_description(ctx: Ctx) -> Sequence[Action]:
+    """✏️ at the confirm step: type the description again (a photo's caption included)."""
+    if ctx.state is None or ctx.state.name != ANON or "anon" not in ctx.data:
+        return [AnswerCallback("errors/stale_button", alert=True)]
+    await ctx.set_state(DESC, **ctx.data)
+    return [EditText("reports/ask_description", _draft_context(ctx))]
 
 
 @router.callback("submit", needs=Needs.REGISTRATION)
@@ -172,13 +189,36 @@ async def _place_known(ctx: Ctx, **where: Any) -> list[Action]:
     found = await ctx.services.reports.nearby(ctx.user_id, data["cat"], point, data.get("building"))
     first = SendText("reports/place_noted", remove_reply_keyboard=True)
     if not found:
-        return [first, SendText("reports/ask_description", _draft_context(ctx))]
+        return [first, *await _ask_description(ctx, data, edit=False)]
     items = [{"ticket": n.report.ticket, "metres": n.metres and round(n.metres), "description": n.report.description,
               "status": n.report.status.value} for n in found]  # fmt: skip
     rows = [[Button("reports.btn.plus_one", data=router.data("plus", n.report.id),
                     label_context={"ticket": n.report.ticket})] for n in found]  # fmt: skip
     rows.append([Button("reports.btn.not_same", data=router.data("new"))])
     return [first, SendText("reports/nearby", {"items": items}, buttons=keyboard(*rows))]
+
+
+async def _ask_description(ctx: Ctx, data: dict[str, Any], *, edit: bool) -> list[Action]:
+    """Ask for the description, unless a photo's caption gave it: then on to the next question."""
+    if data.get("desc"):
+        await ctx.set_state(ANON, **data)
+        return [_ask_anonymous(ctx.data["desc"])]
+    await ctx.set_state(DESC, **data)
+    return [(EditText if edit else SendText)("reports/ask_description", _draft_context(ctx))]
+
+
+def _ask_anonymous(from_caption: str | None = None) -> Action:
+    rows = [[Button("reports.btn.anonymous", data=router.data("anon", 1))],
+            [Button("reports.btn.named", data=router.data("anon", 0))]]  # fmt: skip
+    return SendText("reports/ask_anonymous", {"from_caption": from_caption}, buttons=keyboard(*rows))
+
+
+async def _confirm(ctx: Ctx, *, edit: bool) -> Action:
+    rows = [[Button("reports.btn.submit", data=router.data("submit")), Button("reports.btn.cancel",
+                                                                            data=router.data("cancel"))],
+            [Button("reports.btn.edit_description", data=router.data("redesc"))]]  # fmt: skip
+    context = _draft_context(ctx) | await _place_names(ctx)
+    return (EditText if edit else SendText)("reports/confirm", context, buttons=keyboard(*rows))
 
 
 def _draft(data: dict[str, Any]) -> Draft:

@@ -69,6 +69,31 @@ class SqlPointsRepository:
         row = (await self._s.execute(select(_ACCOUNT).where(where))).one_or_none()
         return _account(row) if row else None
 
+    async def account_by_id(self, account_id: int) -> Account | None:
+        """An account without locking it (to learn whose it is)."""
+        row = (await self._s.execute(select(_ACCOUNT).where(_ACCOUNT.c.id == account_id))).one_or_none()
+        return _account(row) if row else None
+
+    async def search_residents(
+        self, community_id: int, text: str, limit: int
+    ) -> list[tuple[int, str | None, str | None]]:
+        """Registered residents of a community whose name contains ``text``: (telegram id, name, building)."""
+        query = (
+            select(ResidentRow.telegram_id, ResidentRow.display_name, BuildingRow.name)
+            .select_from(ResidentRow.__table__.outerjoin(BuildingRow, BuildingRow.id == ResidentRow.building_id))
+            .where(
+                ResidentRow.community_id == community_id,
+                ResidentRow.consent_at.is_not(None),
+                ResidentRow.deleted_at.is_(None),
+                ResidentRow.telegram_id.is_not(None),
+                ResidentRow.display_name.icontains(text, autoescape=True),
+            )
+            .order_by(ResidentRow.display_name, ResidentRow.id)
+            .limit(limit)
+        )
+        rows = (await self._s.execute(query)).all()
+        return [(tid, name, building) for tid, name, building in rows if tid is not None]
+
     async def has_entry(self, key: str) -> bool:
         query = select(_ENTRY.c.id).where(_ENTRY.c.idempotency_key == key)
         return (await self._s.execute(query)).first() is not None

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, func, select
+from sqlalchemy import Table, case, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.domain.quiz_figures import ResidentProgress
-from storage.models import BuildingRow, ResidentRow
+from bot.domain.quiz_figures import NOT_RESIDENTS, ResidentProgress
+from storage.models import BuildingRow, ResidentRow, RoleGrantRow
 from storage.quiz_models import GroupQuizAnswerRow, QuizAnswerRow, QuizReviewRow
 
 _ANSWER = cast(Table, QuizAnswerRow.__table__)
@@ -23,7 +24,8 @@ class SqlQuizFigures:
     _s: AsyncSession
 
     async def progress(self, community_id: int, since: datetime) -> list[ResidentProgress]:
-        """Every registered resident of a community with answered/correct per track and recent activity."""
+        """Every registered resident (staff excluded) of a community with answered/correct per track and recent
+        activity."""
         people = (
             select(ResidentRow.id, BuildingRow.name)
             .select_from(ResidentRow)
@@ -37,6 +39,21 @@ class SqlQuizFigures:
             ResidentProgress(rid, name, tracks.get(rid, {}), *recent.get(rid, (0, 0)))
             for rid, name in sorted(residents.items())
         ]
+
+    async def buildings_of(self, community_id: int, telegram_ids: Sequence[int]) -> dict[int, str]:
+        """Telegram id → building name, for those of these people registered in the community with a building."""
+        if not telegram_ids:
+            return {}
+        query = (
+            select(ResidentRow.telegram_id, BuildingRow.name)
+            .join(BuildingRow, BuildingRow.id == ResidentRow.building_id)
+            .where(
+                ResidentRow.community_id == community_id,
+                ResidentRow.deleted_at.is_(None),
+                ResidentRow.telegram_id.in_(list(telegram_ids)),
+            )
+        )
+        return {int(tid): str(name) for tid, name in (await self._s.execute(query)).all() if tid is not None}
 
     async def _per_track(self, community_id: int) -> dict[int, dict[str, tuple[int, int]]]:
         query = (
@@ -66,11 +83,18 @@ class SqlQuizFigures:
 
 
 def _members(community_id: int) -> list[Any]:
-    """Registered residents of a community (consent given, not deleted)."""
+    """Registered residents of a community (consent given, not deleted), staff of the community excluded:
+    grid workers, organisers and service points (granted there or everywhere) are not its residents."""
+    staff = exists().where(
+        RoleGrantRow.resident_id == ResidentRow.id,
+        RoleGrantRow.role.in_([role.value for role in NOT_RESIDENTS]),
+        or_(RoleGrantRow.community_id == community_id, RoleGrantRow.community_id.is_(None)),
+    )
     return [
         ResidentRow.community_id == community_id,
         ResidentRow.consent_at.is_not(None),
         ResidentRow.deleted_at.is_(None),
+        ~staff,
     ]
 
 

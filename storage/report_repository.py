@@ -165,6 +165,15 @@ class SqlReportRepository:
         )
         return [_report(r) for r in rows.all()]
 
+    async def assigned_to(self, resident_id: int) -> list[Report]:
+        """Open reports this person handles (a grid worker's tasks), oldest first."""
+        rows = await self._s.scalars(
+            select(ReportRow)
+            .where(ReportRow.assignee_id == resident_id, ReportRow.status.in_(_OPEN))
+            .order_by(ReportRow.id)
+        )
+        return [_report(r) for r in rows.all()]
+
     async def staff_chat(self, community_id: int) -> int | None:
         """The community's staff handling group, if one was linked (``/linkgroup <code> staff``)."""
         rows = await self._s.scalars(
@@ -202,6 +211,46 @@ class SqlReportRepository:
         events = await self._s.scalars(select(ReportEventRow.photo).where(ReportEventRow.photo.is_not(None)))
         keys.update(k for k in events if k)
         return keys
+
+    async def anonymise_reporter(
+        self, resident_id: int, names: tuple[str, ...], replacement: str
+    ) -> tuple[list[str], list[str]]:
+        """/deleteme: the person's reports stay in the ledger, anonymous, with their words replaced and their photos
+        dropped; returns (the texts they wrote, the photo keys dropped) so that copies elsewhere can be found.
+
+        Their words: each report's description and the notes of the history lines they wrote (a "not fixed" reason);
+        their photos: the report's photos and those on their history lines. Staff notes on these reports keep their
+        text without the person's name; after-photos are the staff's record of the fix and stay.
+        """
+
+        def unnamed(text: str | None) -> str | None:
+            for name in names:
+                if text and len(name) >= 2:
+                    text = text.replace(name, replacement)
+            return text
+
+        texts: list[str] = []
+        photos: list[str] = []
+        reports = (await self._s.scalars(select(ReportRow).where(ReportRow.reporter_id == resident_id))).all()
+        for report in reports:
+            texts.append(report.description)
+            photos.extend(str(k) for k in report.photos or ())
+            report.description, report.anonymous, report.photos = replacement, True, []
+            report.resolution_note = unnamed(report.resolution_note)
+        ids = [r.id for r in reports]
+        events = (await self._s.scalars(select(ReportEventRow).where(ReportEventRow.report_id.in_(ids)))).all()
+        for event in events:
+            if event.actor_id != resident_id:
+                event.note = unnamed(event.note)
+                continue
+            if event.note:
+                texts.append(event.note)
+                event.note = replacement
+            if event.photo:
+                photos.append(event.photo)
+                event.photo = None
+        await self._s.flush()
+        return texts, photos
 
 
 def _strings(value: object) -> Iterator[str]:

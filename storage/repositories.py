@@ -5,13 +5,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import String, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from bot.domain.erasure import Erasure
 from bot.domain.residents import Building, Community, Resident
 from bot.domain.roles import Role, RoleGrant
-from storage.models import AuditLogRow, BuildingRow, CommunityRow, GroupChatRow, ResidentRow, RoleGrantRow
+from storage.campaign_models import CampaignRow
+from storage.job_models import JobRow
+from storage.messaging_models import InboxRow, OutboxRow
+from storage.models import (
+    AuditLogRow,
+    BuildingRow,
+    CommunityRow,
+    DialogStateRow,
+    GroupChatRow,
+    ResidentRow,
+    RoleGrantRow,
+)
+from storage.points_models import PointsAccountRow, PointsEntryRow, RedemptionRow, RewardRow
+from storage.quiz_models import GroupQuizAnswerRow, GroupQuizRow, QuizAnswerRow
+from storage.report_models import ReportFollowerRow, ReportRow
 
 _RESIDENT_FIELDS = {
     "telegram_id",
@@ -116,6 +131,147 @@ class SqlResidentRepository:
         )
         return [_resident(r) for r in (await self._s.scalars(query)).all()]
 
+    # ---- personal data: /mydata and /deleteme ---------------------------------------------------------------
+
+    async def records(self, resident_id: int, latest: int) -> dict[str, Any]:
+        """Everything besides the profile that is kept about a resident: a count of each kind and the ``latest``
+        newest items (reports, +1s, points entries, redemptions, quiz answers in private rounds and in groups)."""
+        accounts = select(PointsAccountRow.id).where(PointsAccountRow.resident_id == resident_id)
+        mine = ReportRow.reporter_id == resident_id
+        entries = PointsEntryRow.account_id.in_(accounts)
+        redeemed = RedemptionRow.account_id.in_(accounts)
+        private = QuizAnswerRow.resident_id == resident_id
+        in_groups = GroupQuizAnswerRow.resident_id == resident_id
+
+        async def count(table: Any, where: Any) -> int:
+            return int(await self._s.scalar(select(func.count()).select_from(table).where(where)) or 0)
+
+        reports = await self._s.execute(
+            select(ReportRow.ticket, ReportRow.submitted_at, ReportRow.status, ReportRow.category)
+            .where(mine)
+            .order_by(ReportRow.id.desc())
+            .limit(latest)
+        )
+        points = await self._s.execute(
+            select(PointsEntryRow.at, PointsEntryRow.amount, PointsEntryRow.reason)
+            .where(entries)
+            .order_by(PointsEntryRow.id.desc())
+            .limit(latest)
+        )
+        redemptions = await self._s.execute(
+            select(
+                RedemptionRow.created_at, RedemptionRow.code, RedemptionRow.status, RedemptionRow.cost, RewardRow.name
+            )
+            .join(RewardRow, RewardRow.id == RedemptionRow.reward_id)
+            .where(redeemed)
+            .order_by(RedemptionRow.id.desc())
+            .limit(latest)
+        )
+        answers = [
+            *(
+                await self._s.execute(
+                    select(QuizAnswerRow.answered_at, QuizAnswerRow.track, QuizAnswerRow.correct, QuizAnswerRow.points)
+                    .where(private)
+                    .order_by(QuizAnswerRow.id.desc())
+                    .limit(latest)
+                )
+            ).all(),
+            *(
+                await self._s.execute(
+                    select(
+                        GroupQuizAnswerRow.answered_at,
+                        GroupQuizRow.track,
+                        GroupQuizAnswerRow.correct,
+                        GroupQuizAnswerRow.points,
+                    )
+                    .join(GroupQuizRow, GroupQuizRow.id == GroupQuizAnswerRow.quiz_id)
+                    .where(in_groups)
+                    .order_by(GroupQuizAnswerRow.id.desc())
+                    .limit(latest)
+                )
+            ).all(),
+        ]
+        answers.sort(key=lambda a: a[0], reverse=True)
+        balance = await self._s.scalar(
+            select(func.coalesce(func.sum(PointsAccountRow.balance), 0)).where(
+                PointsAccountRow.resident_id == resident_id
+            )
+        )
+        return {
+            "counts": {
+                "reports": await count(ReportRow, mine),
+                "followed": await count(ReportFollowerRow, ReportFollowerRow.resident_id == resident_id),
+                "points": await count(PointsEntryRow, entries),
+                "redemptions": await count(RedemptionRow, redeemed),
+                "quiz": await count(QuizAnswerRow, private) + await count(GroupQuizAnswerRow, in_groups),
+            },
+            "balance": int(balance or 0),
+            "reports": [{"ticket": t, "at": at, "status": st, "category": c} for t, at, st, c in reports.all()],
+            "points": [{"at": at, "amount": n, "reason": r} for at, n, r in points.all()],
+            "redemptions": [
+                {"at": at, "code": code, "status": st, "cost": cost, "reward": name}
+                for at, code, st, cost, name in redemptions.all()
+            ],
+            "quiz": [{"at": at, "track": t, "correct": ok, "points": n} for at, t, ok, n in answers[:latest]],
+        }
+
+    async def erase_traces(self, erasure: Erasure) -> list[str]:
+        """/deleteme, everywhere outside the resident row, the reports and the audit log (see their repositories):
+
+        - messages: the updates they sent (already handled) are emptied; the bot's messages to them are deleted,
+          pending or sent; stored copies of other messages (a staff card with their name or report text, an
+          update naming their id) have the mentions replaced;
+        - their dialog states go; staff columns holding their id (who verified a redemption, who granted points,
+          who ran a group quiz, where a notice's progress went) are emptied;
+        - points entries keep amounts and reasons; keys and notes that name them are rewritten;
+        - timers about them alone (a points-expiry reminder) go; others have the mentions replaced.
+
+        Returns the texts held in their dialog states (a draft's photo keys among them) for the caller to clean up.
+        """
+        tid = erasure.telegram_id
+        s = self._s
+        await s.execute(
+            update(InboxRow)
+            .where(InboxRow.user_id == tid, InboxRow.status != "pending")
+            .values(payload={"erased": True}, user_id=None)
+        )
+        mentioning = cast(InboxRow.payload, String).like(f"%{tid}%")
+        for row in (await s.scalars(select(InboxRow).where(InboxRow.status != "pending", mentioning))).all():
+            row.payload = erasure.scrub(row.payload)
+        await s.execute(delete(OutboxRow).where(OutboxRow.chat_id == tid))
+        # Campaign copies hold the organiser's notice, not what anyone wrote about the person.
+        others = select(OutboxRow.id, OutboxRow.payload).where(OutboxRow.campaign_id.is_(None))
+        for row_id, payload in (await s.execute(others)).all():
+            if erasure.mentions(payload):
+                await s.execute(update(OutboxRow).where(OutboxRow.id == row_id).values(payload=erasure.scrub(payload)))
+        drafts = (await s.scalars(select(DialogStateRow.data).where(DialogStateRow.user_id == tid))).all()
+        await s.execute(delete(DialogStateRow).where(DialogStateRow.user_id == tid))
+        await s.execute(update(RedemptionRow).where(RedemptionRow.verified_by == tid).values(verified_by=None))
+        await s.execute(
+            update(GroupQuizRow).where(GroupQuizRow.organiser_telegram_id == tid).values(organiser_telegram_id=None)
+        )
+        await s.execute(update(CampaignRow).where(CampaignRow.progress_chat_id == tid).values(progress_chat_id=None))
+        accounts = select(PointsAccountRow.id).where(PointsAccountRow.resident_id == erasure.resident_id)
+        touched = or_(
+            PointsEntryRow.actor_telegram_id == tid,
+            PointsEntryRow.idempotency_key.like(f"%{tid}%"),
+            PointsEntryRow.account_id.in_(accounts) & PointsEntryRow.note.is_not(None),
+        )
+        for entry in (await s.scalars(select(PointsEntryRow).where(touched))).all():
+            if entry.actor_telegram_id == tid:
+                entry.actor_telegram_id = None
+            entry.idempotency_key = erasure.text(entry.idempotency_key)
+            entry.note = erasure.text(entry.note) if entry.note else entry.note
+        jobs = or_(JobRow.key.like(f"%{tid}%"), cast(JobRow.payload, String).like(f"%{tid}%"))
+        for job in (await s.scalars(select(JobRow).where(jobs))).all():
+            if job.done_at is None and job.payload.get("telegram_id") == tid:
+                await s.delete(job)  # a reminder to them alone
+                continue
+            job.key = erasure.text(job.key) if job.key else job.key
+            job.payload = erasure.scrub(job.payload)
+        await s.flush()
+        return [text for data in drafts for text in _strings(data)]
+
     async def _row_by_telegram_id(self, telegram_id: int, *, for_update: bool) -> ResidentRow | None:
         query = select(ResidentRow).where(ResidentRow.telegram_id == telegram_id)
         if for_update:
@@ -186,7 +342,38 @@ class SqlAuditRepository:
         )
         await self._s.flush()
 
+    async def pseudonymise(self, erasure: Erasure) -> int:
+        """/deleteme: audit rows keep what was done and when; the person's Telegram id becomes the pseudonym (the
+        actor column is emptied and ``details.actor`` names the pseudonym), their name and words are replaced.
+        Returns how many rows changed."""
+        tid = erasure.telegram_id
+        query = select(AuditLogRow).where(
+            or_(AuditLogRow.actor_telegram_id == tid, cast(AuditLogRow.details, String).like(f"%{tid}%"))
+        )
+        changed = 0
+        for row in (await self._s.scalars(query)).all():
+            details = erasure.scrub(dict(row.details or {}))
+            if row.actor_telegram_id == tid:
+                row.actor_telegram_id = None
+                details["actor"] = erasure.pseudonym
+            if details != row.details:
+                row.details = details
+                changed += 1
+        await self._s.flush()
+        return changed
+
     async def recent(self, limit: int = 50) -> list[AuditLogRow]:
         """Newest entries first (for operators and tests)."""
         rows = await self._s.scalars(select(AuditLogRow).order_by(AuditLogRow.id.desc()).limit(limit))
         return list(rows.all())
+
+
+def _strings(value: Any) -> list[str]:
+    """Every string anywhere in a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _strings(item)]
+    return []

@@ -149,6 +149,20 @@ class SqlRewardRepository:
         )
         return [_redemption(r) for r in (await self._fresh(query)).all()]
 
+    async def verified_by(self, telegram_id: int, since: datetime, limit: int) -> list[Redemption]:
+        """Redemptions this service point handed over since ``since``, newest first."""
+        query = (
+            select(RedemptionRow)
+            .where(
+                RedemptionRow.verified_by == telegram_id,
+                RedemptionRow.status == RedemptionStatus.FULFILLED.value,
+                RedemptionRow.closed_at >= since,
+            )
+            .order_by(RedemptionRow.closed_at.desc(), RedemptionRow.id.desc())
+            .limit(limit)
+        )
+        return [_redemption(r) for r in (await self._fresh(query)).all()]
+
     async def move(
         self,
         redemption_id: int,

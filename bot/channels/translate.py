@@ -75,6 +75,9 @@ def _message(update_id: int, message: dict[str, Any], bot_username: str) -> Inco
         "message_id": message.get("message_id"),
         "sent_at": message.get("date"),
     }
+    replied = message.get("reply_to_message") or {}
+    if replied.get("from") and not replied.get("forum_topic_created"):  # in a forum, every message "replies" to it
+        fields["reply_to_user_id"] = int(replied["from"]["id"])
     text = message.get("text")
     if text is not None:
         fields["text"] = text

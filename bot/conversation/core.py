@@ -20,7 +20,7 @@ from bot.conversation.render import ActionRenderer
 from bot.conversation.replies import Action, AnswerCallback, Button, Outgoing, OutPoll, SendText, keyboard
 from bot.conversation.router import Route, Router
 from bot.conversation.state import StateStore
-from bot.domain.errors import DomainError
+from bot.domain.errors import DomainError, Forbidden
 from bot.domain.residents import Resident, normalise_locale
 from bot.services.container import Services
 
@@ -79,11 +79,15 @@ class Core:
         """Handle one update (the caller holds the sender's lock). Failures become a localised apology and a log
         line; inside an update's transaction, whatever the failed handler changed is rolled back first."""
         locale = normalise_locale(incoming.language_code)
+        refused: list[tuple[str, Forbidden]] = []
         try:
             async with self.savepoint():
                 ctx = await self._context(incoming)
                 locale = ctx.locale
-                actions = await self._dispatch(ctx)
+                actions = await self._dispatch(ctx, refused)
+            # Outside the handler's savepoint: whatever happens to what the handler did, the refusal is recorded.
+            for action, error in refused:
+                await self._audit_refusal(incoming, action, error)
             # A handler may switch the language (settings, onboarding): reply in the new one.
             return self.renderer.render(actions, incoming, ctx.locale)
         except Deferred:
@@ -122,7 +126,10 @@ class Core:
         locale = _locale(resident, state, incoming)
         return Ctx(incoming, locale, resident, state, self.services, self.store, settings=self.settings)
 
-    async def _dispatch(self, ctx: Ctx) -> Sequence[Action]:
+    async def _dispatch(self, ctx: Ctx, refused: list[tuple[str, Forbidden]]) -> Sequence[Action]:
+        """Route and run the handler; a permission refusal (``Forbidden``) not yet audited is added to ``refused``
+        for :meth:`process` to record — the one place where refusals decided anywhere below are audited."""
+        route: Route | None = None
         try:
             route = self._route(ctx)
             if route is None:
@@ -133,7 +140,24 @@ class Core:
             log.info("update %s: stale or forged callback %r", ctx.incoming.update_id, ctx.incoming.callback_data)
             return [AnswerCallback("errors/stale_button", alert=True)]
         except DomainError as error:
+            if isinstance(error, Forbidden) and not error.already_audited:
+                refused.append((_action_name(ctx, route), error))
             return _explain(ctx, error.template, error.context)
+
+    async def _audit_refusal(self, incoming: Incoming, action: str, error: Forbidden) -> None:
+        """One audit row for a refusal: who, what they tried (command and arguments, or the button's data) and why."""
+        details: dict[str, Any] = {"chat": incoming.chat_id, "refusal": type(error).__name__}
+        if incoming.callback_data is not None:
+            details["callback"] = incoming.callback_data
+        elif incoming.command is not None:
+            details["command"] = f"/{incoming.command}"
+            if incoming.args:
+                details["args"] = incoming.args[:200]
+        details.update({key: _plain(value) for key, value in error.context.items()})
+        try:
+            await self.services.access.refused(incoming.user_id, action, details)
+        except Exception:  # the person was told why; a failed audit write is logged, not turned into an apology
+            log.exception("update %s: could not audit the refusal of %s", incoming.update_id, action)
 
     def _route(self, ctx: Ctx) -> Route | None:
         inc, events = ctx.incoming, self.router.events
@@ -156,7 +180,11 @@ class Core:
     async def _refusal(self, ctx: Ctx, route: Route) -> list[Action] | None:
         inc = ctx.incoming
         if route.private_only and not inc.is_private:
-            return [SendText("errors/private_only", {"bot": self.settings.get("bot_username", "")})]
+            bot = self.settings.get("bot_username", "")
+            payload = f"={route.start_payload}" if route.start_payload else ""
+            url = f"https://t.me/{bot}?start{payload}"
+            buttons = keyboard([Button("group.continue_private", url=url)]) if bot else ()
+            return [SendText("errors/private_only", {"bot": bot}, buttons=buttons)]
         if route.role is not None:
             allowed = await self.services.access.check(inc.user_id, route.role, route.name)
             return None if allowed else _explain(ctx, "errors/forbidden", {"role": route.role.value})
@@ -164,6 +192,25 @@ class Core:
             start = self.router.codec.encode("onb", "begin")
             return _explain(ctx, "errors/needs_registration", {}, start_data=start)
         return None
+
+
+def _action_name(ctx: Ctx, route: Route | None) -> str:
+    """What was attempted, as the audit log names it: the command, the button's ``<namespace>.<action>``, the dialog
+    step or the event."""
+    inc = ctx.incoming
+    if inc.callback_data is not None:
+        parts = inc.callback_data.split("|")
+        return (parts[1] if len(parts) > 1 else inc.callback_data)[:64]
+    if inc.command is not None:
+        return inc.command[:64]
+    return (route.name if route is not None else "")[:64] or "message"
+
+
+def _plain(value: Any) -> Any:
+    """A value the audit log's JSON can hold as it is (numbers, text, booleans); anything else as text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)
 
 
 def _locale(resident: Resident | None, state: Any, incoming: Incoming) -> str:

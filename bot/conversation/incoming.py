@@ -67,6 +67,7 @@ class Incoming:
     poll_answer: PollAnswer | None = None
     new_members: tuple[Member, ...] = ()
     chat_title: str | None = None
+    reply_to_user_id: int | None = None  # the author of the message this one replies to (not a forum topic's start)
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

@@ -42,6 +42,7 @@ class Route:
     role: Role | None = None
     private_only: bool = False
     name: str = ""
+    start_payload: str = ""  # private_only, sent in a group: the /start payload of the "open private chat" button
 
 
 @dataclass
@@ -64,11 +65,15 @@ class Router:
         role: Role | None = None,
         private_only: bool = False,
         in_menu: bool = False,
+        start_payload: str = "",
     ) -> Callable[[Handler], Handler]:
-        """Register ``/name``; ``in_menu`` adds it to the commands shown by Telegram (setMyCommands)."""
+        """Register ``/name``; ``in_menu`` adds it to the commands shown by Telegram (setMyCommands).
+
+        A ``private_only`` command sent in a group is answered with a button opening the private chat, whose
+        /start carries ``start_payload`` (empty: a plain /start)."""
 
         def register(handler: Handler) -> Handler:
-            self.commands[name] = Route(handler, needs, role, private_only, name)
+            self.commands[name] = Route(handler, needs, role, private_only, name, start_payload)
             if in_menu:
                 self.menu_commands.append(name)
             return handler

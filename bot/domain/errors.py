@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Self
 
 
 class DomainError(Exception):
@@ -20,10 +20,26 @@ class NotFound(DomainError):
 
 
 class Forbidden(DomainError):
+    """A permission refusal: the person may not do this (here, in this community, to this thing).
+
+    Every refusal is written to the audit log exactly once. The conversation core writes it for each ``Forbidden``
+    (subclasses included) that reaches it; code that already wrote a refusal row of its own (with details only it
+    knows) marks the error with :meth:`audited` so that the core does not write a second one.
+    """
+
     template = "errors/forbidden"
 
+    def __init__(self, message: str = "", **context: Any) -> None:
+        super().__init__(message, **context)
+        self.already_audited = False
 
-class GroupLinkedElsewhere(DomainError):
+    def audited(self) -> Self:
+        """Mark the refusal as written to the audit log already; returns the error, to ``raise ... .audited()``."""
+        self.already_audited = True
+        return self
+
+
+class GroupLinkedElsewhere(Forbidden):
     """The group belongs to another community; only someone who organises both may move it."""
 
     template = "group/linked_elsewhere"

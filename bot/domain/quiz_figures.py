@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.domain.points import mask_name
 from bot.domain.quiz import TRACKS
+from bot.domain.roles import STAFF, Role
+
+# People who hold one of these roles in a community work there: they are not counted among its residents.
+NOT_RESIDENTS = STAFF | {Role.SERVICE_POINT}
 
 # A resident "knows" a track after answering at least this many of its questions, this share correctly.
 KNOWS_MIN_ANSWERED, KNOWS_MIN_SHARE = 8, 0.8
@@ -39,6 +44,11 @@ class AwarenessRow:
     answers: int
     correct: int
 
+    @property
+    def has_residents(self) -> bool:
+        """Shares of nobody are undefined (shown as "—", never as 0%)."""
+        return self.registered > 0
+
     def share(self, track: str) -> float:
         return self.knows.get(track, 0) / self.registered if self.registered else 0.0
 
@@ -52,12 +62,15 @@ class AwarenessRow:
         return self.correct / self.answers if self.answers else 0.0
 
 
-def awareness(people: Iterable[ResidentProgress]) -> list[AwarenessRow]:
-    """The community row first, then one row per building (by name); residents without one count once."""
+def awareness(people: Iterable[ResidentProgress], buildings: Sequence[str] = ()) -> list[AwarenessRow]:
+    """The community row first, then one row per building: every building named in ``buildings`` (in that
+    order, even with nobody registered), then any other a resident lives in (by name). Residents without a
+    building count once, in the community row."""
     everyone = list(people)
-    buildings = sorted({p.building for p in everyone if p.building is not None})
+    named = list(dict.fromkeys(buildings))
+    named += sorted({p.building for p in everyone if p.building is not None} - set(named))
     rows = [_row(None, everyone)]
-    rows.extend(_row(b, [p for p in everyone if p.building == b]) for b in buildings)
+    rows.extend(_row(b, [p for p in everyone if p.building == b]) for b in named)
     return rows
 
 
@@ -80,14 +93,34 @@ class Standing:
     answered: int
 
 
-def leaderboard(answers: Iterable[tuple[int, str, bool]], size: int = 10) -> list[Standing]:
-    """(telegram id, shown name, correct) answers → best first: most correct, then fewest tries."""
+def leaderboard(
+    answers: Iterable[tuple[int, str, bool]], size: int = 10, buildings: Mapping[int, str] | None = None
+) -> list[Standing]:
+    """(telegram id, shown name, correct) answers → best first: most correct, then fewest tries. Shown names
+    that collide are told apart with ``buildings`` (telegram id → building name), see :func:`distinguish`."""
     tally: dict[int, Standing] = {}
     for who, name, correct in answers:
         old = tally.get(who, Standing(name, 0, 0))
         tally[who] = Standing(name, old.correct + int(correct), old.answered + 1)
-    ranked = sorted(tally.items(), key=lambda item: (-item[1].correct, item[1].answered, item[0]))
-    return [standing for _, standing in ranked[:size]]
+    ranked = sorted(tally.items(), key=lambda item: (-item[1].correct, item[1].answered, item[0]))[:size]
+    where = buildings or {}
+    names = distinguish([(standing.name, where.get(who)) for who, standing in ranked])
+    return [Standing(name, s.correct, s.answered) for name, (_, s) in zip(names, ranked, strict=True)]
+
+
+def distinguish(entries: Sequence[tuple[str, str | None]]) -> list[str]:
+    """Masked names as one ranking shows them, in order: a name shared by several (李** for 李娟 and 李强) gets
+    the person's building ("李** · 3号楼"), and where that still does not tell them apart, a number in order of
+    rank ("李** · 3号楼 (2)"). Nothing more of anyone's name is shown; unique names stay as they are."""
+    counts = Counter(name for name, _ in entries)
+    labels = [name if counts[name] == 1 else f"{name} · {where}" if where else name for name, where in entries]
+    repeats = Counter(labels)
+    seen: Counter[str] = Counter()
+    shown = []
+    for label in labels:
+        seen[label] += 1
+        shown.append(label if repeats[label] == 1 else f"{label} ({seen[label]})")
+    return shown
 
 
 def mask(name: str | None) -> str:

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 
-from bot.domain.errors import DomainError, InvalidInput
+from bot.domain.errors import DomainError, Forbidden, InvalidInput
 from bot.domain.geo import GeoPoint, distance_m
 from bot.domain.roles import Role
 
 DESCRIPTION_MIN, DESCRIPTION_MAX = 5, 500
 ADDRESS_MIN, ADDRESS_MAX = 2, 100
-NOTE_MIN, NOTE_MAX = 2, 300
+NOTE_MIN, NOTE_MAX = 5, 300  # a resolution note says what was done: "ok" is not one
 MAX_PHOTOS = 5
 NEARBY_METRES = 250.0
 _TICKET = re.compile(r"^R-(\d{4})-(\d{6,})$")
+EXTEND_DAYS = (1, 3, 7)  # the quick choices when staff move a deadline
+DEADLINE_MAX_DAYS = 90  # a typed deadline further away than this is a typo
+DEADLINE_TIME = time(23, 59)  # a deadline typed as a day means the end of that day, local time
+TASKS_PAYLOAD = "tasks"  # /start payload of the link that opens a grid worker's /tasks (see handlers/onboarding.py)
+_DAY = re.compile(r"^(?:(\d{4})\s*[-/.年]\s*)?(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*[日号]?$")
 
 
 class Status(StrEnum):
@@ -55,6 +60,8 @@ class Move(StrEnum):
     RESOLVE = "resolve"
     VERIFY = "verify"
     REOPEN = "reopen"
+    REASSIGN = "reassign"  # another grid worker takes over; the status stays
+    DEADLINE = "deadline"  # the deadline moves; the status stays
 
 
 class Actor(StrEnum):
@@ -88,6 +95,11 @@ TRANSITIONS: dict[tuple[Status, Move], Status] = {
     (Status.RESOLVED, Move.VERIFY): Status.VERIFIED,
     # 回头看: "not fixed" goes back to the same assignee with a new deadline.
     (Status.RESOLVED, Move.REOPEN): Status.ACCEPTED,
+    # Staff steer an open, accepted report: who handles it and by when.
+    (Status.ACCEPTED, Move.REASSIGN): Status.ACCEPTED,
+    (Status.IN_PROGRESS, Move.REASSIGN): Status.IN_PROGRESS,
+    (Status.ACCEPTED, Move.DEADLINE): Status.ACCEPTED,
+    (Status.IN_PROGRESS, Move.DEADLINE): Status.IN_PROGRESS,
 }
 
 WHO_MAY: dict[Move, frozenset[Actor]] = {
@@ -98,6 +110,8 @@ WHO_MAY: dict[Move, frozenset[Actor]] = {
     # 销号: the reporter confirms, or an organiser after a re-visit.
     Move.VERIFY: frozenset({Actor.REPORTER, Actor.ORGANISER}),
     Move.REOPEN: frozenset({Actor.REPORTER, Actor.ORGANISER}),
+    Move.REASSIGN: frozenset({Actor.STAFF, Actor.ORGANISER}),
+    Move.DEADLINE: frozenset({Actor.STAFF, Actor.ORGANISER}),
 }
 
 
@@ -113,7 +127,25 @@ class TransitionRefused(DomainError):
     template = "reports/errors/transition"
 
 
-class NotYours(DomainError):
+class StaffTransitionRefused(TransitionRefused):
+    """The same refusal told to staff: their list of reports is /tasks, not the resident's /myreports."""
+
+    template = "reports/staff/transition"
+
+
+class NoteTooShort(BadText):
+    """A resolution note too short to say what was done (or too long)."""
+
+    template = "reports/staff/note_length"
+
+
+class BadDeadline(InvalidInput):
+    """A typed deadline that is not a day, already past, or too far away (the reply says which)."""
+
+    template = "reports/staff/bad_deadline"
+
+
+class NotYours(Forbidden):
     """The person is not allowed to make this move on this report."""
 
     template = "reports/errors/not_allowed"
@@ -274,6 +306,60 @@ def clean_text(text: str | None, low: int, high: int, what: str) -> str:
     if not low <= len(value) <= high:
         raise BadText(f"{what}: {len(value)} not in {low}..{high}", field=what, low=low, high=high, length=len(value))
     return value
+
+
+def clean_note(text: str | None) -> str:
+    """A resolution note that says what was done (:data:`NOTE_MIN`–:data:`NOTE_MAX` characters)."""
+    try:
+        return clean_text(text, NOTE_MIN, NOTE_MAX, "note")
+    except BadText as error:
+        raise NoteTooShort(str(error), **error.context) from None
+
+
+def extended(deadline: datetime | None, now: datetime, days: int) -> datetime:
+    """``days`` more than the deadline, or than now when it has already passed (an overdue report gets real time)."""
+    base = max(deadline, now) if deadline is not None else now
+    return base + timedelta(days=days)
+
+
+def parse_day(text: str, today: date) -> date | None:
+    """A day typed by staff: ``2026-12-05``, ``2026/12/5``, ``12-5``, ``12/5``, ``12月5日``, ``2026年12月5日``.
+    Without a year, this year's — or next year's when this year's was more than a month ago (late December's
+    "1月3日"); a recent day stays in the past, to be refused as such. None when it is not a day."""
+    match = _DAY.match(" ".join(text.split()))
+    if match is None:
+        return None
+    year, month, day = (int(g) if g else None for g in match.groups())
+    assert month is not None and day is not None
+    try:
+        found = date(year or today.year, month, day)
+        if year is None and found < today - timedelta(days=31):
+            found = date(today.year + 1, month, day)
+    except ValueError:
+        return None
+    return found
+
+
+def typed_deadline(text: str, now: datetime, zone: tzinfo) -> datetime:
+    """The end of the typed day in ``zone`` (in ``now``'s zone), if it is still ahead and within
+    :data:`DEADLINE_MAX_DAYS`; BadDeadline otherwise."""
+    local_now = now.astimezone(zone)
+    day = parse_day(text, local_now.date())
+    if day is None:
+        raise BadDeadline("not a day", reason="format")
+    moment = datetime.combine(day, DEADLINE_TIME, zone)
+    if moment <= local_now:
+        raise BadDeadline("past", reason="past")
+    if moment - local_now > timedelta(days=DEADLINE_MAX_DAYS):
+        raise BadDeadline("too far", reason="far", days=DEADLINE_MAX_DAYS)
+    return moment.astimezone(now.tzinfo)
+
+
+def agenda(reports: list[Report], now: datetime) -> list[Report]:
+    """A grid worker's open tasks: overdue first (longest overdue first), then by deadline, then oldest."""
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    open_ = [r for r in reports if r.is_open]
+    return sorted(open_, key=lambda r: (not is_overdue(r, now), r.deadline or far, r.id))
 
 
 def deadline_after(start: datetime, hours: int) -> datetime:

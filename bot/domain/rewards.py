@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from bot.domain.errors import DomainError
+from bot.domain.errors import DomainError, Forbidden
 
 
 class OutOfStock(DomainError):
@@ -31,7 +31,7 @@ class AlreadyVerified(DomainError):
     template = "points/already_verified"
 
 
-class OtherCommunity(DomainError):
+class OtherCommunity(Forbidden):
     template = "points/other_community"
 
 

@@ -16,7 +16,10 @@ class AccessService:
         self._clock = clock
 
     async def check(self, telegram_id: int, role: Role, action: str, community_id: int | None = None) -> bool:
-        """Read the role from storage (never from a cache) and audit refusals and staff actions."""
+        """Read the role from storage (never from a cache) and audit refusals and staff actions.
+
+        A caller that turns a refusal into ``Forbidden`` raises it ``.audited()``: the row is written here.
+        """
         async with self._uow() as uow:
             resident = await uow.residents.get_by_telegram_id(telegram_id)
             allowed = resident is not None and resident.has_role(role, community_id)
@@ -42,6 +45,12 @@ class AccessService:
         """Record an organiser action that succeeded."""
         async with self._uow() as uow:
             await self._audit(uow, actor, action, True, details)
+            await uow.commit()
+
+    async def refused(self, actor: int, action: str, details: dict[str, Any]) -> None:
+        """Record a refused attempt (the conversation core calls this for every refusal not recorded yet)."""
+        async with self._uow() as uow:
+            await self._audit(uow, actor, action, False, details)
             await uow.commit()
 
     async def _change(

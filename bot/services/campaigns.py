@@ -219,7 +219,7 @@ class CampaignService:
             if organiser is None or not any(g.role is Role.ORGANISER for g in organiser.roles):
                 await uow.audit.add(now, telegram_id, "notice.list", False, {})
                 await uow.commit()
-                raise Forbidden(role=Role.ORGANISER.value)
+                raise Forbidden(role=Role.ORGANISER.value).audited()
             everywhere = any(g.role is Role.ORGANISER and g.community_id is None for g in organiser.roles)
             ids = None if everywhere else [g.community_id for g in organiser.roles if g.community_id is not None]
             statuses = list(CampaignStatus)
@@ -504,7 +504,8 @@ class CampaignService:
             if audit:
                 await uow.audit.add(self._clock(), telegram_id, action, False, {"community": community_id})
                 await uow.commit()
-            raise Forbidden(role=Role.ORGANISER.value)
+            refused = Forbidden(role=Role.ORGANISER.value)
+            raise refused.audited() if audit else refused
         return person
 
     async def _community(self, uow: UnitOfWork, community_id: int) -> Community:

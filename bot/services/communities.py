@@ -94,7 +94,7 @@ class CommunityService:
                 if person is None or not person.has_role(Role.ORGANISER, current):
                     other = await uow.communities.get(current)
                     await self._refused(actor, chat_id, community.code, other.code if other else str(current))
-                    raise GroupLinkedElsewhere(community=other.name if other else "")
+                    raise GroupLinkedElsewhere(community=other.name if other else "").audited()
             await uow.groups.link(chat_id, community.id, title, purpose)
             await uow.commit()
         self._cache = None
@@ -105,6 +105,14 @@ class CommunityService:
             details = {"chat": chat_id, "community": wanted, "linked_to": linked}
             await uow.audit.add(datetime.now(UTC), actor, "linkgroup", False, details)
             await uow.commit()
+
+    async def organised_by(self, telegram_id: int) -> tuple[Community, ...]:
+        """The communities this person organises (roles read from storage): the ones they may link groups to."""
+        async with self._uow() as uow:
+            person = await uow.residents.get_by_telegram_id(telegram_id)
+        if person is None:
+            return ()
+        return tuple(c for c in await self.list() if person.has_role(Role.ORGANISER, c.id))
 
     async def community_of_group(self, chat_id: int) -> Community | None:
         """The community a group chat belongs to, if linked."""

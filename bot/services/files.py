@@ -58,6 +58,8 @@ class FileStore(Protocol):
 
     async def remove_unused(self, folder: str, before: datetime, keep: Collection[str]) -> int: ...
 
+    async def remove(self, keys: Collection[str]) -> int: ...
+
     async def remove_temporaries(self) -> int: ...
 
 
@@ -99,9 +101,24 @@ class LocalFileStore:
         """Delete files under ``folder`` last stored before ``before`` whose key is not in ``keep``; how many."""
         return await asyncio.to_thread(self._remove_unused, self._path(folder), before.timestamp(), set(keep))
 
+    async def remove(self, keys: Collection[str]) -> int:
+        """Delete these files now, whatever their age (a person's photos on /deleteme); how many were there."""
+        return await asyncio.to_thread(self._remove, [self._path(k) for k in keys])
+
     async def remove_temporaries(self) -> int:
         """Half-written files a killed process left behind (call at start-up, when no write can be under way)."""
         return await asyncio.to_thread(self._remove_temporaries)
+
+    def _remove(self, paths: list[Path]) -> int:
+        removed = 0
+        for path in paths:
+            with self._lock:
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    continue
+            removed += 1
+        return removed
 
     def _remove_temporaries(self) -> int:
         if not self.root.is_dir():
@@ -254,6 +271,16 @@ class PhotoIntake:
     async def remove_unused(self, before: datetime, keep: Collection[str], folder: str = PHOTO_FOLDER) -> int:
         """Delete stored photos under ``folder`` older than ``before`` whose keys are not in ``keep``; how many."""
         return await self.store.remove_unused(folder, before, keep)
+
+    async def remove(self, keys: Collection[str]) -> int:
+        """Delete these stored photos now (a person's photos when they delete their data); how many were there.
+
+        What ``prefetch`` remembered is forgotten as well, so the same photo sent again is stored again.
+        """
+        gone = set(keys)
+        for remembered in [k for k, (_, outcome) in self._remembered.items() if outcome in gone]:
+            del self._remembered[remembered]
+        return await self.store.remove(gone)
 
     async def _store(self, file_id: str, folder: str) -> str:
         data = await self._downloader.download(file_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from bot.domain.errors import Forbidden, InvalidInput, NeedsConsent, NotFound
+from bot.domain.errors import DomainError, Forbidden, InvalidInput, NeedsConsent, NotFound
 from bot.domain.points import (
     EARNED,
     Account,
@@ -30,6 +30,7 @@ from bot.domain.points import (
     month_start,
     week_start,
 )
+from bot.domain.quiz_figures import distinguish
 from bot.domain.residents import Resident
 from bot.domain.roles import Role
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -37,6 +38,7 @@ from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 RECENT = 8
 RANK_SIZE = 10
 MAX_MANUAL = 10_000
+FOUND = 8
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,21 @@ class Rankings:
     residents: list[Standing]
     buildings: list[Standing]
     mine: int
+
+
+class UnknownResident(DomainError):
+    """The person an organiser named is not a registered resident (of any community they serve)."""
+
+    template = "points/unknown_resident"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A resident an organiser may give points to or take them from, as the organiser picks them."""
+
+    telegram_id: int
+    name: str | None
+    building: str | None
 
 
 async def credit(
@@ -158,6 +175,27 @@ class PointsService:
         """An organiser takes points back (audited); never below zero. Returns the new balance."""
         return await self._manual(actor, target, points, note, key, Reason.REVERSAL)
 
+    async def person(self, actor: int, target: int) -> Candidate:
+        """The resident ``target`` as the organiser ``actor`` (of their community) names them."""
+        async with self._uow() as uow:
+            resident = await uow.residents.get_by_telegram_id(target)
+            if resident is None or resident.community_id is None or resident.consent_at is None:
+                raise UnknownResident(target=target)
+            await require_role(uow, actor, Role.ORGANISER, resident.community_id)
+            community = await uow.communities.get(resident.community_id)
+        buildings = {b.id: b.name for b in community.buildings} if community else {}
+        building = buildings.get(resident.building_id) if resident.building_id else None
+        return Candidate(target, resident.display_name, building)
+
+    async def find(self, actor: int, text: str) -> list[Candidate]:
+        """Residents of the organiser's community whose name contains ``text`` (at most ``FOUND``)."""
+        async with self._uow() as uow:
+            organiser = await member(uow, actor)
+            community_id = community_of(organiser)
+            await require_role(uow, actor, Role.ORGANISER, community_id)
+            found = await uow.points.search_residents(community_id, text.strip()[:32], FOUND)
+        return [Candidate(tid, name, building) for tid, name, building in found]
+
     async def overview(self, telegram_id: int) -> Overview:
         """Balance, latest entries and points expiring soon, for /points."""
         async with self._uow() as uow:
@@ -191,7 +229,8 @@ class PointsService:
             people = await uow.points.ranking(community_id, since, RANK_SIZE)
             buildings = await uow.points.building_ranking(community_id, since, RANK_SIZE)
         mine = account.id if account else None
-        residents = [Standing(mask_name(name), pts, acc == mine) for acc, name, pts in people]
+        shown = distinguish([(mask_name(name), None) for _, name, _ in people])  # 李** (1), 李** (2): told apart
+        residents = [Standing(s, pts, acc == mine) for s, (acc, _, pts) in zip(shown, people, strict=True)]
         return Rankings(period, residents, [Standing(n, p) for n, p in buildings], mine or 0)
 
     async def expire_points(self, now: datetime | None = None) -> int:

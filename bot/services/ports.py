@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol, Self
 
 from bot.domain.campaigns import Audience, Campaign, CampaignStatus, Counts, Preferences, Recipient
+from bot.domain.erasure import Erasure
 from bot.domain.jobs import Job
 from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
 from bot.domain.outbox_admin import OutboxEntry, Selection
@@ -38,6 +39,10 @@ class ResidentRepository(Protocol):
 
     async def with_role(self, role: Role, community_id: int) -> list[Resident]: ...
 
+    async def records(self, resident_id: int, latest: int) -> dict[str, Any]: ...
+
+    async def erase_traces(self, erasure: Erasure) -> list[str]: ...
+
 
 class CommunityRepository(Protocol):
     async def list(self) -> list[Community]: ...
@@ -67,6 +72,8 @@ class AuditRepository(Protocol):
         details: dict[str, Any],
     ) -> None: ...
 
+    async def pseudonymise(self, erasure: Erasure) -> int: ...
+
 
 class PointsRepository(Protocol):
     """Accounts, the append-only ledger and its lots. ``lock_account*`` serialise writers of one account."""
@@ -76,6 +83,12 @@ class PointsRepository(Protocol):
     async def lock_account_id(self, account_id: int) -> Account: ...
 
     async def account(self, resident_id: int, community_id: int) -> Account | None: ...
+
+    async def account_by_id(self, account_id: int) -> Account | None: ...
+
+    async def search_residents(
+        self, community_id: int, text: str, limit: int
+    ) -> list[tuple[int, str | None, str | None]]: ...
 
     async def has_entry(self, key: str) -> bool: ...
 
@@ -153,6 +166,8 @@ class RewardRepository(Protocol):
 
     async def redemptions_of(self, account_id: int, limit: int) -> list[Redemption]: ...
 
+    async def verified_by(self, telegram_id: int, since: datetime, limit: int) -> list[Redemption]: ...
+
     async def move(
         self,
         redemption_id: int,
@@ -190,6 +205,8 @@ class ReportRepository(Protocol):
 
     async def followed_by(self, resident_id: int, limit: int) -> list[Report]: ...
 
+    async def assigned_to(self, resident_id: int) -> list[Report]: ...
+
     async def staff_chat(self, community_id: int) -> int | None: ...
 
     async def in_period(
@@ -197,6 +214,10 @@ class ReportRepository(Protocol):
     ) -> list[Report]: ...
 
     async def photo_keys_in_use(self, now: datetime, prefix: str) -> set[str]: ...
+
+    async def anonymise_reporter(
+        self, resident_id: int, names: tuple[str, ...], replacement: str
+    ) -> tuple[list[str], list[str]]: ...
 
 
 class JobRepository(Protocol):
@@ -279,6 +300,8 @@ class QuizRepository(Protocol):
     ) -> list[PollVote]: ...
 
     async def progress(self, community_id: int, since: datetime) -> list[ResidentProgress]: ...
+
+    async def buildings_of(self, community_id: int, telegram_ids: Sequence[int]) -> dict[int, str]: ...
 
     async def forget_votes(self, telegram_id: int) -> None: ...
 

@@ -57,6 +57,7 @@ class QuestionView:
 
 @dataclass(frozen=True)
 class Summary:
+    round_id: int
     track: str
     score: int
     total: int
@@ -144,6 +145,27 @@ class QuizService:
             round_ = await uow.quiz.add_round(resident.id, track, [q.id for q in picked], now)
             await uow.commit()
         return self._view(round_, resident)
+
+    async def again(self, telegram_id: int, finished_round: int) -> tuple[QuestionView, bool]:
+        """再来一轮 under a finished round: a new round of its track, unless one was already started after it
+        (a second press): then that round, unchanged. Returns (the question waiting, whether a round started)."""
+        now = self._clock()
+        async with self._uow() as uow:
+            resident = await member(uow, telegram_id)
+            # Locks the finished round: two presses handled at once (other workers) take turns here.
+            previous = await uow.quiz.round(finished_round, for_update=True)
+            if previous is None or previous.resident_id != resident.id:
+                raise RoundOver()
+            active = await uow.quiz.active_round(resident.id)
+            if active is not None and active.id > previous.id:
+                return self._view(active, resident), False
+            history = await uow.quiz.reviews(resident.id)
+            pool = self.library.pool(previous.track)
+            picked = pick(pool, history, now, self.round_size, f"{resident.id}:{previous.track}")
+            await uow.quiz.abandon_rounds(resident.id, now)
+            round_ = await uow.quiz.add_round(resident.id, previous.track, [q.id for q in picked], now)
+            await uow.commit()
+        return self._view(round_, resident), True
 
     async def resume(self, telegram_id: int) -> QuestionView:
         """The question the unfinished round is waiting for."""
@@ -249,7 +271,7 @@ class QuizService:
         async with self._uow() as uow:
             points = await uow.quiz.round_points(round_.id)
         cap = self._points.policy.rule(Reason.QUIZ).daily_cap
-        return Summary(round_.track, round_.score, round_.total, points, cap)
+        return Summary(round_.id, round_.track, round_.score, round_.total, points, cap)
 
     async def _unawarded(self, round_id: int) -> list[tuple[int, str]]:
         async with self._uow() as uow:

@@ -240,7 +240,8 @@ class GroupQuizService:
         community = await uow.communities.get(quiz.community_id)
         if community is None:
             raise NotFound(what="community")
-        standings = leaderboard((v.telegram_id, v.name, v.correct) for v in votes)
+        buildings = await uow.quiz.buildings_of(quiz.community_id, sorted({v.telegram_id for v in votes}))
+        standings = leaderboard(((v.telegram_id, v.name, v.correct) for v in votes), buildings=buildings)
         owed = {v.telegram_id for v in votes if v.correct and v.points is None and v.resident_id is None}
         return Leaderboard(
             quiz.chat_id,

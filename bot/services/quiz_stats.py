@@ -56,4 +56,4 @@ class AwarenessService:
     async def _report(self, uow: UnitOfWork, community: Community) -> AwarenessReport:
         since = self._clock() - timedelta(days=WINDOW_DAYS)
         people = await uow.quiz.progress(community.id, since)
-        return AwarenessReport(community, awareness(people))
+        return AwarenessReport(community, awareness(people, [b.name for b in community.buildings]))

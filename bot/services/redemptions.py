@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from bot.domain.errors import NotFound
-from bot.domain.points import Account, InsufficientPoints, Policy, Reason
+from bot.domain.notices import Notice
+from bot.domain.points import Account, InsufficientPoints, Policy, Reason, day_start
 from bot.domain.rewards import (
     AlreadyVerified,
     CodeNotFound,
@@ -22,12 +23,25 @@ from bot.domain.rewards import (
     normalise_code,
 )
 from bot.domain.roles import Role
+from bot.services.outbox import queue
 from bot.services.points import community_of, credit, debit, member
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 QrMaker = Callable[[str], str | None]
 MINE = 10
+TODAY = 50
 EXPIRY_BATCH = 500
+USED = "points/used_notice"  # to the resident, when a service point verified their code
+
+
+class AlreadyUsed(RedemptionClosed):
+    """The resident tries to cancel a redemption a service point has verified: it carries the ticket to show."""
+
+    template = "points/already_used"
+
+    def __init__(self, ticket: Ticket) -> None:
+        super().__init__(ticket=ticket)
+        self.ticket = ticket
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,11 @@ class RedemptionService:
             account = await uow.points.lock_account_id(found.account_id) if found else None
             if found is None or account is None or account.resident_id != resident.id:
                 raise NotFound(what="redemption")
+            current = await self._reload(uow, redemption_id)
+            if current.status is RedemptionStatus.FULFILLED:
+                used_for = await uow.rewards.get(current.reward_id)
+                assert used_for is not None
+                raise AlreadyUsed(self._ticket(current, used_for))
             redemption, reward = await self._close(uow, account, redemption_id, RedemptionStatus.CANCELLED)
             await uow.commit()
         return self._ticket(redemption, reward, balance=account.balance + redemption.cost)
@@ -115,9 +134,18 @@ class RedemptionService:
                 raise OtherCommunity(code=code)
             redemption = await self._fulfil(uow, redemption, telegram_id)
             reward = await uow.rewards.get(redemption.reward_id)
+            assert reward is not None
+            await self._tell_owner(uow, redemption, reward)
             await uow.commit()
-        assert reward is not None
         return self._ticket(redemption, reward)
+
+    async def today(self, telegram_id: int) -> list[Ticket]:
+        """What this service point handed over today (community time), newest first."""
+        since = day_start(self._clock(), self._policy.timezone)
+        async with self._uow() as uow:
+            found = await uow.rewards.verified_by(telegram_id, since, TODAY)
+            rewards = {r.reward_id: await uow.rewards.get(r.reward_id) for r in found}
+        return [self._ticket(r, reward) for r in found if (reward := rewards[r.reward_id]) is not None]
 
     async def mine(self, telegram_id: int) -> list[Ticket]:
         """The resident's latest redemptions in their community, newest first."""
@@ -158,6 +186,21 @@ class RedemptionService:
             refund_expires_at=first_expiry,
         )
         return await uow.rewards.add_redemption(draft)
+
+    async def _tell_owner(self, uow: UnitOfWork, redemption: Redemption, reward: Reward) -> None:
+        """The resident hears that their code was used, in the verification's own transaction."""
+        account = await uow.points.account_by_id(redemption.account_id)
+        owner = await uow.residents.get(account.resident_id) if account else None
+        if owner is None or owner.telegram_id is None:
+            return  # the resident deleted their data since
+        context = {
+            "reward": reward.title(owner.locale),
+            "code": redemption.code_shown,
+            "at": _local(redemption.closed_at, self._policy.timezone),
+            "place": reward.service_point,
+        }
+        notice = Notice(owner.telegram_id, USED, context, owner.locale, key=f"redemption-used:{redemption.id}")
+        await queue(uow, notice, self._clock())
 
     async def _free_code(self, uow: UnitOfWork) -> str:
         # 31^8 codes: a clash is rare, and the unique constraint still guards the one we miss.

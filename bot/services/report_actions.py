@@ -15,6 +15,8 @@ STAFF_START = declare("rs", "start", int)
 STAFF_FIX = declare("rs", "fix", int)  # resolve (asks for the after-photo and a note in private)
 STAFF_CLOSE = declare("rs", "close", int)  # 销号 after a re-visit
 STAFF_REOPEN = declare("rs", "reopen", int)
+STAFF_REASSIGN = declare("rs", "reassign", int)  # hand an accepted report to another grid worker (asks whom to)
+STAFF_DEADLINE = declare("rs", "deadline", int)  # move the deadline (+1/+3/+7 days, or a typed day)
 
 FOLLOWUP_OK = declare("rf", "ok", int)  # the reporter confirms the fix
 FOLLOWUP_NO = declare("rf", "no", int)  # not fixed (asks for an optional photo)

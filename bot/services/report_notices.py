@@ -20,7 +20,9 @@ from bot.services.report_actions import (
     FOLLOWUP_NO,
     FOLLOWUP_OK,
     STAFF_CLOSE,
+    STAFF_DEADLINE,
     STAFF_FIX,
+    STAFF_REASSIGN,
     STAFF_REJECT,
     STAFF_REOPEN,
     STAFF_START,
@@ -36,15 +38,44 @@ def card_ref(report_id: int) -> str:
     return f"report:{report_id}"
 
 
-def staff_choices(report: Report) -> tuple[tuple[Choice, ...], ...]:
-    """The buttons under a report for whoever handles it next, by status (none once it is closed)."""
+def name_of(person: Resident | None) -> str:
+    """How staff messages name a person: their name, or their Telegram id when the bot never learnt it (a role
+    granted by id to someone who has not opened the bot yet)."""
+    if person is None:
+        return "—"
+    return person.display_name or (f"ID {person.telegram_id}" if person.telegram_id else "—")
+
+
+def can_reach(person: Resident | None) -> bool:
+    """Whether the bot may write to this person first, as far as anyone can know before trying.
+
+    Telegram lets a bot write to a person only after they wrote to it in private. Consent is only ever given in
+    a private chat with the bot, so a person without it (say, a grid worker whose role an organiser granted by
+    Telegram id) has never opened one. After that, the only way to become unreachable is to block the bot (or
+    leave Telegram), which the next message finds out: Telegram answers 403 and the outbox dispatcher records
+    ``unreachable_at`` (cleared when they write again). The one case nobody can know beforehand — blocked since
+    the last message, nothing sent since — is the dispatcher's to find; the deadline reminder and the escalation
+    to organisers still follow.
+    """
+    return (
+        person is not None and person.telegram_id is not None and person.has_consent and person.unreachable_at is None
+    )
+
+
+def staff_choices(report: Report, *, card: bool = False) -> tuple[tuple[Choice, ...], ...]:
+    """The buttons under a report for whoever handles it next, by status (none once it is closed). The ``card``
+    (staff group, organisers) also offers to hand an accepted report to someone else or move its deadline."""
     rid = (report.id,)
+    steer = (Choice("reports.btn.reassign", STAFF_REASSIGN, rid), Choice("reports.btn.deadline", STAFF_DEADLINE, rid))
     if report.status is Status.SUBMITTED:
         return ((Choice("reports.btn.take", STAFF_TAKE, rid), Choice("reports.btn.reject", STAFF_REJECT, rid)),)
+    work: tuple[Choice, ...]
     if report.status is Status.ACCEPTED:
-        return ((Choice("reports.btn.start", STAFF_START, rid), Choice("reports.btn.resolve", STAFF_FIX, rid)),)
+        work = (Choice("reports.btn.start", STAFF_START, rid), Choice("reports.btn.resolve", STAFF_FIX, rid))
+        return (work, steer) if card else (work,)
     if report.status is Status.IN_PROGRESS:
-        return ((Choice("reports.btn.resolve", STAFF_FIX, rid),),)
+        work = (Choice("reports.btn.resolve", STAFF_FIX, rid),)
+        return (work, steer) if card else (work,)
     if report.status is Status.RESOLVED:
         return ((Choice("reports.btn.close", STAFF_CLOSE, rid), Choice("reports.btn.reopen", STAFF_REOPEN, rid)),)
     return ()
@@ -75,6 +106,7 @@ class Notifier:
         reporter = await uow.residents.get(report.reporter_id)
         category = self._policy.category(report.category)
         where = report.location
+        staff = extra.get("role") == "staff"
         return {
             "ticket": report.ticket, "id": report.id, "category": category.name(locale),
             "category_track": category.track,
@@ -85,12 +117,22 @@ class Notifier:
             "reject_reason": report.reject_reason.value if report.reject_reason else None,
             "note": report.resolution_note, "reopened": report.reopened, "escalated": report.escalated_at is not None,
             "community": community.name if community else "",
-            "assignee": (assignee.display_name or "—") if assignee else None,
+            # Staff need to know who it is even without a name; residents are not shown a Telegram id.
+            "assignee": (name_of(assignee) if staff else assignee.display_name or "—") if assignee else None,
             # Other residents see the reporter only when they agreed, and then masked.
             "reporter_public": None if report.anonymous or reporter is None else mask_name(reporter.display_name),
             **{k: self.local(getattr(report, k)) for k in ("submitted_at", "deadline", "resolved_at", "closed_at")},
             **extra,
         }  # fmt: skip
+
+    @property
+    def zone(self) -> tzinfo:
+        """The communities' time zone: typed days and the deadlines shown are in it."""
+        return self._tz
+
+    def zoned(self, moment: datetime) -> datetime:
+        """A UTC moment in the community's time zone."""
+        return moment.astimezone(self._tz)
 
     def local(self, moment: datetime | None) -> datetime | None:
         """A UTC moment in the community's time zone, for templates."""
@@ -113,11 +155,17 @@ class Notifier:
             notices += await self._to(uow, people, report, template, photo, (), role="follower", **extra)
         return notices
 
-    async def assignee(self, uow: UnitOfWork, report: Report, template: str, **extra: Any) -> list[Notice]:
-        """The grid worker handling the report, privately, with the buttons for their next step."""
-        person = await uow.residents.get(report.assignee_id) if report.assignee_id else None
+    async def assignee(
+        self, uow: UnitOfWork, report: Report, template: str, *, person_id: int | None = None, buttons: bool = True,
+        **extra: Any,
+    ) -> list[Notice]:  # fmt: skip
+        """The grid worker handling the report (or ``person_id``), privately, with the buttons for their next step
+        (none with ``buttons=False``: for someone the report was taken from)."""
+        who = person_id or report.assignee_id
+        person = await uow.residents.get(who) if who else None
         photo = self.photo(report.photos[0]) if report.photos else None
-        return await self._to(uow, [person], report, template, photo, staff_choices(report), role="staff", **extra)
+        choices = staff_choices(report) if buttons else ()
+        return await self._to(uow, [person], report, template, photo, choices, role="staff", **extra)
 
     async def staff(
         self, uow: UnitOfWork, report: Report, template: str, role: Role | None = None, **extra: Any
@@ -151,20 +199,23 @@ class Notifier:
     ) -> Notice:  # fmt: skip
         photo = self.photo(report.photos[0]) if report.photos else None
         context = await self.context(uow, report, self._group_locale, role="staff",
-                                     reporter=await self._reporter_name(uow, report), **extra)  # fmt: skip
-        return Notice(chat, template, context, self._group_locale, photo, staff_choices(report), ref, edit, key)
+                                     reporter=await self.reporter_name(uow, report), **extra)  # fmt: skip
+        choices = staff_choices(report, card=True)
+        return Notice(chat, template, context, self._group_locale, photo, choices, ref, edit, key)
 
     async def _privately(
         self, uow: UnitOfWork, report: Report, template: str, role: Role | None, **extra: Any
     ) -> list[Notice]:
         photo = self.photo(report.photos[0]) if report.photos else None
-        extra |= {"reporter": await self._reporter_name(uow, report)}
+        extra |= {"reporter": await self.reporter_name(uow, report)}
         role = role or self._policy.category(report.category).role
         people: list[Resident | None] = list(await uow.residents.with_role(role, report.community_id))
-        return await self._to(uow, people, report, template, photo, staff_choices(report), role="staff", **extra)
+        choices = staff_choices(report, card=True)
+        return await self._to(uow, people, report, template, photo, choices, role="staff", **extra)
 
     @staticmethod
-    async def _reporter_name(uow: UnitOfWork, report: Report) -> str:
+    async def reporter_name(uow: UnitOfWork, report: Report) -> str:
+        """The reporter as staff see them."""
         reporter = await uow.residents.get(report.reporter_id)
         return (reporter.display_name if reporter else None) or "—"
 

@@ -1,4 +1,5 @@
-"""Handling a report (问题台账): accept and assign, reject, start, resolve, and 销号 or reopen (回头看).
+"""Handling a report (问题台账): accept and assign, reject, start, resolve, and 销号 or reopen (回头看); staff also
+hand an accepted report to another grid worker and move its deadline, and a grid worker lists their tasks.
 
 Every move is checked against the transition table in ``bot.domain.reports`` and against who the actor is to
 the report (read from storage each time: callback data is never trusted), recorded in the history with actor and
@@ -10,24 +11,30 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
-from bot.domain.errors import DomainError, NeedsConsent, NotFound
+from bot.domain.errors import DomainError, InvalidInput, NeedsConsent, NotFound
 from bot.domain.notices import Notice
 from bot.domain.points import Reason
 from bot.domain.reports import (
-    NOTE_MAX,
-    NOTE_MIN,
+    EXTEND_DAYS,
     Event,
     Move,
+    NotYours,
     Policy,
     RejectReason,
     Report,
+    StaffTransitionRefused,
     Status,
     TransitionRefused,
-    clean_text,
+    agenda,
+    clean_note,
     deadline_after,
+    extended,
+    is_overdue,
     next_status,
+    typed_deadline,
 )
 from bot.domain.residents import Resident
 from bot.domain.roles import Role
@@ -35,7 +42,7 @@ from bot.services.outbox import queue_all
 from bot.services.points import PointsService
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services.report_jobs import schedule_check, schedule_deadline
-from bot.services.report_notices import Notifier, check_choices
+from bot.services.report_notices import Notifier, can_reach, check_choices, name_of
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,10 @@ class Outcome:
     report: Report
     notices: list[Notice] = field(default_factory=list)
     points: int = 0
+    # After an assignment: whether the assignee can be told at all (see ``can_reach``); when not, the staff who
+    # assigned it are told so, with the link that opens the bot for them.
+    reached: bool = True
+    assignee: str | None = None
 
 
 @dataclass(frozen=True)
@@ -101,9 +112,7 @@ class ReportDesk:
         """Accept and assign to a grid worker of the community; the deadline is the category's default."""
         async with self._uow() as uow:
             loaded = await self._load(uow, telegram_id, report_id, Move.ACCEPT)
-            assignee = await uow.residents.get(assignee_id)
-            if assignee is None or not assignee.has_role(Role.GRID_WORKER, loaded.report.community_id):
-                raise NotFound(what="assignee")
+            assignee = await self._grid_worker(uow, loaded.report, assignee_id)
             now = self._clock()
             deadline = loaded.report.deadline or deadline_after(now, self._hours(loaded.report))
             after = await self._apply(uow, loaded, Move.ACCEPT, assignee_id=assignee.id, accepted_at=now,
@@ -124,7 +133,7 @@ class ReportDesk:
                                                points=credited, assignee=name)  # fmt: skip
             await queue_all(uow, reporter, self._clock())
             await uow.commit()
-        return Outcome(after, reporter + followers + staff)
+        return Outcome(after, reporter + followers + staff, reached=can_reach(assignee), assignee=name_of(assignee))
 
     async def reject(
         self, telegram_id: int, report_id: int, reason: RejectReason, duplicate_of: int | None = None
@@ -160,8 +169,8 @@ class ReportDesk:
             return (await self._load(uow, telegram_id, report_id, move)).report
 
     async def resolve(self, telegram_id: int, report_id: int, photo: str, note: str) -> Outcome:
-        """Resolved with an after-photo and a note; the reporter is asked "is it fixed?"."""
-        text = clean_text(note, NOTE_MIN, NOTE_MAX, "note")
+        """Resolved with an after-photo and a note that says what was done; the reporter is asked "is it fixed?"."""
+        text = clean_note(note)
         async with self._uow() as uow:
             loaded = await self._load(uow, telegram_id, report_id, Move.RESOLVE)
             now = self._clock()
@@ -210,6 +219,109 @@ class ReportDesk:
             await uow.commit()
         return Outcome(after, notices)
 
+    async def context(self, report: Report, locale: str) -> dict[str, Any]:
+        """Template context for a reply to staff (they see who handles it even when the bot has no name)."""
+        async with self._uow() as uow:
+            reporter = await self._tell.reporter_name(uow, report)
+            return await self._tell.context(uow, report, locale, role="staff", reporter=reporter)
+
+    # ---- steering an accepted report: another grid worker, another deadline ---------------------------------
+
+    async def reassign_choices(self, telegram_id: int, report_id: int) -> tuple[Report, list[Resident]]:
+        """Grid workers (and organisers) of the community other than the one handling it now."""
+        async with self._uow() as uow:
+            report = (await self._load(uow, telegram_id, report_id, Move.REASSIGN)).report
+            people = await uow.residents.with_role(Role.GRID_WORKER, report.community_id)
+        return report, [p for p in people if p.id != report.assignee_id]
+
+    async def reassign(self, telegram_id: int, report_id: int, assignee_id: int) -> Outcome:
+        """Hand the report to another grid worker of its community: the new one gets the task with its buttons,
+        the old one hears who took it over, the reporter and followers who handles it now; audited."""
+        async with self._uow() as uow:
+            loaded = await self._load(uow, telegram_id, report_id, Move.REASSIGN)
+            person = await self._grid_worker(uow, loaded.report, assignee_id)
+            before = loaded.report.assignee_id
+            if person.id == before:  # a second tap on the same name: nothing changes
+                return Outcome(loaded.report, reached=can_reach(person), assignee=name_of(person))
+            old = await uow.residents.get(before) if before else None
+            audit = {"from": old.telegram_id if old else None, "assignee": person.telegram_id}
+            after = await self._apply(uow, loaded, Move.REASSIGN, assignee_id=person.id, audit=audit)
+            notices: list[Notice] = []
+            if old is not None and old.id != loaded.actor.id:  # the actor has the reply
+                notices += await self._tell.assignee(uow, after, "reports/staff/unassigned", person_id=old.id,
+                                                     buttons=False, new=name_of(person))  # fmt: skip
+            notices += await self._tell.assignee(uow, after, "reports/staff/assigned")
+            notices += await self._tell.people(uow, after, "reports/notify/reassigned",
+                                               assignee=person.display_name or "—")  # fmt: skip
+            notices += await self._tell.card(uow, after)
+            await queue_all(uow, notices, self._clock())
+            await uow.commit()
+        return Outcome(after, notices, reached=can_reach(person), assignee=name_of(person))
+
+    async def deadline_choices(self, telegram_id: int, report_id: int) -> tuple[Report, list[tuple[int, datetime]]]:
+        """The quick choices for a new deadline: (days, the deadline it gives, local time), counted from the
+        current deadline, or from now when it has passed."""
+        async with self._uow() as uow:
+            report = (await self._load(uow, telegram_id, report_id, Move.DEADLINE)).report
+        now = self._clock()
+        return report, [(days, self._tell.zoned(extended(report.deadline, now, days))) for days in EXTEND_DAYS]
+
+    async def move_deadline(
+        self, telegram_id: int, report_id: int, *, days: int | None = None, typed: str | None = None
+    ) -> Outcome:
+        """A new deadline: ``days`` more (one of :data:`EXTEND_DAYS`) or the end of a typed day. New timers are
+        set (the old ones find the deadline changed), the escalation is lifted, and the reporter, the followers
+        and the assignee are told; audited."""
+        if days is not None and days not in EXTEND_DAYS:
+            raise InvalidInput(field="days", value=days)
+        async with self._uow() as uow:
+            loaded = await self._load(uow, telegram_id, report_id, Move.DEADLINE)
+            now = self._clock()
+            was = loaded.report.deadline
+            if days is not None:
+                deadline = extended(was, now, days)
+            else:
+                deadline = typed_deadline(typed or "", now, self._tell.zone)
+            audit = {"was": was.isoformat() if was else None, "deadline": deadline.isoformat()}
+            after = await self._apply(uow, loaded, Move.DEADLINE, deadline=deadline, escalated_at=None, audit=audit)
+            await schedule_deadline(uow, after, self._policy, now)
+            notices = await self._tell.people(uow, after, "reports/notify/deadline")
+            if after.assignee_id != loaded.actor.id:  # the actor has the reply
+                notices += await self._tell.assignee(uow, after, "reports/staff/deadline_moved")
+            notices += await self._tell.card(uow, after)
+            await queue_all(uow, notices, now)
+            await uow.commit()
+        return Outcome(after, notices)
+
+    # ---- a grid worker's own list ---------------------------------------------------------------------------
+
+    async def tasks(self, telegram_id: int, locale: str) -> list[dict[str, Any]]:
+        """``/tasks``: the open reports this person handles, overdue first, then by deadline (template contexts,
+        each with ``overdue``)."""
+        now = self._clock()
+        async with self._uow() as uow:
+            actor = await actor_of(uow, telegram_id)
+            mine = agenda(await uow.reports.assigned_to(actor.id), now)
+            return [await self._tell.context(uow, r, locale, role="staff", overdue=is_overdue(r, now)) for r in mine]
+
+    async def task(self, telegram_id: int, report_id: int) -> Report:
+        """One report for its assignee, or for staff of its community."""
+        async with self._uow() as uow:
+            actor = await actor_of(uow, telegram_id)
+            report = await uow.reports.get(report_id)
+            if report is None:
+                raise NotFound(what="report")
+            staff = actor.has_role(Role.GRID_WORKER, report.community_id)
+            if report.assignee_id != actor.id and not staff:
+                raise NotYours("not staff of this report", move="show")
+        return report
+
+    async def _grid_worker(self, uow: UnitOfWork, report: Report, resident_id: int) -> Resident:
+        person = await uow.residents.get(resident_id)
+        if person is None or person.telegram_id is None or not person.has_role(Role.GRID_WORKER, report.community_id):
+            raise NotFound(what="assignee")
+        return person
+
     async def _load(self, uow: UnitOfWork, telegram_id: int, report_id: int, move: Move) -> _Loaded:
         actor = await actor_of(uow, telegram_id)
         report = await uow.reports.get(report_id, for_update=True)
@@ -217,19 +329,27 @@ class ReportDesk:
             raise NotFound(what="report")
         staff = actor.has_role(Role.GRID_WORKER, report.community_id)
         organiser = actor.has_role(Role.ORGANISER, report.community_id)
-        target = next_status(report.status, move, report.actors(actor.id, staff=staff, organiser=organiser))
+        try:
+            target = next_status(report.status, move, report.actors(actor.id, staff=staff, organiser=organiser))
+        except TransitionRefused as refused:
+            # Staff are pointed to their own list (/tasks); the reporter confirming or reopening, to /myreports.
+            if actor.id != report.reporter_id or move not in (Move.VERIFY, Move.REOPEN):
+                raise StaffTransitionRefused(str(refused), **refused.context) from None
+            raise
         return _Loaded(report, actor, target)
 
     async def _apply(self, uow: UnitOfWork, loaded: _Loaded, move: Move, **changes: Any) -> Report:
-        """Write the move (only if nobody moved the report meanwhile) and its history line."""
+        """Write the move (only if nobody moved the report meanwhile), its history line and, for staff, the audit
+        line (with ``audit``'s details)."""
         report, now = loaded.report, self._clock()
         note, photo = changes.pop("note", None), changes.pop("photo", None)
+        extra: dict[str, Any] = changes.pop("audit", None) or {}
         if not await uow.reports.move(report.id, report.status, status=loaded.target, **changes):
             raise TransitionRefused("moved meanwhile", move=move.value, status=report.status.value)
         event = Event(now, move.value, loaded.target, report.status, loaded.actor.id, note, photo)
         await uow.reports.add_event(report.id, event)
         if loaded.actor.id != report.reporter_id:
-            details = {"report": report.ticket, "move": move.value, "to": loaded.target.value}
+            details = {"report": report.ticket, "move": move.value, "to": loaded.target.value, **extra}
             await uow.audit.add(now, loaded.actor.telegram_id, f"report.{move.value}", True, details)
         after = await uow.reports.get(report.id)
         assert after is not None

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from bot.domain.erasure import REDACTED, Erasure
 from bot.domain.errors import InvalidInput, NeedsConsent, NotFound
 from bot.domain.residents import CONSENT_VERSION, LOCALES, Community, Resident
+from bot.domain.rewards import show_code
+from bot.services.files import PHOTO_FOLDER, PhotoIntake
 from bot.services.ports import Clock, UnitOfWorkFactory
 
+log = logging.getLogger(__name__)
+
 # last_seen is for activity figures, not a log: writing it on every update would turn reads into writes.
-_SEEN_RESOLUTION = timedelta(hours=1)
+SEEN_RESOLUTION = timedelta(hours=1)
+# /mydata lists this many of the newest items of each kind, and counts all of them.
+LATEST = 10
 
 
 class ResidentService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        *,
+        timezone: str = "Asia/Shanghai",
+        photos: PhotoIntake | None = None,
+    ) -> None:
         self._uow = uow
         self._clock = clock
+        self._default_zone = timezone
+        self._photos = photos
 
     async def profile(self, telegram_id: int) -> Resident | None:
         """The resident with this Telegram id, noting when they were last seen."""
@@ -70,14 +88,26 @@ class ResidentService:
         return await self._require(telegram_id)
 
     async def my_data(self, telegram_id: int) -> dict[str, Any]:
-        """Everything stored about this person, for /mydata (PIPL right of access)."""
+        """Everything stored about this person, for /mydata (PIPL right of access): the profile, notice settings,
+        and a count of their reports, +1s, points entries, redemptions and quiz answers with the newest
+        :data:`LATEST` of each. Times are in the community's zone (``zone``), as everywhere a person reads one."""
         async with self._uow() as uow:
             resident = await uow.residents.get_by_telegram_id(telegram_id)
             if resident is None:
                 return {}
             community = await uow.communities.get(resident.community_id) if resident.community_id else None
             notices = await uow.campaigns.preferences(resident.id)
-        data = asdict(resident)
+            records = await uow.residents.records(resident.id, LATEST)
+        zone = ZoneInfo(community.timezone if community and community.timezone else self._default_zone)
+        data = {k: _local(v, zone) for k, v in asdict(resident).items()}
+        data["zone"] = zone.key
+        data["latest"] = LATEST
+        data["seen_resolution_minutes"] = int(SEEN_RESOLUTION.total_seconds() // 60)
+        for kind in ("reports", "points", "redemptions", "quiz"):
+            records[kind] = [{k: _local(v, zone) for k, v in item.items()} for item in records[kind]]
+        for item in records["redemptions"]:
+            item["code"] = show_code(item["code"])
+        data["records"] = records
         data["notices"] = {
             "on": not notices.notices_off,
             "quiet": notices.quiet.label() if notices.quiet else None,
@@ -91,14 +121,27 @@ class ResidentService:
         return data
 
     async def delete(self, telegram_id: int) -> bool:
-        """Erase personal data; the anonymous row stays so ledger and report history keep their totals."""
+        """Erase personal data (PIPL); what stays is anonymous, so ledgers and report history keep their totals.
+
+        The resident row stays without Telegram id, name, building, roles or consent. Their reports stay in the
+        ledger, anonymous, with their words replaced by :data:`REDACTED`; their photos (and those of a draft they
+        never sent) are deleted from the file store. Every other record that named them (audit rows, stored
+        messages, points entries, timers) keeps what happened, with the Telegram id replaced by ``deleted:<resident
+        id>`` and the name and words replaced. See docs/architecture.md, "Personal data".
+        """
         async with self._uow() as uow:
             resident = await uow.residents.get_by_telegram_id(telegram_id, for_update=True)
             if resident is None:
                 return False
+            names = (resident.display_name,) if resident.display_name else ()
+            texts, photos = await uow.reports.anonymise_reporter(resident.id, names, REDACTED)
+            erasure = Erasure(resident.id, telegram_id, names, tuple(t for t in texts if t))
             await uow.residents.revoke_all(resident.id)
             await uow.quiz.forget_votes(telegram_id)
             await uow.campaigns.forget_preferences(resident.id)
+            drafts = await uow.residents.erase_traces(erasure)
+            photos += [text for text in drafts if text.startswith(f"{PHOTO_FOLDER}/")]  # a report never sent
+            await uow.audit.pseudonymise(erasure)
             await uow.residents.update(
                 resident.id,
                 telegram_id=None,
@@ -111,6 +154,14 @@ class ResidentService:
                 deleted_at=self._clock(),
             )
             await uow.commit()
+            # Only files nothing refers to any more: the store is content-addressed, so a neighbour's identical
+            # photo is the same file. Files are not transactional: they go once the erasure is written; should the
+            # update still fail after this, the person is told so and asks again, which finds the same photos.
+            in_use = await uow.reports.photo_keys_in_use(self._clock(), "") if photos else set()
+        gone = [key for key in dict.fromkeys(photos) if key not in in_use]
+        if gone and self._photos is not None:
+            removed = await self._photos.remove(gone)
+            log.info("deletion of resident %s: %d of %d photos removed", resident.id, removed, len(gone))
         return True
 
     async def mark_unreachable(self, telegram_id: int) -> None:
@@ -137,7 +188,12 @@ class ResidentService:
 
 def _stale(resident: Resident, now: datetime) -> bool:
     seen = resident.last_seen_at
-    return seen is None or resident.unreachable_at is not None or now - seen >= _SEEN_RESOLUTION
+    return seen is None or resident.unreachable_at is not None or now - seen >= SEEN_RESOLUTION
+
+
+def _local(value: Any, zone: ZoneInfo) -> Any:
+    """A stored time (UTC) as the person should read it: in their community's zone."""
+    return value.astimezone(zone) if isinstance(value, datetime) else value
 
 
 def _building_name(community: Community | None, building_id: int | None) -> str | None:

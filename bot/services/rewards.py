@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 from bot.domain.errors import InvalidInput, NotFound
 from bot.domain.residents import Resident
-from bot.domain.rewards import Reward
+from bot.domain.rewards import LimitReached, OutOfStock, Reward, RewardUnavailable
 from bot.domain.roles import Role
 from bot.services.points import community_of, member, require_role
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
@@ -24,6 +25,20 @@ class Shelf:
 
     rewards: list[Reward]
     balance: int
+
+
+@dataclass(frozen=True)
+class Offer:
+    """One reward for one resident: their balance, and why they cannot redeem it now (None: they can)."""
+
+    reward: Reward
+    balance: int
+    held: int  # this resident's redemptions of it, unused or used (what the per-person limit counts)
+    blocked: str | None = None  # "points", "limit", "stock" or "unavailable"
+
+    @property
+    def short(self) -> int:
+        return max(self.reward.cost - self.balance, 0)
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,20 @@ class RewardService:
                 raise NotFound(what="reward")
         return Shelf(rewards, account.balance if account else 0)
 
+    async def offer(self, telegram_id: int, reward_id: int) -> Offer:
+        """A reward's card for the resident: shown with the reason it cannot be redeemed, before any confirm."""
+        now = self._clock()
+        async with self._uow() as uow:
+            resident = await member(uow, telegram_id)
+            community_id = community_of(resident)
+            reward = await uow.rewards.get(reward_id)
+            if reward is None or reward.community_id != community_id:
+                raise NotFound(what="reward")
+            account = await uow.points.account(resident.id, community_id)
+            held = await uow.rewards.count_held(account.id, reward.id) if account else 0
+        balance = account.balance if account else 0
+        return Offer(reward, balance, held, _blocked(reward, now, held, balance))
+
     async def manage(self, actor: int) -> list[Reward]:
         """Every reward of the organiser's community, inactive ones included."""
         async with self._uow() as uow:
@@ -66,16 +95,38 @@ class RewardService:
             await require_role(uow, actor, Role.ORGANISER, reward.community_id)
             return reward
 
-    async def add(self, actor: int, name_zh: str, name_en: str, cost: int, stock: int | None) -> Reward:
-        """An organiser adds a reward from the bot (audited)."""
+    async def add(
+        self,
+        actor: int,
+        name_zh: str,
+        name_en: str,
+        cost: int,
+        stock: int | None,
+        place: str | None = None,
+        description: str | None = None,
+        limit: int | None = None,
+    ) -> Reward:
+        """An organiser adds a reward from the bot (audited): where to pick it up, what it is, how many each."""
         _check_number("cost", cost, 1)
         if stock is not None:
             _check_number("stock", stock, 0)
+        if limit is not None:
+            _check_number("limit", limit, 1)
         async with self._uow() as uow:
             organiser = await _organiser(uow, actor)
             community_id = community_of(organiser)
             slug = await _free_slug(uow, community_id, name_en)
-            draft = Reward(0, community_id, slug, {"zh_Hans": name_zh[:48], "en": name_en[:48]}, cost, stock)
+            draft = Reward(
+                0,
+                community_id,
+                slug,
+                {"zh_Hans": name_zh[:48], "en": name_en[:48]},
+                cost,
+                stock,
+                per_person_limit=limit,
+                description={"zh_Hans": description[:300]} if description else {},
+                service_point=place[:64] if place else None,
+            )
             reward = await uow.rewards.add(draft)
             await uow.audit.add(self._clock(), actor, "reward.add", True, {"reward": slug, "cost": cost})
             await uow.commit()
@@ -152,6 +203,19 @@ def _fields(item: Reward) -> dict[str, object]:
     values = {key: getattr(item, key) for key in keys}
     values["name"], values["description"] = dict(item.name), dict(item.description)
     return values
+
+
+def _blocked(reward: Reward, now: datetime, held: int, balance: int) -> str | None:
+    """Why this resident cannot redeem ``reward`` now, in the order the redemption itself checks."""
+    try:
+        reward.check_redeemable(now, held)
+    except LimitReached:
+        return "limit"
+    except OutOfStock:
+        return "stock"
+    except RewardUnavailable:
+        return "unavailable"
+    return "points" if balance < reward.cost else None
 
 
 def _check_number(field: str, value: int, minimum: int) -> None:

@@ -154,7 +154,7 @@ async def test_group_quiz_polls_credit_each_correct_answer_once_and_end_with_lea
             "🥇 老** —— 答对 2 题",
             "🥈 小** —— 答对 1 题",
             "🥉 王** —— 答对 1 题",
-            "4. 小** —— 答对 0 题",
+            "4. 小** · 3号楼 —— 答对 0 题",  # two 小** told apart by building
         ]
         assert "有 1 位答对题目的朋友还没有加入社区" in board["text"]
         assert board["inline_keyboard"][0][0]["url"] == "https://t.me/sicheng_bot?start=cdemo"

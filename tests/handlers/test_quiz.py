@@ -234,8 +234,9 @@ async def test_stats_shows_awareness_to_organisers_only(resident: FakeChat, app:
     organiser = await make_organiser(app, 9001)
     replies = await organiser.send("/stats")
     assert "示范社区 · 四城知晓率" in replies[0]
-    assert "<b>全社区</b>（已登记居民 2 人）" in replies[0] and "· 国家园林城市：0%" in replies[0]
-    assert "<b>1号楼</b>" in replies[0]
+    # The organiser is staff, not counted: the resident alone, in 1号楼; nobody registered in 2号楼.
+    assert "<b>全社区</b>（已登记居民 1 人）" in replies[0] and "· 国家园林城市：0%" in replies[0]
+    assert "<b>1号楼</b>" in replies[0] and "<b>2号楼</b>：—（暂无登记居民）" in replies[0]
 
 
 async def test_stats_subcommands_belong_to_their_features(app: App) -> None:

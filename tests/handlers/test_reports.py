@@ -408,8 +408,9 @@ async def test_report_moves_staff_card_edited_each_state(world: World) -> None:
     assert all(v.photo == versions[0].photo is not None for v in versions)  # the card is a photo: its caption
     first, later = "11月27日 10:00", "11月28日 16:00"  # 24 h from submission; 24 h from the reopening
     overdue = "　🚨 已逾期，已上报社区负责人"  # until it is fixed
-    take, start, fix, close = ["✅ 受理并指派", "❌ 不予受理"], ["🛠 开始处理", "📷 整改完成"], ["📷 整改完成"], [
-        "✅ 复查通过，销号", "🔁 未整改好，重新处理"]  # fmt: skip
+    steer = ["🔀 改派", "📅 调整期限"]  # the card's second row while someone handles it
+    take, start, fix, close = ["✅ 受理并指派", "❌ 不予受理"], ["🛠 开始处理", "📷 整改完成", *steer], [
+        "📷 整改完成", *steer], ["✅ 复查通过，销号", "🔁 未整改好，重新处理"]  # fmt: skip
     assert [(card_lines(v), v.labels()) for v in versions] == [
         (["状态：已提交，待受理", "负责人：—", f"处理期限：{first}"], take),
         (["状态：已受理", "负责人：张网格", f"处理期限：{first}"], start),
@@ -463,7 +464,7 @@ async def test_notice_buttons_decode_to_routes(world: World) -> None:
                 assert route.handler is not None and parsed.key in declared(), (q.template, label, data)
                 keys.add(parsed.key)
     report_refs = {v.key for v in vars(report_actions).values() if isinstance(v, ActionRef)}
-    assert keys == report_refs and len(report_refs) == 8
+    assert keys == report_refs and len(report_refs) == 10
 
 
 async def test_follower_who_blocked_the_bot_is_tried_once_and_skipped_afterwards(world: World) -> None:

@@ -65,8 +65,10 @@ def test_stats_awareness_prints_a_table(tmp_path: Path, sqlite_template: Path, m
         "active_30d",
         "avg_score",
     ]
-    assert lines[2].split() == ["(community)", "2", "0%", "0%", "50%", "0%", "50%", "100%"]
-    assert lines[3].split()[:2] == ["1号楼", "2"]
+    # The organiser is staff, not counted; nobody is registered in 2号楼, so its shares are "—", not 0%.
+    assert lines[2].split() == ["(community)", "1", "0%", "0%", "100%", "0%", "100%", "100%"]
+    assert lines[3].split()[:2] == ["1号楼", "1"]
+    assert lines[4].split() == ["2号楼", "0", "—", "—", "—", "—", "—", "—"]
 
     missing = CliRunner().invoke(app, ["stats", "awareness", "--community", "nowhere"])
     assert missing.exit_code == 1

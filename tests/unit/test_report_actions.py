@@ -24,7 +24,8 @@ def test_every_declared_action_has_a_route() -> None:
 
 def test_report_action_refs_are_the_handlers_namespaces() -> None:
     assert sorted(r.key for r in REFS) == [
-        "rf.no", "rf.ok", "rs.close", "rs.fix", "rs.reject", "rs.reopen", "rs.start", "rs.take"]  # fmt: skip
+        "rf.no", "rf.ok", "rs.close", "rs.deadline", "rs.fix", "rs.reassign", "rs.reject", "rs.reopen", "rs.start",
+        "rs.take"]  # fmt: skip
     assert all(r.arg_types == (int,) for r in REFS)
 
 

@@ -46,6 +46,10 @@ ALLOWED = {
     (Status.IN_PROGRESS, Move.REJECT): Status.REJECTED,
     (Status.RESOLVED, Move.VERIFY): Status.VERIFIED,
     (Status.RESOLVED, Move.REOPEN): Status.ACCEPTED,
+    (Status.ACCEPTED, Move.REASSIGN): Status.ACCEPTED,
+    (Status.IN_PROGRESS, Move.REASSIGN): Status.IN_PROGRESS,
+    (Status.ACCEPTED, Move.DEADLINE): Status.ACCEPTED,
+    (Status.IN_PROGRESS, Move.DEADLINE): Status.IN_PROGRESS,
 }
 
 

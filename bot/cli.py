@@ -96,7 +96,7 @@ def run(
 def sandbox(
     host: str = typer.Option(None, help="Address of the page and the emulator (default 127.0.0.1)."),
     port: int = typer.Option(None, help="Port (default 8080)."),
-    fresh: bool = typer.Option(False, "--fresh", help="Start from an empty sandbox database."),
+    fresh: bool = typer.Option(False, "--fresh", help="Start from an empty sandbox database and empty chat histories."),
     channel: str = typer.Option("aiogram", help="aiogram (default) or ptb."),
 ) -> None:
     """Try Sicheng with no token and no internet: a local Telegram emulator and a web chat page."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from bot.runner import make_channel, run_bot
 from bot.sandbox.core import DEFAULT_TOKEN
 from bot.sandbox.demo import PERSONAS, seed_database, seed_emulator
 from bot.sandbox.emulator import Emulator
+from bot.sandbox.history import ChatHistory, history_path
 from bot.sandbox.server import run_emulator
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Sandbox:
     emulator: Emulator
     app: App
     channel: Any
+    history: ChatHistory | None = None  # None: the database is not a file, chats start empty at every start
 
 
 def remove_database(url: str) -> None:
@@ -41,16 +43,19 @@ def remove_database(url: str) -> None:
         Path(parsed.database + suffix).unlink(missing_ok=True)
 
 
-def _configure(app: web.Application) -> None:
-    async def personas(_: web.Request) -> web.Response:
-        return web.json_response([p.to_view() for p in PERSONAS])
+def _configurer(instance: str | None) -> Callable[[web.Application], None]:
+    def configure(app: web.Application) -> None:
+        async def personas(_: web.Request) -> web.Response:
+            return web.json_response([p.to_view() for p in PERSONAS])
 
-    app.router.add_get("/sandbox/api/personas", personas)
-    try:
-        from bot.sandbox.web import setup_web
-    except ImportError:  # the page is optional for tests that only need the emulator
-        return
-    setup_web(app)
+        app.router.add_get("/sandbox/api/personas", personas)
+        try:
+            from bot.sandbox.web import setup_web
+        except ImportError:  # the page is optional for tests that only need the emulator
+            return
+        setup_web(app, instance=instance)
+
+    return configure
 
 
 @contextlib.asynccontextmanager
@@ -65,22 +70,36 @@ async def start_sandbox(
 ) -> AsyncIterator[Sandbox]:
     """Emulator + page on host:port, the bot polling it through ``channel``; stops everything on exit."""
     url = settings.sandbox.database
+    where = history_path(url)
+    history = ChatHistory(where) if where is not None else None
     if fresh:
         remove_database(url)
+        if history is not None:
+            history.remove()
     await prepare_database(url)
     app = await build_app(settings.model_copy(update={"database": DatabaseSettings(url=url)}))
     emu = emulator or Emulator()
     try:
         await seed_database(app)
         seed_emulator(emu)
-        async with run_emulator(host, port, emulator=emu, configure=_configure) as (_, base_url):
+        if history is not None and (restored := history.load(emu)):
+            log.info("sandbox: %s earlier messages restored from %s", restored, history.path)
+        instance = history.instance if history is not None else None
+        async with run_emulator(host, port, emulator=emu, configure=_configurer(instance)) as (_, base_url):
             bot_channel = make_channel(app, channel, DEFAULT_TOKEN, base_url)
             task = asyncio.create_task(run_bot(app, bot_channel, handle_signals=False))
+            keeper = asyncio.create_task(history.keep(emu)) if history is not None else None
             try:
                 await _wait_ready(bot_channel, task)
-                yield Sandbox(base_url, emu, app, bot_channel)
+                yield Sandbox(base_url, emu, app, bot_channel, history)
             finally:
                 await _stop(bot_channel, task)
+                if keeper is not None:
+                    keeper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await keeper
+                if history is not None:
+                    history.save_quietly(emu)
     finally:
         await app.aclose()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.sandbox.entities import EntityParseError, parse_html, utf16_len
+from bot.sandbox.entities import EntityParseError, parse_html, utf16_len, with_commands
 from bot.sandbox.errors import bad_request
 from bot.sandbox.params import Params
 
@@ -41,12 +41,13 @@ def formatted(p: Params, field: str, mode_field: str, entities_field: str) -> tu
     mode = (p.get_str(mode_field) or "").strip()
     if mode.lower() == "html":
         try:
-            return parse_html(source)
+            text, entities = parse_html(source)
         except EntityParseError as exc:
             raise bad_request(f"can't parse entities: {exc}") from None
+        return text, with_commands(text, entities)
     if mode.lower() in ("", "markdown", "markdownv2"):
         # Markdown modes are passed through unparsed; the project sends HTML.
-        return source, []
+        return source, with_commands(source, [])
     raise bad_request(f"unsupported parse_mode {mode!r}")
 
 

@@ -34,8 +34,9 @@ CSP = (
     "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 _dumps = functools.partial(json.dumps, ensure_ascii=False)
-# The emulator lives in memory: ids (polls, messages) start again with every process. The page keys what it
-# remembers in the browser (a person's poll votes) by this, so nothing leaks from one run into the next.
+# The emulator lives in memory; the sandbox saves its chats beside its database (bot/sandbox/history.py), and ids
+# (polls, messages) start again only with a new history. The page keys what it remembers in the browser (a person's
+# poll votes) by this, so nothing leaks from one history into the next.
 INSTANCE_KEY = web.AppKey("sicheng_sandbox_page_instance", str)
 
 
@@ -172,9 +173,13 @@ async def static(request: web.Request) -> web.StreamResponse:
     return response
 
 
-def setup_web(app: web.Application) -> None:
-    """Mount the page on the emulator's app (called by ``bot.sandbox.app``)."""
-    app[INSTANCE_KEY] = secrets.token_hex(6)
+def setup_web(app: web.Application, *, instance: str | None = None) -> None:
+    """Mount the page on the emulator's app (called by ``bot.sandbox.app``).
+
+    ``instance`` names the emulator's state: a new one per run, unless the chat history is kept across runs (then
+    the same as long as that history lives), so the page's memory of votes matches the polls it shows.
+    """
+    app[INSTANCE_KEY] = instance or secrets.token_hex(6)
     app.router.add_get("/", index)
     app.router.add_get(f"{STATIC_URL}/{{name}}", static)
     app.router.add_get(f"{PAGE_API}/chats", person_chats)

@@ -237,19 +237,21 @@
    * Text plus entities as a DocumentFragment. Entity offsets and lengths are UTF-16 code units, which is exactly
    * what JS string indices are, so slicing is direct. Entities nest (bold inside a link...); an entity that
    * overlaps its parent's end without nesting is clipped to the parent, which is what Telegram clients show.
+   * Only bot_command entities become tappable commands (Telegram marks them, in the emulator too): a slash in other
+   * text, such as "</b>" or "a/b", stays text. linkCommands=false renders them as text too (inside a button).
    */
   function renderRich(text, entities, linkCommands = true) {
     const fragment = document.createDocumentFragment();
     if (!text) return fragment;
     const list = (entities || [])
       .filter((e) => Number.isInteger(e.offset) && e.length > 0)
+      .filter((e) => linkCommands || e.type !== "bot_command")
       .sort((a, b) => a.offset - b.offset || b.length - a.length);
-    build(fragment, text, 0, text.length, list, linkCommands);
+    build(fragment, text, 0, text.length, list);
     return fragment;
   }
 
-  function build(parent, text, from, to, entities, linkCommands = true) {
-    const plain = (start, end) => (linkCommands ? appendWithCommands : appendText)(parent, text.slice(start, end));
+  function build(parent, text, from, to, entities) {
     let pos = from;
     let i = 0;
     while (i < entities.length) {
@@ -259,34 +261,22 @@
       let j = i + 1;
       while (j < entities.length && entities[j].offset < end) j += 1;
       if (start < end) {
-        if (start > pos) plain(pos, start);
+        if (start > pos) parent.append(text.slice(pos, start));
         const made = entityElement(entity, text.slice(entity.offset, entity.offset + entity.length));
         const outer = made.outer || made;
         const inner = made.inner || made;
-        build(inner, text, start, end, entities.slice(i + 1, j), linkCommands && !NO_COMMANDS_INSIDE.has(inner.tagName));
+        const nested = entities.slice(i + 1, j);
+        // A button or a link cannot hold another one: commands inside them stay text.
+        build(inner, text, start, end, NO_COMMANDS_INSIDE.has(inner.tagName) ? nested.filter((e) => e.type !== "bot_command") : nested);
         parent.append(outer);
         pos = end;
       }
       i = j;
     }
-    if (pos < to) plain(pos, to);
+    if (pos < to) parent.append(text.slice(pos, to));
   }
 
-  const appendText = (parent, text) => parent.append(text);
-  // Telegram marks /commands in bot messages as bot_command entities itself; the emulator only reports the
-  // entities of the HTML tags, so the page finds them (outside code and links) to make them tappable.
-  const COMMAND_RE = /(?<![\w/@])\/[a-z][a-z0-9_]{0,31}(?:@[a-z0-9_]{3,32})?(?![\w/])/gi;
   const NO_COMMANDS_INSIDE = new Set(["CODE", "PRE", "A", "BUTTON"]);
-
-  function appendWithCommands(parent, text) {
-    let pos = 0;
-    for (const match of text.matchAll(COMMAND_RE)) {
-      if (match.index > pos) parent.append(text.slice(pos, match.index));
-      parent.append(h("button", { type: "button", class: "inline-link", dataset: { command: match[0] } }, match[0]));
-      pos = match.index + match[0].length;
-    }
-    if (pos < text.length) parent.append(text.slice(pos));
-  }
 
   // ---------------------------------------------------------------- people
   async function loadPeople() {

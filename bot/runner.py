@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.app import App, utcnow
-from bot.channels.dispatcher import Dispatcher
+from bot.channels.dispatcher import Dispatcher, bulk_rate
 from bot.channels.gate import GateLimits, SendGate
 from bot.channels.inbox import Inbox, poll
 
@@ -67,6 +67,7 @@ def make_dispatcher(app: App, sender: Any, clock: Callable[[], datetime] = utcno
         clock,
         on_poll=app.core.poll_posted,
         bot_username=lambda: str(app.core.settings.get("bot_username", "")),
+        bulk_per_second=bulk_rate(((1.0, app.settings.telegram.bot_per_second),)),
     )
 
 

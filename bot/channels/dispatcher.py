@@ -9,6 +9,14 @@ the row visibly with Telegram's reason.
 Rows are claimed for a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), so several dispatchers never send the
 same row. Replies to an update are claimed by the worker that handled it, in the update's own transaction, and
 sent at once by :meth:`Dispatcher.send_now`; the loop picks up whatever is left (after a crash, notices, timers).
+
+Bulk rows (campaign notices) share the token's pace with replies, and the gate books token slots first come, first
+served. Left to themselves, the chats of a broadcast would book slots up to a second ahead (the gate's one-second
+window refills all at once), and a reply to someone tapping a button would wait behind them. So bulk rows are handed
+to the gate evenly, a little under the token's limit (:data:`BULK_HEADROOM` messages a second are left free): they
+find the window open and go at once, and a reply books the free slot directly (bench.broadcast, 5,000 recipients:
+the p95 of a tap's answer went from 0.93 s to 0.06–0.12 s, utilisation of the token 0.99; see docs/benchmarks.md).
+Paid broadcasts have their own allowance and are not held back.
 """
 
 from __future__ import annotations
@@ -16,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,7 +33,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.channels.base import Sender, send_one
-from bot.channels.gate import Kind, Verdict
+from bot.channels.gate import GateLimits, Kind, Verdict
 from bot.conversation.callbacks import CallbackCodec
 from bot.conversation.render import CAPTION_LIMIT, TEXT_LIMIT, ActionRenderer, split_text
 from bot.conversation.replies import (
@@ -45,6 +55,7 @@ from bot.domain.messaging import (
     send_backoff,
     unreachable_reason,
 )
+from bot.domain.notices import Priority
 from bot.domain.wire import from_json
 from bot.services.outbox import NOTICE, POLL
 from bot.services.ports import Clock, Transactions, UnitOfWorkFactory
@@ -55,6 +66,14 @@ LEASE = timedelta(seconds=60)
 BATCH = 100
 CHATS_AT_ONCE = 16
 IDLE = 1.0  # seconds between looks at the outbox when nothing woke the loop
+BULK_HEADROOM = 1.0  # messages a second of the token's pace that bulk rows leave free for replies
+BULK_CATCH_UP = 1  # a bulk turn missed lately (the loop was busy) may still be taken, at once with the next
+
+
+def bulk_rate(token: tuple[tuple[float, int], ...] = GateLimits().token) -> float:
+    """Bulk messages a second: the token's tightest limit less the headroom (29/s for Telegram's 30/s)."""
+    return max(1.0, min(count / seconds for seconds, count in token) - BULK_HEADROOM)
+
 
 PollListener = Callable[[str, int, str, int], Awaitable[None]]  # tag, chat, poll id, message id
 
@@ -76,6 +95,9 @@ class Dispatcher:
         on_poll: PollListener | None = None,
         bot_username: Callable[[], str] = str,
         lease: timedelta = LEASE,
+        bulk_per_second: float | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     ) -> None:
         self._uow = uow
         self._tx = transactions
@@ -86,6 +108,11 @@ class Dispatcher:
         self._on_poll = on_poll
         self._bot_username = bot_username
         self.lease = lease
+        # The bulk pace keeps the gate's time (monotonic seconds; tests and benchmarks may run it faster).
+        self.bulk_gap = 1 / (bulk_per_second or bulk_rate())
+        self.monotonic = monotonic
+        self.sleep = sleep
+        self._bulk_next = -math.inf
         self.name = uuid.uuid4().hex
         self._wake = asyncio.Event()
         # Marks (sent / skipped / failed) are written in batches by one flusher, serialised with other writers;
@@ -187,8 +214,11 @@ class Dispatcher:
             await self._finish(item, OutboxStatus.FAILED, error=f"render: {type(error).__name__}: {error}")
             return
         message_id: int | None = None
+        bulk = item.priority >= Priority.BULK
         try:
             for out in outs:
+                if bulk and not (isinstance(out, OutMessage | OutPhoto) and out.paid):
+                    await self._bulk_turn()
                 sent = await send_one(self.sender, out)
                 message_id = message_id or sent[1]
                 if isinstance(out, OutPoll) and sent[0] is not None:
@@ -198,6 +228,16 @@ class Dispatcher:
             await self._failed_send(item, error)
             return
         await self._finish(item, OutboxStatus.SENT, message_id=message_id)
+
+    async def _bulk_turn(self) -> None:
+        """Wait for the next bulk send's turn: turns are ``bulk_gap`` apart, handed out in order of asking. One turn
+        missed lately (the loop was busy) may still be taken, so the pace holds on average, while no second holds
+        more than the rate plus one (the token's limit: bulk rows never book the gate's slots ahead)."""
+        now = self.monotonic()
+        slot = max(self._bulk_next, now - self.bulk_gap * BULK_CATCH_UP)
+        self._bulk_next = slot + self.bulk_gap
+        if slot > now:
+            await self.sleep(slot - now)
 
     async def _failed_send(self, item: OutboxItem, error: Exception) -> None:
         verdict: Verdict = self.sender.classify(error)

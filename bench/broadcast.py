@@ -55,11 +55,10 @@ from zoneinfo import ZoneInfo
 import content
 from bot.app import App, build_app, prepare_database
 from bot.channels.gate import GateLimits, SendGate
-from bot.channels.inbox import poll
 from bot.config import DatabaseSettings, Settings
 from bot.domain.campaigns import Audience, CampaignStatus, Counts, Draft
 from bot.domain.roles import Role
-from bot.runner import TICK_SECONDS, make_dispatcher, make_inbox, run_ticker
+from bot.runner import TICK_SECONDS, Timing, serving
 from bot.sandbox.core import DEFAULT_TOKEN
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.limits import Faults, RateLimits, is_metered
@@ -276,41 +275,9 @@ def make_channel(app: App, name: str, base_url: str, gate: SendGate) -> Any:
     return AiogramChannel(app.core, app.renderer, make_bot(DEFAULT_TOKEN, base_url, gate))
 
 
-@contextlib.asynccontextmanager
-async def bot_running(app: App, channel: Any, clock: EmulatedTime) -> AsyncIterator[None]:
-    """``run_bot``'s pieces (same order, same parts), with the dispatcher, inbox and ticker on emulated time."""
-    stop: asyncio.Event = channel.stopping
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        await channel.start()
-        dispatcher = make_dispatcher(app, channel.sender, clock.now)
-        dispatcher.monotonic, dispatcher.sleep = clock.monotonic, clock.sleep  # its bulk pace: emulated time too
-        inbox = make_inbox(app, channel, dispatcher, clock.now)
-        channel.inbox = inbox
-        await dispatcher.release_all()
-        await inbox.recover()
-        tasks = [
-            asyncio.create_task(poll(channel.fetch_updates, inbox, stop, seconds=5), name="intake"),
-            asyncio.create_task(inbox.run(stop), name="inbox"),
-            asyncio.create_task(dispatcher.run(stop), name="outbox"),
-            asyncio.create_task(
-                run_ticker(app, dispatcher, stop, TICK_SECONDS * clock.scale, clock.now), name="ticker"
-            ),
-        ]
-        yield
-    finally:
-        stop.set()
-        if tasks:  # polling ends first (nothing more is confirmed), as in run_bot
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(tasks[0], 5)
-        if channel.inbox is not None:
-            await channel.inbox.drain(5.0)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
-        await channel.close()
+def timing(clock: EmulatedTime) -> Timing:
+    """``run_bot``'s pieces on emulated time: the dispatcher (and its bulk pace), the inbox and the ticker."""
+    return Timing(clock.now, clock.monotonic, clock.sleep, TICK_SECONDS * clock.scale, poll_seconds=5)
 
 
 async def residents(app: App, telegram_ids: Sequence[int], now: datetime) -> int:
@@ -371,7 +338,7 @@ async def main(args: argparse.Namespace) -> None:
                 limits = GateLimits.from_rates(settings.telegram.chat_per_second, settings.telegram.group_per_minute)
                 gate = SendGate(limits, clock=clock.monotonic, sleep=clock.sleep)
                 channel = make_channel(app, args.channel, driver.base_url, gate)
-                async with bot_running(app, channel, clock):
+                async with serving(app, channel, timing(clock)):
                     await driver.call("open_menus", tappers)
                     mark = await driver.call("mark")
                     campaign = await app.services.campaigns.create(ORGANISER, Draft(community, BODY, Audience()))

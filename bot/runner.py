@@ -12,7 +12,9 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -93,16 +95,29 @@ async def run_ticker(
             await asyncio.wait_for(stop.wait(), interval)
 
 
-async def run_bot(app: App, channel: Any, *, handle_signals: bool = True) -> None:
-    """Intake, handling, delivery and timers until ``channel.stopping`` is set (or a signal arrives)."""
+@dataclass(frozen=True)
+class Timing:
+    """The clocks the running pieces read. Production uses the real ones; the broadcast test and benchmark run the
+    emulator faster and hand the bot the same emulated time (wall clock, the bulk pace's monotonic clock, sleep)."""
+
+    now: Callable[[], datetime] = utcnow
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep
+    tick_seconds: float = TICK_SECONDS
+    poll_seconds: int = 25
+    drain_seconds: float = DRAIN_SECONDS
+
+
+@contextlib.asynccontextmanager
+async def serving(app: App, channel: Any, timing: Timing = Timing()) -> AsyncIterator[list[asyncio.Task[None]]]:
+    """Start intake, the inbox worker, the outbox dispatcher and the ticker; yield their tasks (intake first). On exit
+    polling ends first (nothing more is confirmed to Telegram), updates in hand get ``drain_seconds`` to finish, the
+    rest stay pending in the inbox for the next start."""
     stop: asyncio.Event = channel.stopping
-    if handle_signals:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
     await channel.start()
-    dispatcher = make_dispatcher(app, channel.sender)
-    inbox = make_inbox(app, channel, dispatcher)
+    dispatcher = make_dispatcher(app, channel.sender, timing.now)
+    dispatcher.monotonic, dispatcher.sleep = timing.monotonic, timing.sleep
+    inbox = make_inbox(app, channel, dispatcher, timing.now)
     channel.inbox = inbox
     if app.single_process:  # nothing of a killed predecessor is still running
         await dispatcher.release_all()  # its claims on outbox rows
@@ -110,34 +125,47 @@ async def run_bot(app: App, channel: Any, *, handle_signals: bool = True) -> Non
         if removed:
             log.info("removed %s half-written photo file(s) left by a crash", removed)
     await inbox.recover()
-    # Everything built at start-up lives for the whole run: keep it out of the collector's sweeps (less GC time
-    # per update under a burst, measured with bench.handling).
-    gc.collect()
-    gc.freeze()
-    log.info("polling with %s", type(channel).__name__)
-    intake = asyncio.create_task(poll(channel.fetch_updates, inbox, stop), name="intake")
-    workers = [
+    tasks = [
+        asyncio.create_task(poll(channel.fetch_updates, inbox, stop, seconds=timing.poll_seconds), name="intake"),
         asyncio.create_task(inbox.run(stop), name="inbox"),
         asyncio.create_task(dispatcher.run(stop), name="outbox"),
-        asyncio.create_task(run_ticker(app, dispatcher, stop), name="ticker"),
+        asyncio.create_task(run_ticker(app, dispatcher, stop, timing.tick_seconds, timing.now), name="ticker"),
     ]
     try:
-        done, _ = await asyncio.wait([intake, *workers], return_when=asyncio.FIRST_COMPLETED)
-        for task in done:
-            if task.exception() is not None and not stop.is_set():
-                raise task.exception()  # type: ignore[misc]
+        yield tasks
     finally:
         stop.set()
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.wait_for(intake, 5)
-        await inbox.drain(DRAIN_SECONDS)
-        for task in workers:
+            await asyncio.wait_for(tasks[0], 5)
+        await inbox.drain(timing.drain_seconds)
+        for task in tasks[1:]:
             task.cancel()
-        for task in workers:
+        for task in tasks[1:]:
             with contextlib.suppress(BaseException):
                 await task
         with contextlib.suppress(Exception):
             await channel.close()
+
+
+async def run_bot(app: App, channel: Any, *, handle_signals: bool = True) -> None:
+    """Intake, handling, delivery and timers until ``channel.stopping`` is set (or a signal arrives)."""
+    stop: asyncio.Event = channel.stopping
+    if handle_signals:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with serving(app, channel) as tasks:
+            # Everything built at start-up lives for the whole run: keep it out of the collector's sweeps (less GC
+            # time per update under a burst, measured with bench.handling).
+            gc.collect()
+            gc.freeze()
+            log.info("polling with %s", type(channel).__name__)
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task.exception() is not None and not stop.is_set():
+                    raise task.exception()  # type: ignore[misc]
+    finally:
         if handle_signals:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):

@@ -38,7 +38,6 @@ from sqlalchemy import select
 import content
 from bot.app import App, build_app, prepare_database
 from bot.channels.gate import GateLimits, Kind, SendGate, Verdict
-from bot.channels.inbox import poll
 from bot.config import DatabaseSettings, FilesSettings, Settings
 from bot.domain.campaigns import (
     Audience,
@@ -51,7 +50,7 @@ from bot.domain.campaigns import (
     QuietHours,
 )
 from bot.domain.messaging import OutboxStatus
-from bot.runner import TICK_SECONDS, make_dispatcher, make_inbox, run_ticker
+from bot.runner import TICK_SECONDS, Timing, serving
 from bot.sandbox.core import DEFAULT_TOKEN
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.limits import Faults, FloodWait, RateLimits, is_metered
@@ -229,42 +228,9 @@ async def stack(tmp_path: Path, channel_name: str, emulator: Emulator) -> AsyncI
         await app.aclose()
 
 
-@contextlib.asynccontextmanager
-async def bot_running(box: Stack) -> AsyncIterator[None]:
-    """``run_bot``'s pieces, in its order, with the dispatcher, inbox and ticker on emulated time."""
-    app, channel, clock = box.app, box.channel, box.clock
-    stop: asyncio.Event = channel.stopping
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        await channel.start()
-        dispatcher = make_dispatcher(app, channel.sender, clock.now)
-        dispatcher.monotonic, dispatcher.sleep = clock.monotonic, clock.sleep  # its bulk pace: emulated time too
-        inbox = make_inbox(app, channel, dispatcher, clock.now)
-        channel.inbox = inbox
-        await dispatcher.release_all()
-        await inbox.recover()
-        tasks = [
-            asyncio.create_task(poll(channel.fetch_updates, inbox, stop, seconds=1), name="intake"),
-            asyncio.create_task(inbox.run(stop), name="inbox"),
-            asyncio.create_task(dispatcher.run(stop), name="outbox"),
-            asyncio.create_task(
-                run_ticker(app, dispatcher, stop, TICK_SECONDS * clock.scale, clock.now), name="ticker"
-            ),
-        ]
-        yield
-    finally:
-        stop.set()
-        if tasks:  # polling ends first (nothing more is confirmed), as in run_bot
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(tasks[0], 5)
-        if channel.inbox is not None:
-            await channel.inbox.drain(2.0)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
-        await channel.close()
+def timing(clock: EmulatedTime) -> Timing:
+    """``run_bot``'s pieces on emulated time: the dispatcher (and its bulk pace), the inbox and the ticker."""
+    return Timing(clock.now, clock.monotonic, clock.sleep, TICK_SECONDS * clock.scale, poll_seconds=1, drain_seconds=2)
 
 
 async def meet(emulator: Emulator, user_ids: Iterable[int], blocked: Iterable[int]) -> None:
@@ -376,7 +342,7 @@ async def test_notice_with_429s_and_blocked_residents_reaches_each_reachable_res
         await set_preferences(app, settings_of(residents, quiet, opted_out, gardeners, QUIET_UNTIL), clock.now())
         ChatFloods(emulator, flooded)
 
-        async with bot_running(box):
+        async with serving(box.app, box.channel, timing(box.clock)):
             clock.run()  # 10:00:00 local
             first = await app.services.campaigns.create(author, Draft(box.community, BODY))
             held = await rows(app, first)

@@ -20,6 +20,7 @@ from bot.conversation.incoming import Incoming
 from bot.conversation.render import ActionRenderer
 from bot.conversation.router import Router
 from bot.conversation.state import StateStore
+from bot.domain.media import MAX_PHOTO_BYTES
 from bot.domain.messaging import KEEP_FINISHED, KEEP_HANDLED
 from bot.domain.residents import LOCALES, Community
 from bot.qr import QrImages
@@ -84,6 +85,8 @@ class App:
         if not incoming.is_private:
             return
         file_id = (incoming.photo_file_ids or (incoming.document_file_id,))[-1]
+        if incoming.file_size is not None and incoming.file_size > MAX_PHOTO_BYTES:
+            return  # refused by size in the handler; not worth a download (getFile fails above 20 MB anyway)
         if file_id:
             await self.services.reports.photos.prefetch(file_id)
 

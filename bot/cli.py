@@ -108,6 +108,13 @@ def sandbox(
     async def main() -> None:
         async with start_sandbox(settings, host=where_host, port=where_port, channel=channel, fresh=fresh) as box:
             typer.secho(f"Sicheng sandbox: open {box.url}  (Ctrl+C to stop)", fg=typer.colors.GREEN)
+            if not _loopback(where_host):
+                typer.secho(
+                    f"Warning: listening on {where_host}: anyone who can reach this machine can open the page and "
+                    "act as any persona, including the organiser. Use 127.0.0.1 unless that is what you want.",
+                    fg=typer.colors.YELLOW,
+                    err=True,
+                )
             await asyncio.Event().wait()
 
     try:
@@ -909,3 +916,15 @@ def _safe_url(url: str) -> str:
 
 def main() -> None:
     app()
+
+
+def _loopback(host: str) -> bool:
+    """Whether the sandbox listens only on this machine."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

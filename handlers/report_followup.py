@@ -55,7 +55,7 @@ async def not_fixed_photo(ctx: Ctx) -> Sequence[Action]:
     file_id = (ctx.incoming.photo_file_ids or (ctx.incoming.document_file_id,))[-1]
     if file_id is None:
         return [SendText("reports/ask_not_fixed_photo")]
-    key = await ctx.services.reports.add_photo(file_id, 0)
+    key = await ctx.services.reports.add_photo(file_id, 0, ctx.incoming.file_size)
     return await _reopen(ctx, int(ctx.data["report"]), key)
 
 

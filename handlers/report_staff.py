@@ -177,7 +177,7 @@ async def after_photo(ctx: Ctx) -> Sequence[Action]:
     file_id = (ctx.incoming.photo_file_ids or (ctx.incoming.document_file_id,))[-1]
     if file_id is None:
         return [SendText("reports/staff/ask_after_photo", {"ticket": None})]
-    key = await ctx.services.reports.add_photo(file_id, 0)
+    key = await ctx.services.reports.add_photo(file_id, 0, ctx.incoming.file_size)
     await ctx.set_state(NOTE, **ctx.data | {"photo": key, "file": file_id})
     return [SendText("reports/staff/ask_note")]
 

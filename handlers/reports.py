@@ -49,7 +49,7 @@ async def photo(ctx: Ctx) -> Sequence[Action]:
     file_id = (ctx.incoming.photo_file_ids or (ctx.incoming.document_file_id,))[-1]
     if file_id is None:
         return [SendText("reports/ask_photos_hint", _draft_context(ctx))]
-    key = await ctx.services.reports.add_photo(file_id, len(ctx.data.get("keys", [])))
+    key = await ctx.services.reports.add_photo(file_id, len(ctx.data.get("keys", [])), ctx.incoming.file_size)
     data = ctx.data | {"photos": [*ctx.data["photos"], file_id], "keys": [*ctx.data["keys"], key]}
     caption: dict[str, Any] = {"caption_used": False, "caption_problem": None}
     if (ctx.incoming.text or "").strip():

@@ -91,8 +91,10 @@ def _message(update_id: int, message: dict[str, Any], bot_username: str) -> Inco
     if message.get("photo"):
         # Telegram sends several sizes of one photo, smallest first: the last one is the original.
         fields["photo_file_ids"] = (message["photo"][-1]["file_id"],)
+        fields["file_size"] = message["photo"][-1].get("file_size")
     if message.get("document"):
         fields["document_file_id"] = message["document"]["file_id"]
+        fields["file_size"] = message["document"].get("file_size")
     if message.get("location"):
         loc = message["location"]
         fields["location"] = Location(float(loc["latitude"]), float(loc["longitude"]))

@@ -63,6 +63,7 @@ class Incoming:
     callback_message_id: int | None = None
     photo_file_ids: tuple[str, ...] = ()
     document_file_id: str | None = None
+    file_size: int | None = None  # bytes of the photo or document, as Telegram reported it (None: not told)
     location: Location | None = None
     poll_answer: PollAnswer | None = None
     new_members: tuple[Member, ...] = ()

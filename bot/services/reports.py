@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from bot.domain.errors import Forbidden, NotFound
 from bot.domain.geo import GeoPoint
-from bot.domain.media import PhotoRefused
+from bot.domain.media import MAX_PHOTO_BYTES, PhotoRefused
 from bot.domain.points import Reason
 from bot.domain.reports import (
     DESCRIPTION_MAX,
@@ -70,10 +70,13 @@ class ReportService:
         """A category by key (InvalidInput for a stale one)."""
         return self.policy.category(key)
 
-    async def add_photo(self, file_id: str, count: int) -> str:
-        """Store the ``count``-th photo of a draft (metadata stripped); PhotoRefused past the fifth."""
+    async def add_photo(self, file_id: str, count: int, size: int | None = None) -> str:
+        """Store the ``count``-th photo of a draft (metadata stripped); PhotoRefused past the fifth, or when the
+        size Telegram reported is over the limit (refused before any download: getFile fails above 20 MB)."""
         if count >= MAX_PHOTOS:
             raise PhotoRefused("too many photos", reason="too_many", limit=MAX_PHOTOS)
+        if size is not None and size > MAX_PHOTO_BYTES:
+            raise PhotoRefused("photo too large", reason="too_large", limit_mb=MAX_PHOTO_BYTES // (1024 * 1024))
         return await self.photos.take(file_id)
 
     def description(self, text: str | None) -> str:

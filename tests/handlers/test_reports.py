@@ -485,3 +485,15 @@ async def test_follower_who_blocked_the_bot_is_tried_once_and_skipped_afterwards
     skipped = [r for r in await outbox_rows(world.app) if r.chat_id == NEIGHBOUR]
     assert skipped and all(r.status is OutboxStatus.SKIPPED for r in skipped)
     assert sum(1 for r in await outbox_rows(world.app) if r.chat_id == RESIDENT and r.status is OutboxStatus.SENT) >= 2
+
+
+async def test_file_over_the_size_limit_is_refused_by_its_size_without_a_download(world: World) -> None:
+    chat = world.chat(RESIDENT, "王小明")
+    await chat.send("/report")
+    await chat.press("乱扔垃圾")
+    world.files.add("huge", png())  # Telegram would refuse getFile above 20 MB: it must not be asked
+    (answer,) = await chat.send_photo("huge", as_file=True, size=26 * 1024 * 1024)
+    assert "照片太大了（不能超过 10 MB）" in answer
+    assert "huge" not in world.files.calls
+    replies = await chat.send_photo("p2", size=180_000)  # the dialog goes on
+    assert "已收到第 1 张照片" in replies[0]

@@ -263,3 +263,13 @@ async def test_one_persons_updates_are_handled_in_the_order_sent(app: App) -> No
     await inbox.take([photo, start_update(51, text="/help"), start_update(52, text="/menu")])
     await handle_all(inbox)
     assert order == [50, 51, 52]
+
+
+@pytest.mark.parametrize(
+    ("host", "local"),
+    [("127.0.0.1", True), ("localhost", True), ("::1", True), ("0.0.0.0", False), ("10.0.0.5", False)],
+)
+def test_sandbox_host_outside_this_machine_is_recognised_for_the_warning(host: str, local: bool) -> None:
+    from bot.cli import _loopback
+
+    assert _loopback(host) is local

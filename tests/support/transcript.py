@@ -48,10 +48,14 @@ class FakeChat:
             incoming = replace(base, text=text)
         return await self._run(incoming)
 
-    async def send_photo(self, file_id: str, *, as_file: bool = False, caption: str | None = None) -> list[str]:
-        """Send a photo (or an image as a file, which keeps its metadata) by Telegram file id."""
+    async def send_photo(
+        self, file_id: str, *, as_file: bool = False, caption: str | None = None, size: int | None = None
+    ) -> list[str]:
+        """Send a photo (or an image as a file, which keeps its metadata) by Telegram file id; ``size`` is the
+        file size Telegram reports with it."""
         media = {"document_file_id": file_id} if as_file else {"photo_file_ids": (file_id,)}
-        return await self._run(replace(self._incoming(), text=caption, **media))  # type: ignore[arg-type]
+        incoming = replace(self._incoming(), text=caption, file_size=size, **media)  # type: ignore[arg-type]
+        return await self._run(incoming)
 
     async def send_location(self, latitude: float, longitude: float) -> list[str]:
         """Share a location (the reply-keyboard "send my location" button)."""

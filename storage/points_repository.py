@@ -183,22 +183,30 @@ class SqlPointsRepository:
         rows = (await self._s.execute(query)).all()
         return [(int(tid), int(points), first) for tid, points, first in rows]
 
-    async def ranking(self, community_id: int, since: datetime | None, limit: int) -> list[tuple[int, str | None, int]]:
+    async def ranking(
+        self, community_id: int, since: datetime | None, limit: int
+    ) -> list[tuple[int, str | None, str | None, int]]:
+        """(account, display name, building name, points), best first; residents who opted out are left out."""
         points = func.sum(_ENTRY.c.amount).label("points")
         query = (
-            select(_ACCOUNT.c.id, ResidentRow.display_name, points)
-            .select_from(_ENTRY.join(_ACCOUNT).join(ResidentRow, ResidentRow.id == _ACCOUNT.c.resident_id))
+            select(_ACCOUNT.c.id, ResidentRow.display_name, BuildingRow.name.label("building"), points)
+            .select_from(
+                _ENTRY.join(_ACCOUNT)
+                .join(ResidentRow, ResidentRow.id == _ACCOUNT.c.resident_id)
+                .outerjoin(BuildingRow, BuildingRow.id == ResidentRow.building_id)
+            )
             .where(
                 *self._merit(community_id, since),
                 _ACCOUNT.c.hidden.is_(False),
                 ResidentRow.deleted_at.is_(None),
             )
-            .group_by(_ACCOUNT.c.id, ResidentRow.display_name)
+            .group_by(_ACCOUNT.c.id, ResidentRow.display_name, BuildingRow.name)
             .having(points > 0)
             .order_by(points.desc(), _ACCOUNT.c.id)
             .limit(limit)
         )
-        return [(int(r.id), r.display_name, int(r.points)) for r in (await self._s.execute(query)).all()]
+        rows = (await self._s.execute(query)).all()
+        return [(int(r.id), r.display_name, r.building, int(r.points)) for r in rows]
 
     async def building_ranking(self, community_id: int, since: datetime | None, limit: int) -> list[tuple[str, int]]:
         # Buildings are aggregates: residents hidden from the resident ranking still count for their building.

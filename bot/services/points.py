@@ -229,8 +229,9 @@ class PointsService:
             people = await uow.points.ranking(community_id, since, RANK_SIZE)
             buildings = await uow.points.building_ranking(community_id, since, RANK_SIZE)
         mine = account.id if account else None
-        shown = distinguish([(mask_name(name), None) for _, name, _ in people])  # 李** (1), 李** (2): told apart
-        residents = [Standing(s, pts, acc == mine) for s, (acc, _, pts) in zip(shown, people, strict=True)]
+        # 李** · 3号楼 and 李** · 2号楼 (a number where even the building is shared): told apart, nothing more shown
+        shown = distinguish([(mask_name(name), building) for _, name, building, _ in people])
+        residents = [Standing(s, pts, acc == mine) for s, (acc, _, _, pts) in zip(shown, people, strict=True)]
         return Rankings(period, residents, [Standing(n, p) for n, p in buildings], mine or 0)
 
     async def expire_points(self, now: datetime | None = None) -> int:

@@ -128,7 +128,7 @@ class PointsRepository(Protocol):
 
     async def ranking(
         self, community_id: int, since: datetime | None, limit: int
-    ) -> list[tuple[int, str | None, int]]: ...
+    ) -> list[tuple[int, str | None, str | None, int]]: ...
 
     async def building_ranking(
         self, community_id: int, since: datetime | None, limit: int

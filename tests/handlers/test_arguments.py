@@ -373,7 +373,7 @@ def test_distinguish_adds_only_what_is_needed() -> None:
     ]
 
 
-async def test_points_ranking_numbers_names_that_mask_alike(app: App) -> None:
+async def test_points_ranking_tells_apart_names_that_mask_alike_by_building(app: App) -> None:
     await organiser(app)
     li = await join(person(app, LI, "小李"), "cdemo_b3")
     await join(person(app, CHEN, "小陈"), "cdemo_b2")
@@ -381,7 +381,7 @@ async def test_points_ranking_numbers_names_that_mask_alike(app: App) -> None:
     for user_id, points in ((LI, 5), (CHEN, 3), (WANG, 1)):
         await app.services.points.grant(ORGANISER, user_id, points, "test", f"k{user_id}")
     replies = await li.send("/rank")
-    assert "1. 小** (1)　5 分　← 我" in replies[0] and "2. 小** (2)　3 分" in replies[0]
+    assert "1. 小** · 3号楼　5 分　← 我" in replies[0] and "2. 小** · 2号楼　3 分" in replies[0]
     assert "3. W**　1 分" in replies[0] and "小李" not in replies[0] and "小陈" not in replies[0]
     replies = await person(app, WANG, "Wang", en=True).send("/rank")
-    assert "小** (1)" in replies[0] and "小** (2)" in replies[0] and "W**" in replies[0]
+    assert "小** · 3号楼" in replies[0] and "小** · 2号楼" in replies[0] and "W**" in replies[0]

@@ -112,7 +112,10 @@ async def test_rankings_hide_opted_out_residents_but_count_their_building(world:
     await world.points.award(b.id, Reason.VOLUNTEER_HOURS, "b1", units=4)
     ranks = await world.points.rankings(1, "month")
     # Both names mask to 居**: told apart by their buildings, nothing more of either name shown.
-    assert [(s.name, s.points, s.me) for s in ranks.residents] == [("居** · 2号楼", 8, False), ("居** · 1号楼", 5, True)]
+    assert [(s.name, s.points, s.me) for s in ranks.residents] == [
+        ("居** · 2号楼", 8, False),
+        ("居** · 1号楼", 5, True),
+    ]
     await world.points.set_hidden(2, True)
     ranks = await world.points.rankings(1, "all")
     assert [s.points for s in ranks.residents] == [5]

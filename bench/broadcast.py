@@ -53,6 +53,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import content
+from bench.handling import RemoteEmulator
 from bot.app import App, build_app, prepare_database
 from bot.channels.gate import GateLimits, SendGate
 from bot.config import DatabaseSettings, Settings
@@ -227,32 +228,15 @@ async def _serve(conn: Connection, time_scale: float, faults: Faults) -> None:
                 conn.send(("error", repr(error)))
 
 
-class RemoteDriver:
-    """The driver in the child process, called through a pipe (a worker thread waits, the bot's loop runs on)."""
-
-    def __init__(self, conn: Connection, base_url: str) -> None:
-        self.conn, self.base_url = conn, base_url
-
-    def _roundtrip(self, message: tuple[str, tuple[Any, ...]]) -> Any:
-        self.conn.send(message)
-        status, result = self.conn.recv()
-        if status != "ok":
-            raise RuntimeError(f"emulator process: {result}")
-        return result
-
-    async def call(self, name: str, *args: Any) -> Any:
-        return await asyncio.to_thread(self._roundtrip, (name, args))
-
-
 @contextlib.asynccontextmanager
-async def emulator_process(time_scale: float, faults: Faults) -> AsyncIterator[RemoteDriver]:
+async def emulator_process(time_scale: float, faults: Faults) -> AsyncIterator[RemoteEmulator]:
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
     process = context.Process(target=_emulator_process, args=(child, time_scale, faults), daemon=True)
     process.start()
     try:
         base_url = await asyncio.to_thread(parent.recv)
-        yield RemoteDriver(parent, base_url)
+        yield RemoteEmulator(parent, base_url)
     finally:
         with contextlib.suppress(OSError):
             parent.send(None)

@@ -526,10 +526,15 @@ class CampaignService:
 
     async def _overview(self, uow: UnitOfWork, campaign: Campaign) -> Overview:
         community = await self._community(uow, campaign.community_id)
-        counts = campaign.counts
-        if campaign.status is CampaignStatus.SENDING:
-            counts = await uow.campaigns.deliveries(campaign.id)
-        return Overview(campaign, counts, community.name)
+        return Overview(campaign, await current_counts(uow, campaign), community.name)
+
+
+async def current_counts(uow: UnitOfWork, campaign: Campaign) -> Counts:
+    """Live counts of its deliveries while a campaign sends; the counts kept on it otherwise (its outbox rows are
+    purged a week after they are sent)."""
+    if campaign.status is CampaignStatus.SENDING:
+        return await uow.campaigns.deliveries(campaign.id)
+    return campaign.counts
 
 
 def _choices(campaign: Campaign, community: Community, group: bool) -> tuple[tuple[Choice, ...], ...]:

@@ -13,6 +13,7 @@ from bot.domain.errors import InvalidInput, NotFound
 from bot.domain.messaging import OutboxStatus
 from bot.domain.outbox_admin import ADMIN_BATCH, AdminResult, OutboxEntry, Selection
 from bot.domain.residents import Community
+from bot.services.campaigns import current_counts
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 # Called after each batch with (rows done so far, rows selected).
@@ -136,7 +137,4 @@ class NoticeAdmin:
         community = await uow.communities.get(campaign.community_id)
         if community is None:
             raise NotFound(what="community")
-        counts = campaign.counts
-        if campaign.status is CampaignStatus.SENDING:
-            counts = await uow.campaigns.deliveries(campaign.id)
-        return NoticeLine(campaign, counts, community)
+        return NoticeLine(campaign, await current_counts(uow, campaign), community)

@@ -39,6 +39,8 @@ from bot.services.redemptions import RedemptionService
 from bot.services.report_stats import ReportStats
 from bot.services.residents import ResidentService
 from bot.services.rewards import RewardService
+from bot.services.volunteer_desk import VolunteerDesk
+from bot.services.volunteers import VolunteerService
 from content.points import load_policy
 from content.quiz_library import load_library
 from storage.db import current_revision, head_revision, make_engine, make_sessionmaker, upgrade_async
@@ -122,6 +124,7 @@ class App:
             ("due jobs", lambda: self.run_due_jobs(now)),
             ("start due notices", lambda: self.services.campaigns.start_due(now)),
             ("notice progress", lambda: self.services.campaigns.progress(now)),
+            ("volunteer check-in codes", lambda: self.services.volunteer_desk.refresh_codes(now)),
             ("forget old updates and sent messages", lambda: self.purge_messaging(now)),
             ("sweep orphan photos", lambda: self.sweep_photos(now)),
         ]
@@ -186,6 +189,8 @@ async def build_app(
     policy = load_policy(timezone=settings.locale.timezone)
     points = PointsService(uow, clock, policy)
     reports = build_reports(settings, uow, clock, points, transactions, downloader)
+    volunteers = VolunteerService(uow, clock, points, timezone=settings.locale.timezone)
+    volunteers.register_jobs(reports.jobs)
     services = Services(
         residents=ResidentService(uow, clock, timezone=settings.locale.timezone, photos=reports.service.photos),
         communities=CommunityService(uow),
@@ -207,6 +212,8 @@ async def build_app(
             facts=lambda community, now: digest_facts(reports.stats, community, now),
             templates=notice_library(settings),
         ),
+        volunteers=volunteers,
+        volunteer_desk=VolunteerDesk(uow, clock, volunteers),
     )
     renderer = build_renderer(settings)
     router = build_router()

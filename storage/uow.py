@@ -32,6 +32,7 @@ from storage.repositories import (
     SqlResidentRepository,
 )
 from storage.rewards_repository import SqlRewardRepository
+from storage.volunteer_repository import SqlVolunteerRepository
 
 
 @dataclass
@@ -80,6 +81,7 @@ class SqlUnitOfWork:
         self.inbox = SqlInboxRepository(session)
         self.outbox = SqlOutboxRepository(session)
         self.campaigns = SqlCampaignRepository(session)
+        self.volunteers = SqlVolunteerRepository(session)
 
     async def __aenter__(self) -> Self:
         ambient = ambient_session()

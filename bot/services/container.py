@@ -16,6 +16,8 @@ from bot.services.report_workflow import ReportDesk
 from bot.services.reports import ReportService
 from bot.services.residents import ResidentService
 from bot.services.rewards import RewardService
+from bot.services.volunteer_desk import VolunteerDesk
+from bot.services.volunteers import VolunteerService
 
 
 @dataclass(frozen=True)
@@ -32,3 +34,5 @@ class Services:
     report_stats: ReportStats
     jobs: JobRunner
     campaigns: CampaignService
+    volunteers: VolunteerService
+    volunteer_desk: VolunteerDesk

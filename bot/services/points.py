@@ -6,7 +6,7 @@ account, so the entry, its lots and the maintained balance always move together.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 
 from bot.domain.errors import DomainError, Forbidden, InvalidInput, NeedsConsent, NotFound
@@ -137,8 +137,12 @@ class PointsService:
         ref: str = "",
         units: int = 1,
         actor: int | None = None,
+        rate: int | None = None,
     ) -> AwardResult:
-        """The one way features give points: rules and caps apply; ``key`` makes a retry credit nothing."""
+        """The one way features give points: rules and caps apply; ``key`` makes a retry credit nothing.
+
+        ``rate`` (points per unit) replaces the rule's points where the feature sets its own (a volunteer shift's
+        points per hour); the rule's caps still apply."""
         if reason not in EARNED:
             raise ValueError(f"{reason} is not an earning reason")
         async with self._uow() as uow:
@@ -149,7 +153,7 @@ class PointsService:
             full_key = f"{reason.value}:{key}"
             if await uow.points.has_entry(full_key):
                 return AwardResult(0, 0, account.balance, duplicate=True)
-            grant = await self._capped(uow, account, reason, units)
+            grant = await self._capped(uow, account, reason, units, rate)
             if grant.amount > 0:
                 now = self._clock()
                 expires = self.policy.expires_at(now)
@@ -255,8 +259,10 @@ class PointsService:
         async with self._uow() as uow:
             return await uow.points.mismatches()
 
-    async def _capped(self, uow: UnitOfWork, account: Account, reason: Reason, units: int) -> Grant:
+    async def _capped(self, uow: UnitOfWork, account: Account, reason: Reason, units: int, rate: int | None) -> Grant:
         rule, now, tz = self.policy.rule(reason), self._clock(), self.policy.timezone
+        if rate is not None:
+            rule = replace(rule, points=rate)
         today = week = 0
         if rule.daily_cap is not None or rule.weekly_cap is not None:
             today, week = await uow.points.earned_since(account.id, reason, day_start(now, tz), week_start(now, tz))

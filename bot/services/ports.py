@@ -20,6 +20,19 @@ from bot.domain.reports import Event, Report, Status
 from bot.domain.residents import Building, Community, Resident
 from bot.domain.rewards import Redemption, RedemptionStatus, Reward
 from bot.domain.roles import Role
+from bot.domain.volunteers import (
+    Activity,
+    Booking,
+    BookingStatus,
+    Certificate,
+    Person,
+    Profile,
+    ProfileStatus,
+    ServiceLine,
+    Shift,
+    ShiftView,
+    Stars,
+)
 
 
 class ResidentRepository(Protocol):
@@ -430,6 +443,93 @@ class CampaignRepository(Protocol):
     async def forget_preferences(self, resident_id: int) -> None: ...
 
 
+class VolunteerRepository(Protocol):
+    """Volunteer profiles, activities, shifts and bookings; ``shift(for_update=True)`` serialises bookings."""
+
+    async def profile(self, resident_id: int, *, for_update: bool = False) -> Profile | None: ...
+
+    async def save_profile(self, profile: Profile, now: datetime, decided_by: int | None = None) -> None: ...
+
+    async def set_stars_announced(self, resident_id: int, level: int) -> bool: ...
+
+    async def profiles(
+        self, community_id: int, status: ProfileStatus | None = None
+    ) -> list[tuple[Profile, Person]]: ...
+
+    async def forget_profile(self, resident_id: int) -> None: ...
+
+    async def settings(self, community_id: int) -> tuple[bool, Stars]: ...
+
+    async def save_settings(self, community_id: int, approval_required: bool, stars: Stars, now: datetime) -> None: ...
+
+    async def add_activity(self, activity: Activity, now: datetime) -> Activity: ...
+
+    async def activity(self, activity_id: int) -> Activity | None: ...
+
+    async def update_activity(self, activity_id: int, **fields: Any) -> None: ...
+
+    async def activities(self, community_id: int, since: datetime, limit: int = 30) -> list[Activity]: ...
+
+    async def add_shift(self, shift: Shift, now: datetime) -> Shift: ...
+
+    async def shift(self, shift_id: int, *, for_update: bool = False) -> Shift | None: ...
+
+    async def update_shift(self, shift_id: int, **fields: Any) -> None: ...
+
+    async def shifts_of(self, activity_id: int) -> list[Shift]: ...
+
+    async def views(
+        self,
+        community_id: int,
+        *,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        track: str | None = None,
+        activity_id: int | None = None,
+        shift_ids: Sequence[int] | None = None,
+        open_only: bool = True,
+        limit: int = 50,
+    ) -> list[ShiftView]: ...
+
+    async def showing_codes(self, now: datetime) -> list[Shift]: ...
+
+    async def bookings(self, shift_id: int) -> list[Booking]: ...
+
+    async def booking(self, booking_id: int) -> Booking | None: ...
+
+    async def add_booking(self, shift_id: int, resident_id: int, status: BookingStatus, now: datetime) -> Booking: ...
+
+    async def move(self, booking_id: int, current: Sequence[BookingStatus], **fields: Any) -> bool: ...
+
+    async def active_of(self, resident_id: int, since: datetime) -> list[tuple[Booking, ShiftView]]: ...
+
+    async def booked_shifts(self, resident_id: int, since: datetime) -> list[Shift]: ...
+
+    async def roster(self, shift_id: int) -> list[tuple[Booking, Person]]: ...
+
+    async def finished_unserved(self, now: datetime, limit: int = 200) -> list[Booking]: ...
+
+    async def record(
+        self, resident_id: int, since: datetime | None = None, until: datetime | None = None
+    ) -> list[ServiceLine]: ...
+
+    async def ledger(
+        self, community_id: int, since: datetime | None, until: datetime | None
+    ) -> list[tuple[Booking, Shift, Activity, Person]]: ...
+
+    async def figures(self, community_id: int, since: datetime | None) -> dict[str, Any]: ...
+
+    async def add_certificate(self, cert: Certificate, community_id: int) -> int: ...
+
+    async def set_certificate_number(self, certificate_id: int, number: str) -> None: ...
+
+    async def certificate(self, number: str) -> tuple[Certificate, str] | None: ...
+
+    async def anonymise_certificates(self, resident_id: int, replacement: str) -> int: ...
+
+    async def withdraw(self, resident_id: int, now: datetime) -> list[int]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Repositories never commit; the service that opened the unit of work does."""
 
@@ -445,6 +545,7 @@ class UnitOfWork(Protocol):
     inbox: InboxRepository
     outbox: OutboxRepository
     campaigns: CampaignRepository
+    volunteers: VolunteerRepository
 
     async def __aenter__(self) -> Self: ...
 

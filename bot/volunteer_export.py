@@ -1,0 +1,206 @@
+"""The 志愿服务时长台账 as a spreadsheet: one line per booked shift, and (xlsx) totals per volunteer and per activity.
+
+Hours are numbers with one decimal (Excel can add them up); times are local to the community's zone. CSV holds the
+lines only, in UTF-8 with a byte-order mark so that Excel shows the Chinese text.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from pathlib import Path
+from typing import Literal
+
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font
+
+from bot.domain.volunteers import hours
+
+Label = Callable[[str], str]
+Cell = str | int | float
+Format = Literal["xlsx", "csv"]
+
+APPROVED = "approved"
+PENDING = "pending"
+NO_SHOW = "no_show"
+STATUSES = (APPROVED, PENDING, NO_SHOW)
+
+LINE_COLUMNS = (
+    "volunteer", "building", "activity", "track", "starts_at", "ends_at", "checked_in_at", "checked_out_at", "hours",
+    "points", "status", "correction",
+)  # fmt: skip
+VOLUNTEER_COLUMNS = ("volunteer", "building", "shifts", "hours", "points", "pending", "no_shows")
+ACTIVITY_COLUMNS = ("activity", "track", "volunteers", "shifts", "hours", "points", "pending", "no_shows")
+WIDTHS = {"volunteer": 14, "activity": 30, "track": 16, "correction": 36, "building": 12}
+
+
+@dataclass(frozen=True)
+class HoursRow:
+    """One volunteer on one shift: served and approved, checked in and waiting for approval, or a no-show.
+
+    ``minutes`` and ``points`` are the approved ones (the proposed ones while pending; the totals count approved
+    rows only); ``status`` is ``approved``, ``pending`` or ``no_show``; ``track`` is a track code or name (see
+    ``tracks`` of ``write_volunteer_export``). ``resident_id`` keeps two volunteers of the same name apart."""
+
+    volunteer: str
+    building: str
+    activity: str
+    track: str | None
+    starts_at: datetime
+    ends_at: datetime
+    checked_in_at: datetime | None
+    checked_out_at: datetime | None
+    minutes: int | None
+    points: int
+    status: str
+    correction: str | None = None
+    resident_id: int | None = None
+    activity_id: int | None = None
+
+
+def write_volunteer_export(
+    path: Path,
+    rows: Sequence[HoursRow],
+    *,
+    fmt: Format,
+    label: Label,
+    tz: tzinfo,
+    tracks: Mapping[str, str] | None = None,
+) -> Path:
+    """Write the ledger to ``path``: xlsx with three sheets (lines, per volunteer, per activity) or csv (lines).
+
+    ``label`` maps a full key (``volunteer_export.hours``) to text; ``tracks`` maps a track code to its name."""
+    names = dict(tracks or {})
+    ordered = sorted(rows, key=lambda r: (r.starts_at, r.activity, r.volunteer))
+    lines = line_table(ordered, label, tz, names)
+    if fmt == "csv":
+        return _write_csv(path, lines)
+    if fmt != "xlsx":
+        raise ValueError(f"unknown format {fmt!r}")
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    book.remove(first)
+    _sheet(book, label("volunteer_export.sheet_lines"), LINE_COLUMNS, lines)
+    _sheet(book, label("volunteer_export.sheet_volunteers"), VOLUNTEER_COLUMNS, volunteer_table(ordered, label))
+    _sheet(book, label("volunteer_export.sheet_activities"), ACTIVITY_COLUMNS, activity_table(ordered, label, names))
+    book.save(path)
+    return path
+
+
+def line_table(rows: Sequence[HoursRow], label: Label, tz: tzinfo, tracks: Mapping[str, str]) -> list[list[Cell]]:
+    """Header and one line per volunteer and shift."""
+    header: list[Cell] = [label(f"volunteer_export.{c}") for c in LINE_COLUMNS]
+    return [header, *(_line(r, label, tz, tracks) for r in rows)]
+
+
+def _line(r: HoursRow, label: Label, tz: tzinfo, tracks: Mapping[str, str]) -> list[Cell]:
+    return [
+        r.volunteer,
+        r.building,
+        r.activity,
+        _track(r.track, tracks),
+        _local(r.starts_at, tz),
+        _local(r.ends_at, tz),
+        _local(r.checked_in_at, tz),
+        _local(r.checked_out_at, tz),
+        "" if r.minutes is None else hours(r.minutes),
+        r.points,
+        _status(r.status, label),
+        r.correction or "",
+    ]
+
+
+def volunteer_table(rows: Sequence[HoursRow], label: Label) -> list[list[Cell]]:
+    """Header, one line per volunteer (approved shifts, hours, points; pending and no-shows counted) and a total."""
+    groups: dict[tuple[int | None, str, str], _Tally] = {}
+    for r in rows:
+        key = (r.resident_id, r.volunteer, r.building)
+        groups.setdefault(key, _Tally()).add(r)
+    header: list[Cell] = [label(f"volunteer_export.{c}") for c in VOLUNTEER_COLUMNS]
+    body = [[name, building, *tally.cells()] for (_, name, building), tally in groups.items()]
+    body.sort(key=lambda line: (-float(line[3]), str(line[0])))
+    total = _Tally.of(rows)
+    return [header, *body, [label("volunteer_export.total"), "", *total.cells()]]
+
+
+def activity_table(rows: Sequence[HoursRow], label: Label, tracks: Mapping[str, str]) -> list[list[Cell]]:
+    """Header, one line per activity (distinct volunteers served, approved shifts, hours, points...) and a total."""
+    groups: dict[tuple[int | None, str, str | None], _Tally] = {}
+    for r in rows:
+        groups.setdefault((r.activity_id, r.activity, r.track), _Tally()).add(r)
+    header: list[Cell] = [label(f"volunteer_export.{c}") for c in ACTIVITY_COLUMNS]
+    body = [
+        [title, _track(track, tracks), tally.volunteers, *tally.cells()] for (_, title, track), tally in groups.items()
+    ]
+    body.sort(key=lambda line: (-float(line[4]), str(line[0])))
+    total = _Tally.of(rows)
+    return [header, *body, [label("volunteer_export.total"), "", total.volunteers, *total.cells()]]
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.shifts = self.minutes = self.points = self.pending = self.no_shows = 0
+        self._people: set[tuple[int | None, str, str]] = set()
+
+    @classmethod
+    def of(cls, rows: Sequence[HoursRow]) -> _Tally:
+        tally = cls()
+        for r in rows:
+            tally.add(r)
+        return tally
+
+    def add(self, r: HoursRow) -> None:
+        if r.status == APPROVED:
+            self.shifts += 1
+            self.minutes += r.minutes or 0
+            self.points += r.points
+            self._people.add((r.resident_id, r.volunteer, r.building))
+        elif r.status == PENDING:
+            self.pending += 1
+        elif r.status == NO_SHOW:
+            self.no_shows += 1
+
+    @property
+    def volunteers(self) -> int:
+        """Volunteers with approved service."""
+        return len(self._people)
+
+    def cells(self) -> list[Cell]:
+        return [self.shifts, hours(self.minutes), self.points, self.pending, self.no_shows]
+
+
+def _sheet(book: Workbook, title: str, columns: Sequence[str], lines: list[list[Cell]]) -> None:
+    sheet = book.create_sheet(title[:31])
+    for line in lines:
+        sheet.append(line)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for index, column in enumerate(columns, start=1):
+        sheet.column_dimensions[sheet.cell(1, index).column_letter].width = WIDTHS.get(column, 16)
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if isinstance(cell.value, float):
+                cell.number_format = "0.0"
+    sheet.freeze_panes = "A2"
+
+
+def _write_csv(path: Path, lines: list[list[Cell]]) -> Path:
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        csv.writer(handle).writerows(lines)
+    return path
+
+
+def _status(status: str, label: Label) -> str:
+    return label(f"volunteer_export.status_{status}") if status in STATUSES else status
+
+
+def _track(track: str | None, tracks: Mapping[str, str]) -> str:
+    return tracks.get(track, track) if track else "—"
+
+
+def _local(moment: datetime | None, tz: tzinfo) -> str:
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment is not None else ""

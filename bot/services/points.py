@@ -143,32 +143,40 @@ class PointsService:
 
         ``rate`` (points per unit) replaces the rule's points where the feature sets its own (a volunteer shift's
         points per hour); the rule's caps still apply."""
+        async with self._uow() as uow:
+            result = await self.award_in(uow, resident_id, reason, key, ref=ref, units=units, actor=actor, rate=rate)
+            if result.credited > 0:
+                await uow.commit()
+        return result
+
+    async def award_in(
+        self,
+        uow: UnitOfWork,
+        resident_id: int,
+        reason: Reason,
+        key: str,
+        *,
+        ref: str = "",
+        units: int = 1,
+        actor: int | None = None,
+        rate: int | None = None,
+    ) -> AwardResult:
+        """:meth:`award` inside the caller's transaction (the caller commits): a feature whose own change and the
+        points must be one transaction (a volunteer's approved hours)."""
         if reason not in EARNED:
             raise ValueError(f"{reason} is not an earning reason")
-        async with self._uow() as uow:
-            community_id = await uow.points.community_of(resident_id)
-            if community_id is None:
-                raise NeedsConsent()
-            account = await uow.points.lock_account(resident_id, community_id)
-            full_key = f"{reason.value}:{key}"
-            if await uow.points.has_entry(full_key):
-                return AwardResult(0, 0, account.balance, duplicate=True)
-            grant = await self._capped(uow, account, reason, units, rate)
-            if grant.amount > 0:
-                now = self._clock()
-                expires = self.policy.expires_at(now)
-                await credit(
-                    uow,
-                    account,
-                    grant.amount,
-                    reason,
-                    full_key,
-                    now,
-                    ref=ref,
-                    expires_at=expires,
-                    actor=actor,
-                )
-                await uow.commit()
+        community_id = await uow.points.community_of(resident_id)
+        if community_id is None:
+            raise NeedsConsent()
+        account = await uow.points.lock_account(resident_id, community_id)
+        full_key = f"{reason.value}:{key}"
+        if await uow.points.has_entry(full_key):
+            return AwardResult(0, 0, account.balance, duplicate=True)
+        grant = await self._capped(uow, account, reason, units, rate)
+        if grant.amount > 0:
+            now = self._clock()
+            expires = self.policy.expires_at(now)
+            await credit(uow, account, grant.amount, reason, full_key, now, ref=ref, expires_at=expires, actor=actor)
         return AwardResult(grant.amount, grant.requested, account.balance + grant.amount, grant.capped_by, grant.cap)
 
     async def grant(self, actor: int, target: int, points: int, note: str, key: str) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.domain.errors import Forbidden, NeedsConsent, NotFound
+from bot.domain.errors import NeedsConsent, NotFound
 from bot.domain.geo import GeoPoint, distance_m
 from bot.domain.jobs import Job
 from bot.domain.notices import Choice, Notice
@@ -25,6 +25,7 @@ from bot.domain.points import Reason
 from bot.domain.residents import Community, Resident
 from bot.domain.roles import Role
 from bot.domain.volunteers import (
+    ACTIVE,
     CHECKIN_RADIUS_M,
     CODE_ATTEMPTS,
     DETAILS_MAX,
@@ -34,6 +35,7 @@ from bot.domain.volunteers import (
     BookingStatus,
     Certificate,
     HoursStatus,
+    NotYours,
     Outcome,
     Person,
     Profile,
@@ -96,7 +98,9 @@ class Card:
 
     @property
     def can_book(self) -> bool:
-        return self.mine is None and self.view.shift.status is ShiftStatus.OPEN and self.now < self.view.shift.cutoff
+        # ``mine`` may be an earlier booking that was cancelled or lapsed: booking again is allowed then.
+        free_to_book = self.mine is None or self.mine.status not in ACTIVE
+        return free_to_book and self.view.shift.status is ShiftStatus.OPEN and self.now < self.view.shift.cutoff
 
     @property
     def can_cancel(self) -> bool:
@@ -371,7 +375,7 @@ class VolunteerService:
         if shift is None or booking is None:
             raise NotFound(what="booking")
         if booking.resident_id != resident.id:
-            raise Forbidden(what="booking")
+            raise NotYours(what="booking")
         return resident, shift, booking
 
     async def _promote(self, uow: UnitOfWork, shift: Shift, now: datetime) -> list[Notice]:
@@ -681,9 +685,9 @@ class VolunteerService:
         if not moved:
             return []
         earned = points_for(minutes, shift.points_per_hour)
-        result = await self._points.award(booking.resident_id, Reason.VOLUNTEER_HOURS,
-                                          f"shift:{shift.id}:{booking.resident_id}", ref=f"shift:{shift.id}",
-                                          units=earned, rate=1, actor=actor)  # fmt: skip
+        key = f"shift:{shift.id}:{booking.resident_id}"  # once per shift and volunteer, whatever retries
+        result = await self._points.award_in(uow, booking.resident_id, Reason.VOLUNTEER_HOURS, key,
+                                             ref=f"shift:{shift.id}", units=earned, rate=1, actor=actor)  # fmt: skip
         person = await _person(uow, booking.resident_id)
         if person is None or person.telegram_id is None:
             return []

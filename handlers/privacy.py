@@ -32,6 +32,7 @@ async def delete_me(ctx: Ctx) -> Sequence[Action]:
 async def confirm_delete(ctx: Ctx) -> Sequence[Action]:
     if ctx.args[0] != 1:
         return [EditText("privacy/kept")]
+    await ctx.services.volunteers.leave(ctx.user_id)  # their shift places go to whoever waits next
     deleted = await ctx.services.residents.delete(ctx.user_id)
     await ctx.store.clear_user(ctx.user_id)
     return [EditText("privacy/deleted", {"had_data": deleted})]

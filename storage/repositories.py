@@ -27,6 +27,13 @@ from storage.models import (
 from storage.points_models import PointsAccountRow, PointsEntryRow, RedemptionRow, RewardRow
 from storage.quiz_models import GroupQuizAnswerRow, GroupQuizRow, QuizAnswerRow
 from storage.report_models import ReportFollowerRow, ReportRow
+from storage.volunteer_models import (
+    ActivityRow,
+    BookingRow,
+    CertificateRow,
+    ShiftRow,
+    VolunteerProfileRow,
+)
 
 _RESIDENT_FIELDS = {
     "telegram_id",
@@ -251,6 +258,9 @@ class SqlResidentRepository:
             update(GroupQuizRow).where(GroupQuizRow.organiser_telegram_id == tid).values(organiser_telegram_id=None)
         )
         await s.execute(update(CampaignRow).where(CampaignRow.progress_chat_id == tid).values(progress_chat_id=None))
+        for column in (ActivityRow.created_by, ShiftRow.code_chat_id, BookingRow.approved_by,
+                       VolunteerProfileRow.decided_by, CertificateRow.issued_by):  # fmt: skip
+            await s.execute(update(column.class_).where(column == tid).values({column.key: None}))
         accounts = select(PointsAccountRow.id).where(PointsAccountRow.resident_id == erasure.resident_id)
         touched = or_(
             PointsEntryRow.actor_telegram_id == tid,

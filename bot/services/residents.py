@@ -98,6 +98,8 @@ class ResidentService:
             community = await uow.communities.get(resident.community_id) if resident.community_id else None
             notices = await uow.campaigns.preferences(resident.id)
             records = await uow.residents.records(resident.id, LATEST)
+            volunteer = await uow.volunteers.profile(resident.id)
+            service = await uow.volunteers.record(resident.id) if volunteer else []
         zone = ZoneInfo(community.timezone if community and community.timezone else self._default_zone)
         data = {k: _local(v, zone) for k, v in asdict(resident).items()}
         data["zone"] = zone.key
@@ -108,6 +110,17 @@ class ResidentService:
         for item in records["redemptions"]:
             item["code"] = show_code(item["code"])
         data["records"] = records
+        data["volunteer"] = (
+            {
+                "status": volunteer.status.value,
+                "skills": volunteer.skills,
+                "availability": volunteer.availability,
+                "shifts": len(service),
+                "hours": round(sum(line.minutes for line in service) / 60, 1),
+            }
+            if volunteer
+            else None
+        )
         data["notices"] = {
             "on": not notices.notices_off,
             "quiet": notices.quiet.label() if notices.quiet else None,
@@ -139,6 +152,12 @@ class ResidentService:
             await uow.residents.revoke_all(resident.id)
             await uow.quiz.forget_votes(telegram_id)
             await uow.campaigns.forget_preferences(resident.id)
+            # Volunteer service: places left (the waitlist was offered them before, see VolunteerService.leave), the
+            # profile with its skills forgotten; hours stay on the shifts' records, certificates keep their number
+            # and hours but no name.
+            await uow.volunteers.withdraw(resident.id, self._clock())
+            await uow.volunteers.forget_profile(resident.id)
+            await uow.volunteers.anonymise_certificates(resident.id, REDACTED)
             drafts = await uow.residents.erase_traces(erasure)
             photos += [text for text in drafts if text.startswith(f"{PHOTO_FOLDER}/")]  # a report never sent
             await uow.audit.pseudonymise(erasure)

@@ -23,6 +23,7 @@ from bot.domain.erasure import REDACTED
 from bot.domain.messaging import KEEP_FINISHED
 from bot.domain.rewards import Reward
 from bot.domain.roles import Role
+from bot.domain.volunteers import ShiftDraft, checkin_code
 from bot.runner import make_dispatcher
 from bot.services.points_reminders import KIND as EXPIRING
 from storage.db import make_sessionmaker
@@ -159,7 +160,27 @@ async def live_a_little(world: World) -> tuple[int, int]:
     await person.send("/report")  # a second report, left unfinished with a photo in the draft
     await person.press("乱扔垃圾")
     await person.send_photo("draft")
+    await volunteer_a_little(world)
     return report.id, me.id
+
+
+async def volunteer_a_little(world: World) -> None:
+    """A volunteer with skills naming their phone, one served shift approved (points, a certificate with their
+    name) and a place booked on a coming shift."""
+    s = world.app.services
+    await s.volunteers.register(PERSON, f"会修电脑，电话{PHONE}", "周末上午")
+    activity = await s.volunteer_desk.create_activity(ORGANISER, title="桶边督导", description="", place="3号楼",
+                                                      contact="刘书记")  # fmt: skip
+    start = world.clock() + timedelta(hours=1)
+    weekly = ShiftDraft(start, start + timedelta(hours=2), 1, 2, "", 0, 2)
+    served, coming = await s.volunteer_desk.add_shifts(ORGANISER, activity.id, weekly)
+    await s.volunteers.book(PERSON, served.id)
+    await s.volunteers.book(PERSON, coming.id)
+    world.clock.advance(hours=1)
+    await s.volunteers.check_in(PERSON, served.id, code=checkin_code(served.secret, served.id, world.clock()))
+    world.clock.advance(hours=2)
+    await s.volunteer_desk.approve_all(ORGANISER, served.id)
+    await s.volunteers.issue_certificate(PERSON)
 
 
 def private_message(update_id: int, sender: dict[str, Any], text: str) -> dict[str, Any]:
@@ -177,6 +198,7 @@ async def test_deleteme_leaves_no_trace_in_any_table_or_file(world: World) -> No
     seen_in = {table for table, _, _ in before}
     # The search can fail: before the deletion the person is all over the database.
     assert {"resident", "report", "audit_log", "outbox_message", "inbox_update", "points_entry", "job"} <= seen_in
+    assert {"volunteer_profile", "volunteer_certificate"} <= seen_in
     files_before = stored_files(world.media)
     assert len(files_before) == 5  # two report photos, "not fixed", the worker's after-photo, the draft's photo
 
@@ -201,7 +223,12 @@ async def test_deleteme_leaves_no_trace_in_any_table_or_file(world: World) -> No
     async with make_sessionmaker(world.app.engine)() as session:
         audit = (await session.scalars(select(AuditLogRow).order_by(AuditLogRow.id))).all()
     theirs = [r for r in audit if r.details.get("actor") == pseudonym]
-    assert [(r.action, r.allowed, r.actor_telegram_id) for r in theirs] == [("rs.take", False, None)]
+    assert [(r.action, r.allowed, r.actor_telegram_id) for r in theirs] == [
+        ("rs.take", False, None),
+        ("volunteer.register", True, None),
+        ("volunteer.check_in", True, None),
+        ("volunteer.certificate", True, None),
+    ]
     grant = next(r for r in audit if r.action == "points.manual_grant")
     assert grant.actor_telegram_id == ORGANISER and grant.details["target"] == pseudonym
     assert grant.details["note"] == f"感谢{REDACTED}清理楼道"

@@ -22,7 +22,7 @@ db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_he
 content_app = typer.Typer(help="Content: templates, tracks, question banks.", no_args_is_help=True)
 admin_app = typer.Typer(help="Roles: grant and revoke.", no_args_is_help=True)
 community_app = typer.Typer(help="Communities and buildings.", no_args_is_help=True)
-stats_app = typer.Typer(help="Figures: awareness, reports.", no_args_is_help=True)
+stats_app = typer.Typer(help="Figures: awareness, reports, volunteers.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(content_app, name="content")
 app.add_typer(admin_app, name="admin")
@@ -32,8 +32,15 @@ points_app = typer.Typer(help="Points ledger (文明积分).", no_args_is_help=T
 app.add_typer(rewards_app, name="rewards")
 app.add_typer(points_app, name="points")
 app.add_typer(stats_app, name="stats")
-export_app = typer.Typer(help="Exports: the 问题台账 (issue ledger) as xlsx or csv.", no_args_is_help=True)
+export_app = typer.Typer(
+    help="Exports as xlsx or csv: the 问题台账 (issue ledger), the 志愿服务时长台账 (volunteer hours).",
+    no_args_is_help=True,
+)
 app.add_typer(export_app, name="export")
+volunteers_app = typer.Typer(
+    help="Volunteers (志愿服务): certificates, the community's settings.", no_args_is_help=True
+)
+app.add_typer(volunteers_app, name="volunteers")
 notices_app = typer.Typer(help="Campaign notices (通知公告): send, list, cancel, watch.", no_args_is_help=True)
 outbox_app = typer.Typer(help="The outbox: list, retry failed messages, cancel waiting ones.", no_args_is_help=True)
 app.add_typer(notices_app, name="notices")
@@ -912,6 +919,229 @@ def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).render_as_string(hide_password=True)
+
+
+# ---- volunteers ---------------------------------------------------------------------------------------------------
+
+LOCALE_OPTION = typer.Option("zh_Hans", "--locale", help="Language of the file: zh_Hans or en.")
+MAX_STARS = 5
+
+
+def _locale(locale: str) -> str:
+    from bot.domain.residents import LOCALES
+
+    if locale not in LOCALES:
+        _fail(f"--locale must be one of {', '.join(LOCALES)}")
+    return locale
+
+
+def _volunteers_cli(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run a volunteers command; a refusal is a clear message (exit 1), not a traceback."""
+    try:
+        return _with_app(_settings(), work)
+    except _Refused as refused:
+        _fail(str(refused))
+
+
+async def _community_zone(built: Any, code: str) -> tuple[Any, Any]:
+    found = await built.services.communities.by_code(code)
+    if found is None:
+        raise _Refused(f"no community with code {code!r}")
+    return found, built.services.volunteers.zone(found)
+
+
+def _period(since: str | None, until: str | None, zone: Any) -> tuple[Any, Any]:
+    from bot.export import period
+
+    try:
+        return period(since, until, zone)
+    except ValueError as error:
+        raise _Refused(f"bad date (YYYY-MM-DD): {error}") from None
+
+
+def _track_names(locale: str) -> dict[str, str]:
+    import content
+    from content.tracks import load_tracks
+
+    return {t.key: t.text(locale).name for t in load_tracks(content.ROOT / "tracks.yaml")}
+
+
+@export_app.command("volunteers")
+def export_volunteers(
+    community: str = typer.Option(..., help="Community code."),
+    since: str = typer.Option(None, "--from", help="First day of the shifts (YYYY-MM-DD, local time)."),
+    until: str = typer.Option(None, "--to", help="Last day, included (YYYY-MM-DD)."),
+    fmt: str = typer.Option("xlsx", "--format", help="xlsx or csv."),
+    output: Path = typer.Option(None, "--output", "-o", help="Output file (default: volunteers-<community>.<format>)."),
+    locale: str = LOCALE_OPTION,
+) -> None:
+    """The 志愿服务时长台账: one line per volunteer and shift (approved, waiting for approval, no-show); xlsx adds
+    totals per volunteer and per activity."""
+    from bot.volunteer_export import hours_rows, write_volunteer_export
+
+    if fmt not in ("xlsx", "csv"):
+        _fail("--format must be xlsx or csv")
+    language = _locale(locale)
+    target = output or Path(f"volunteers-{community}.{fmt}")
+
+    async def work(built: Any) -> tuple[Path, int]:
+        found, zone = await _community_zone(built, community)
+        start, end = _period(since, until, zone)
+        _, entries = await built.services.volunteer_desk.ledger(found.code, start, end)
+        rows = hours_rows(entries)
+        write_volunteer_export(
+            target,
+            rows,
+            fmt=fmt,  # type: ignore[arg-type]  # checked above
+            label=lambda key: built.renderer.label(language, key),
+            tz=zone,
+            tracks=_track_names(language),
+        )
+        details = {"community": found.code, "from": since, "to": until, "rows": len(rows)}
+        await built.services.access.audit(None, "volunteer.export", details)
+        return target, len(rows)
+
+    path, count = _volunteers_cli(work)
+    typer.echo(f"written {path} ({count} line(s))")
+
+
+@volunteers_app.command("certificate")
+def volunteers_certificate(
+    telegram_id: int = typer.Argument(..., help="The volunteer's Telegram id."),
+    since: str = typer.Option(None, "--from", help="First day of the service (YYYY-MM-DD; default: all of it)."),
+    until: str = typer.Option(None, "--to", help="Last day, included (YYYY-MM-DD)."),
+    output: Path = typer.Option(None, "--output", "-o", help="The PDF to write (default: <number>.pdf)."),
+    locale: str = LOCALE_OPTION,
+) -> None:
+    """Issue a 志愿服务记录证明 of the volunteer's approved hours (registered: its number can be checked) as PDF."""
+    from bot.certificates import render_certificate
+    from bot.domain.errors import NotFound
+    from bot.domain.volunteers import VolunteerError, hours
+
+    language = _locale(locale)
+
+    async def work(built: Any) -> tuple[Any, Path]:
+        found = await built.services.volunteer_desk.member(telegram_id)
+        if found is None:
+            raise _Refused(f"no registered resident with Telegram id {telegram_id}")
+        resident, community = found
+        zone = built.services.volunteers.zone(community)
+        start, end = _period(since, until, zone)
+        try:
+            cert = await built.services.volunteers.issue_certificate(
+                None, resident_id=resident.id, since=start, until=end, issued_by=None
+            )
+        except VolunteerError as error:
+            if error.code == "no_hours":
+                raise _Refused(f"{telegram_id} has no approved volunteer hours in that period") from None
+            raise
+        except NotFound:
+            raise _Refused(f"no registered resident with Telegram id {telegram_id}") from None
+        target = output or Path(f"{cert.number}.pdf")
+        pdf = render_certificate(cert, locale=language, tz=zone, labels=lambda key: built.renderer.label(language, key))
+        target.write_bytes(pdf)
+        return cert, target
+
+    cert, path = _volunteers_cli(work)
+    typer.echo(f"certificate {cert.number}: {cert.name}, {hours(cert.minutes):.1f} hours, written {path}")
+
+
+@volunteers_app.command("check")
+def volunteers_check(
+    number: str = typer.Argument(..., help="The certificate number, e.g. ZYFW-2026-000123-K7QX."),
+) -> None:
+    """Check a 志愿服务记录证明 by its number (as /checkcert does): who, when, how many hours, issued by whom."""
+    from datetime import timedelta
+
+    from bot.domain.volunteers import hours
+
+    async def work(built: Any) -> tuple[Any, Any]:
+        cert = await built.services.volunteers.check_certificate(number)
+        if cert is None:
+            raise _Refused(f"no certificate with number {number!r}")
+        communities = await built.services.communities.list()
+        issuer = next((c for c in communities if c.name == cert.community), None)
+        return cert, built.services.volunteers.zone(issuer)
+
+    cert, zone = _volunteers_cli(work)
+    first = cert.period_from.astimezone(zone).date()
+    end = cert.period_to.astimezone(zone)
+    last = end.date() - timedelta(days=1) if end.time() == end.time().min and end.date() > first else end.date()
+    typer.echo(f"certificate {cert.number}: valid")
+    typer.echo(f"  volunteer: {cert.name}")
+    typer.echo(f"  service:   {first} – {last}, {hours(cert.minutes):.1f} hours")
+    if cert.services:
+        typer.echo(f"  content:   {'、'.join(cert.services)}")
+    typer.echo(f"  issued by: {cert.community} on {cert.issued_at.astimezone(zone).date()}")
+
+
+@stats_app.command("volunteers")
+def stats_volunteers(
+    community: str = typer.Option(..., help="Community code."),
+    days: int = typer.Option(30, "--days", min=0, help="Shifts of the last N days (0: all time)."),
+) -> None:
+    """Volunteer participation against the 5% goal, applications waiting, hours per track and per building, shifts,
+    bookings and no-shows."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.domain.volunteers import PARTICIPATION_GOAL, hours
+
+    async def work(built: Any) -> tuple[Any, Any]:
+        found, _ = await _community_zone(built, community)
+        since = datetime.now(UTC) - timedelta(days=days) if days else None
+        community_row, figures = await built.services.volunteer_desk.figures(found.code, since)
+        return community_row, figures
+
+    found, figures = _volunteers_cli(work)
+    tracks = _track_names("zh_Hans")
+    met = "met" if figures.goal_met else "not yet"
+    typer.echo(f"{found.name} ({found.code}), {'last ' + str(days) + ' days' if days else 'all time'}")
+    typer.echo(
+        f"participation: {figures.volunteers} volunteer(s) of {figures.residents} registered resident(s) = "
+        f"{figures.participation:.1%} (goal {PARTICIPATION_GOAL:.0%}: {met})"
+    )
+    typer.echo(f"applications waiting for approval: {figures.pending}")
+    no_show_share = f" ({figures.no_shows / figures.bookings:.0%})" if figures.bookings else ""
+    typer.echo(f"shifts: {figures.shifts} · bookings: {figures.bookings} · no-shows: {figures.no_shows}{no_show_share}")
+    for title, minutes_by in (("track", figures.minutes_by_track), ("building", figures.minutes_by_building)):
+        typer.echo(f"approved hours per {title}:" + ("" if minutes_by else " none"))
+        rows = [[tracks.get(key, key) if title == "track" else key, f"{hours(m):.1f}"] for key, m in minutes_by.items()]
+        for line in _table([title, "hours"], sorted(rows, key=lambda r: -float(r[1])))[1:] if rows else []:
+            typer.echo(f"  {line}")
+
+
+@volunteers_app.command("settings")
+def volunteers_settings(
+    community: str = typer.Option(..., help="Community code."),
+    approval: bool = typer.Option(
+        None, "--approval/--no-approval", help="Whether an organiser approves each new volunteer first."
+    ),
+    stars: str = typer.Option(None, help="Hours for 1★ … 5★, rising, comma-separated (e.g. 100,300,600,1000,1500)."),
+) -> None:
+    """Show a community's volunteer settings, or change them (changes are audited)."""
+    from bot.domain.volunteers import Stars
+
+    thresholds = None
+    if stars is not None:
+        try:
+            thresholds = Stars(tuple(int(part) for part in stars.split(",")))
+        except ValueError:
+            _fail(f"--stars must be 1 to {MAX_STARS} rising whole numbers of hours, e.g. 100,300,600,1000,1500")
+        if len(thresholds.thresholds) > MAX_STARS:
+            _fail(f"--stars takes at most {MAX_STARS} thresholds (1★ … {MAX_STARS}★)")
+
+    async def work(built: Any) -> tuple[Any, bool, Any]:
+        found, _ = await _community_zone(built, community)
+        community_row, required, current = await built.services.volunteer_desk.configure(
+            found.code, approval, thresholds
+        )
+        return community_row, bool(required), current
+
+    found, required, current = _volunteers_cli(work)
+    typer.echo(f"{found.name} ({found.code}):")
+    typer.echo(f"  new volunteers: {'approved by an organiser first' if required else 'approved at once'}")
+    levels = ", ".join(f"{n}★ {h} h" for n, h in enumerate(current.thresholds, start=1))
+    typer.echo(f"  stars: {levels}")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ lines only, in UTF-8 with a byte-order mark so that Excel shows the Chinese text
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -16,7 +16,7 @@ from typing import Literal
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
 
-from bot.domain.volunteers import hours
+from bot.domain.volunteers import Activity, Booking, BookingStatus, HoursStatus, Person, Shift, hours, points_for
 
 Label = Callable[[str], str]
 Cell = str | int | float
@@ -58,6 +58,41 @@ class HoursRow:
     correction: str | None = None
     resident_id: int | None = None
     activity_id: int | None = None
+
+
+def hours_rows(entries: Iterable[tuple[Booking, Shift, Activity, Person]]) -> list[HoursRow]:
+    """Lines of the ledger from ``VolunteerDesk.ledger``: approved service, checked-in service waiting for approval
+    (its proposed minutes and points) and no-shows; any other booking is left out. Points are the shift's rate for
+    the minutes (what the volunteer earned before any daily cap of the points rules)."""
+    rows = []
+    for booking, shift, activity, person in entries:
+        if booking.status is BookingStatus.NO_SHOW:
+            status, minutes = NO_SHOW, None
+        elif booking.hours is HoursStatus.APPROVED:
+            status, minutes = APPROVED, booking.minutes or 0
+        elif booking.hours is HoursStatus.PENDING:
+            status, minutes = PENDING, booking.minutes
+        else:
+            continue
+        rows.append(
+            HoursRow(
+                volunteer=person.name or "—",
+                building=person.building or "",
+                activity=activity.title,
+                track=activity.track,
+                starts_at=shift.starts_at,
+                ends_at=shift.ends_at,
+                checked_in_at=booking.checked_in_at,
+                checked_out_at=booking.checked_out_at,
+                minutes=minutes,
+                points=points_for(minutes or 0, shift.points_per_hour),
+                status=status,
+                correction=booking.correction,
+                resident_id=person.resident_id,
+                activity_id=activity.id,
+            )
+        )
+    return rows
 
 
 def write_volunteer_export(

@@ -33,10 +33,18 @@ from aiogram.types import (
     Update,
 )
 
-from bot.channels.base import ALLOWED_UPDATES, bot_commands, local_file, process
+from bot.channels.base import ALLOWED_UPDATES, bot_commands, local_file, process, upload_file
 from bot.channels.gate import Kind, SendGate, Verdict
 from bot.conversation.core import Core
-from bot.conversation.replies import OutCallbackAnswer, OutEdit, OutKeyboard, OutMessage, OutPhoto, OutPoll
+from bot.conversation.replies import (
+    OutCallbackAnswer,
+    OutDocument,
+    OutEdit,
+    OutKeyboard,
+    OutMessage,
+    OutPhoto,
+    OutPoll,
+)
 from bot.rendering import Renderer
 
 log = logging.getLogger(__name__)
@@ -122,6 +130,15 @@ class AiogramSender:
             parse_mode=item.parse_mode if item.caption else None,
             reply_markup=_inline(item.inline_keyboard),
             allow_paid_broadcast=item.paid or None,
+        )
+        return sent.message_id
+
+    async def document(self, item: OutDocument) -> int:
+        sent = await self.bot.send_document(
+            item.chat_id,
+            FSInputFile(upload_file(item.document), filename=item.filename),
+            caption=item.caption,
+            parse_mode=item.parse_mode if item.caption else None,
         )
         return sent.message_id
 

@@ -10,7 +10,15 @@ from typing import Any, Protocol
 from bot.channels.gate import Kind, Verdict
 from bot.channels.translate import to_incoming
 from bot.conversation.core import Core
-from bot.conversation.replies import OutCallbackAnswer, OutEdit, Outgoing, OutMessage, OutPhoto, OutPoll
+from bot.conversation.replies import (
+    OutCallbackAnswer,
+    OutDocument,
+    OutEdit,
+    Outgoing,
+    OutMessage,
+    OutPhoto,
+    OutPoll,
+)
 from bot.domain.residents import LOCALES
 from bot.rendering import Renderer
 
@@ -19,6 +27,7 @@ log = logging.getLogger(__name__)
 # Telegram language codes for setMyCommands; the default (no code) list is Chinese.
 COMMAND_LANGUAGES = {"zh_Hans": "zh", "en": "en"}
 ALLOWED_UPDATES = ["message", "callback_query", "poll_answer", "my_chat_member"]
+UPLOAD_LIMIT = 50 * 1024 * 1024  # the Bot API's limit for a file a bot uploads
 
 
 class Sender(Protocol):
@@ -33,6 +42,8 @@ class Sender(Protocol):
     async def answer(self, item: OutCallbackAnswer) -> None: ...
 
     async def photo(self, item: OutPhoto) -> int: ...
+
+    async def document(self, item: OutDocument) -> int: ...
 
     async def poll(self, item: OutPoll) -> tuple[str, int]: ...
 
@@ -85,6 +96,8 @@ async def send_one(sender: Sender, item: Outgoing) -> tuple[str | None, int | No
         return None, None
     if isinstance(item, OutPhoto):
         return None, await sender.photo(item)
+    if isinstance(item, OutDocument):
+        return None, await sender.document(item)
     poll_id, message_id = await sender.poll(item)
     return poll_id, message_id
 
@@ -105,3 +118,20 @@ def local_file(photo: str) -> Path | None:
         path = Path(photo.removeprefix("file://"))
         return path if path.is_file() else None
     return None
+
+
+class UploadRefused(ValueError):
+    """A document that cannot be uploaded: gone from disk, empty, or over the Bot API's 50 MB."""
+
+
+def upload_file(document: str) -> Path:
+    """The local file of a document to upload, checked before a byte is sent (Telegram would answer 413)."""
+    path = Path(document.removeprefix("file://"))
+    if not path.is_file():
+        raise UploadRefused(f"document file not found: {path.name}")
+    size = path.stat().st_size
+    if size == 0:
+        raise UploadRefused(f"document file is empty: {path.name}")
+    if size > UPLOAD_LIMIT:
+        raise UploadRefused(f"document is {size} bytes, over the 50 MB a bot may upload: {path.name}")
+    return path

@@ -17,6 +17,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     KeyboardButton,
     ReplyKeyboardMarkup,
     ReplyKeyboardRemove,
@@ -27,10 +28,18 @@ from telegram.ext import Application, ApplicationBuilder, BaseRateLimiter, Conte
 from telegram.request import BaseRequest, RequestData
 from telegram.request._requestparameter import RequestParameter  # no public path; PTB is pinned <23
 
-from bot.channels.base import ALLOWED_UPDATES, bot_commands, local_file, process
+from bot.channels.base import ALLOWED_UPDATES, bot_commands, local_file, process, upload_file
 from bot.channels.gate import Kind, SendGate, Verdict
 from bot.conversation.core import Core
-from bot.conversation.replies import OutCallbackAnswer, OutEdit, OutKeyboard, OutMessage, OutPhoto, OutPoll
+from bot.conversation.replies import (
+    OutCallbackAnswer,
+    OutDocument,
+    OutEdit,
+    OutKeyboard,
+    OutMessage,
+    OutPhoto,
+    OutPoll,
+)
 from bot.rendering import Renderer
 
 log = logging.getLogger(__name__)
@@ -144,6 +153,17 @@ class PtbSender:
             parse_mode=item.parse_mode if item.caption else None,
             reply_markup=_inline(item.inline_keyboard),
             allow_paid_broadcast=item.paid or None,
+        )
+        return sent.message_id
+
+    async def document(self, item: OutDocument) -> int:
+        with upload_file(item.document).open("rb") as handle:
+            document = InputFile(handle, filename=item.filename)  # reads the file now; closed right after
+        sent = await self.bot.send_document(
+            item.chat_id,
+            document,
+            caption=item.caption,
+            parse_mode=item.parse_mode if item.caption else None,
         )
         return sent.message_id
 

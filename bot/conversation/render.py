@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from bot.conversation.incoming import Incoming
 from bot.conversation.replies import (
@@ -12,12 +13,14 @@ from bot.conversation.replies import (
     Keyboard,
     OutButton,
     OutCallbackAnswer,
+    OutDocument,
     OutEdit,
     Outgoing,
     OutKeyboard,
     OutMessage,
     OutPhoto,
     OutPoll,
+    SendDocument,
     SendPhoto,
     SendQuizPoll,
     SendText,
@@ -57,11 +60,14 @@ class ActionRenderer:
         if isinstance(action, AnswerCallback):
             return self._answer(action, inc, locale)
         if isinstance(action, SendPhoto):
-            caption, loc = None, action.locale or locale
-            if action.caption_template:
-                caption = _clip(self.templates.render(loc, action.caption_template, action.context), CAPTION_LIMIT)
+            loc = action.locale or locale
+            caption = self._caption(action.caption_template, action.context, loc)
             chat = action.chat_id if action.chat_id is not None else inc.chat_id
             return [OutPhoto(chat, action.photo, caption, self.keyboard(action.buttons, loc))]
+        if isinstance(action, SendDocument):
+            caption = self._caption(action.caption_template, action.context, action.locale or locale)
+            chat = action.chat_id if action.chat_id is not None else inc.chat_id
+            return [OutDocument(chat, action.path, action.filename, caption)]
         if isinstance(action, SendQuizPoll):
             chat = action.chat_id if action.chat_id is not None else inc.chat_id
             return [
@@ -76,6 +82,12 @@ class ActionRenderer:
                 )
             ]
         raise TypeError(f"unknown action {action!r}")
+
+    def _caption(self, template: str | None, context: dict[str, Any], locale: str) -> str | None:
+        """A photo's or document's caption, clipped to Telegram's 1024 characters."""
+        if not template:
+            return None
+        return _clip(self.templates.render(locale, template, context), CAPTION_LIMIT)
 
     def _messages(self, chat: int, text: str, action: SendText, locale: str) -> list[Outgoing]:
         parts = split_text(text, TEXT_LIMIT)

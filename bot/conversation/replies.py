@@ -68,6 +68,18 @@ class SendPhoto:
 
 
 @dataclass(frozen=True)
+class SendDocument:
+    """Send a file the bot made (a certificate PDF) as a document; ``filename`` is what the recipient sees."""
+
+    path: str  # a local file, uploaded when sent (at most 50 MB)
+    filename: str
+    caption_template: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    chat_id: int | None = None
+    locale: str | None = None  # None: the recipient's locale (the sender's when replying)
+
+
+@dataclass(frozen=True)
 class SendQuizPoll:
     question: str
     options: tuple[str, ...]
@@ -78,7 +90,7 @@ class SendQuizPoll:
     tag: str = ""  # lets the core link the sent poll id back to a quiz (see PollSent)
 
 
-Action = SendText | EditText | AnswerCallback | SendPhoto | SendQuizPoll
+Action = SendText | EditText | AnswerCallback | SendPhoto | SendDocument | SendQuizPoll
 
 
 # ---- rendered, channel-facing ---------------------------------------------------------------
@@ -134,6 +146,15 @@ class OutPhoto:
 
 
 @dataclass(frozen=True)
+class OutDocument:
+    chat_id: int
+    document: str  # local path of the file to upload
+    filename: str
+    caption: str | None = None
+    parse_mode: str = "HTML"
+
+
+@dataclass(frozen=True)
 class OutPoll:
     chat_id: int
     question: str
@@ -144,7 +165,7 @@ class OutPoll:
     tag: str = ""
 
 
-Outgoing = OutMessage | OutEdit | OutCallbackAnswer | OutPhoto | OutPoll
+Outgoing = OutMessage | OutEdit | OutCallbackAnswer | OutPhoto | OutDocument | OutPoll
 
 
 # ---- rendered actions as JSON (replies wait in the outbox until Telegram has them) ----------------------------
@@ -154,6 +175,7 @@ _OUT_KINDS: dict[str, type[Any]] = {
     "out.edit": OutEdit,
     "out.answer": OutCallbackAnswer,
     "out.photo": OutPhoto,
+    "out.document": OutDocument,
     "out.poll": OutPoll,
 }
 _KIND_OF = {cls: kind for kind, cls in _OUT_KINDS.items()}

@@ -17,7 +17,7 @@ from bot.channels.gate import Kind, Verdict
 from bot.channels.inbox import Inbox
 from bot.config import DatabaseSettings, Settings
 from bot.conversation.context import Ctx
-from bot.conversation.replies import OutCallbackAnswer, OutEdit, OutMessage, OutPhoto, OutPoll
+from bot.conversation.replies import OutCallbackAnswer, OutDocument, OutEdit, OutMessage, OutPhoto, OutPoll
 from bot.conversation.router import Route
 from bot.runner import make_dispatcher
 from storage.messaging_models import InboxRow, OutboxRow
@@ -47,6 +47,9 @@ class RecordingSender:
         self._record(item)
 
     async def photo(self, item: OutPhoto) -> int:
+        return self._record(item)
+
+    async def document(self, item: OutDocument) -> int:
         return self._record(item)
 
     async def poll(self, item: OutPoll) -> tuple[str, int]:

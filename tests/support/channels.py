@@ -82,7 +82,7 @@ def last_button(api: FakeBotApi, label: str) -> str:
 
 
 def transcript(api: FakeBotApi) -> list[tuple[Any, ...]]:
-    """What a user would see, channel-independent: method, chat, text, buttons, alerts."""
+    """What a user would see, channel-independent: method, chat, text (or caption), buttons, alerts."""
     rows: list[tuple[Any, ...]] = []
     for call in api.sent():
         p = call.params
@@ -92,5 +92,6 @@ def transcript(api: FakeBotApi) -> list[tuple[Any, ...]]:
             for row in markup.get("inline_keyboard", [])
         )
         chat = int(p["chat_id"]) if p.get("chat_id") is not None else None
-        rows.append((call.method.lower(), chat, p.get("text"), buttons, bool(p.get("show_alert"))))
+        text = p.get("text") if "text" in p else p.get("caption")
+        rows.append((call.method.lower(), chat, text, buttons, bool(p.get("show_alert"))))
     return rows

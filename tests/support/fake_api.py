@@ -16,6 +16,7 @@ from aiogram import Bot
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
+from aiogram.types import InputFile
 from telegram.request import BaseRequest, RequestData
 
 BOT_USER = {
@@ -35,6 +36,7 @@ class Call:
     params: dict[str, Any]
     at: float
     status: int = 200
+    files: dict[str, tuple[str, bytes]] = field(default_factory=dict)  # uploaded parts: name → (file name, bytes)
 
 
 @dataclass
@@ -49,9 +51,13 @@ class FakeBotApi:
         """The next call of ``method`` fails with this Telegram error."""
         self.failures.append((method.lower(), status, description, retry_after))
 
-    def respond(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def respond(
+        self, method: str, params: dict[str, Any], files: dict[str, tuple[str, bytes]] | None = None
+    ) -> tuple[int, dict[str, Any]]:
         params = {k: _decode(v) for k, v in params.items() if v is not None}
-        self.calls.append(Call(method, params, self.clock() if self.clock else 0.0))
+        for name in files or {}:
+            params.pop(name, None)  # the upload itself, not a file_id
+        self.calls.append(Call(method, params, self.clock() if self.clock else 0.0, files=dict(files or {})))
         failure = next((f for f in self.failures if f[0] == method.lower()), None)
         if failure is not None:
             self.failures.remove(failure)
@@ -77,6 +83,7 @@ class FakeBotApi:
             "editmessagetext",
             "answercallbackquery",
             "sendphoto",
+            "senddocument",
             "sendpoll",
         }
         return [c for c in self.calls if c.method.lower() in wanted]
@@ -85,7 +92,7 @@ class FakeBotApi:
         name = method.lower()
         if name == "getme":
             return BOT_USER
-        if name in {"sendmessage", "editmessagetext", "sendphoto", "sendpoll"}:
+        if name in {"sendmessage", "editmessagetext", "sendphoto", "senddocument", "sendpoll"}:
             return self._message(name, params)
         return True
 
@@ -101,6 +108,13 @@ class FakeBotApi:
             message["text"] = params["text"]
         if name == "sendphoto":
             message["photo"] = [{"file_id": "ph1", "file_unique_id": "u1", "width": 10, "height": 10}]
+        if name == "senddocument":
+            upload = self.calls[-1].files.get("document")
+            message["document"] = {"file_id": "doc1", "file_unique_id": "ud1"}
+            if upload is not None:
+                message["document"] |= {"file_name": upload[0], "file_size": len(upload[1])}
+        if "caption" in params:
+            message["caption"] = params["caption"]
         if name == "sendpoll":
             options = [
                 {"text": o if isinstance(o, str) else o["text"], "voter_count": 0, "persistent_id": str(i)}
@@ -119,6 +133,11 @@ class FakeBotApi:
                 "correct_option_ids": params.get("correct_option_ids", []),
             }
         return message
+
+
+def _content(content: Any) -> bytes:
+    """An upload's bytes (PTB may hand a file handle instead)."""
+    return content if isinstance(content, bytes) else bytes(content.read())
 
 
 def _decode(value: Any) -> Any:
@@ -143,8 +162,14 @@ class RecordingSession(BaseSession):
         method: TelegramMethod[TelegramType],
         timeout: int | None = None,  # noqa: ASYNC109 - aiogram's BaseSession signature
     ) -> TelegramType:
-        params = {k: self.prepare_value(v, bot=bot, files={}) for k, v in method.model_dump(warnings=False).items()}
-        status, body = self.api.respond(method.__api_method__, params)
+        files: dict[str, InputFile] = {}
+        params = {k: self.prepare_value(v, bot=bot, files=files) for k, v in method.model_dump(warnings=False).items()}
+        uploads: dict[str, tuple[str, bytes]] = {}
+        for name, value in params.items():  # an upload is sent as "attach://<key>" plus the file under that key
+            if isinstance(value, str) and value.startswith("attach://") and value[9:] in files:
+                upload = files[value[9:]]
+                uploads[name] = (upload.filename or "", b"".join([chunk async for chunk in upload.read(bot)]))
+        status, body = self.api.respond(method.__api_method__, params, uploads)
         response = self.check_response(bot=bot, method=method, status_code=status, content=json.dumps(body))
         return response.result  # type: ignore[return-value]
 
@@ -175,5 +200,9 @@ class RecordingRequest(BaseRequest):
         self, url: str, method: str, request_data: RequestData | None = None, **_: Any
     ) -> tuple[int, bytes]:
         params = request_data.parameters if request_data else {}
-        status, body = self.api.respond(url.rsplit("/", 1)[-1], dict(params))
+        uploads = {
+            name: (str(part[0]), _content(part[1]))
+            for name, part in (request_data.multipart_data if request_data else {}).items()
+        }
+        status, body = self.api.respond(url.rsplit("/", 1)[-1], dict(params), uploads)
         return status, json.dumps(body).encode()

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.channels.gate import Kind, Verdict
-from bot.conversation.replies import OutCallbackAnswer, OutEdit, Outgoing, OutMessage, OutPhoto, OutPoll
+from bot.conversation.replies import OutCallbackAnswer, OutDocument, OutEdit, Outgoing, OutMessage, OutPhoto, OutPoll
 from bot.domain.messaging import OutboxItem, OutboxStatus
 from bot.domain.notices import Notice
 from bot.services.outbox import queue_all
@@ -73,6 +73,9 @@ class FakeTelegram:
         return sent
 
     async def photo(self, item: OutPhoto) -> int:
+        return self._send(item.chat_id, item)
+
+    async def document(self, item: OutDocument) -> int:
         return self._send(item.chat_id, item)
 
     async def edit(self, item: OutEdit) -> None:

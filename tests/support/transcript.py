@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.conversation.core import Core
 from bot.conversation.incoming import ChatType, Incoming, Location, Member
-from bot.conversation.replies import OutCallbackAnswer, OutEdit, Outgoing, OutMessage, OutPhoto
+from bot.conversation.replies import OutCallbackAnswer, OutDocument, OutEdit, Outgoing, OutMessage, OutPhoto
 
 
 @dataclass
@@ -17,6 +17,7 @@ class Message:
     chat_id: int
     text: str
     buttons: list[list[tuple[str, str | None]]] = field(default_factory=list)
+    document: OutDocument | None = None  # a file the bot sent (its caption is ``text``)
 
 
 @dataclass
@@ -85,6 +86,11 @@ class FakeChat:
     def last(self) -> Message:
         return self.messages[max(self.messages)]
 
+    def documents(self) -> list[OutDocument]:
+        """Every file the bot sent in this chat, oldest first (``document`` is its local path, ``filename`` the
+        name the person sees)."""
+        return [item for item in self.sent if isinstance(item, OutDocument) and item.chat_id == self.chat]
+
     def labels(self, message: Message | None = None) -> list[str]:
         return [text for row in (message or self.last()).buttons for text, _ in row]
 
@@ -105,6 +111,10 @@ class FakeChat:
             elif isinstance(item, OutPhoto):
                 mid = next(self._ids) + 10_000
                 self.messages[mid] = Message(mid, item.chat_id, item.caption or "", _buttons(item.inline_keyboard))
+                texts.append(item.caption or "")
+            elif isinstance(item, OutDocument):
+                mid = next(self._ids) + 10_000
+                self.messages[mid] = Message(mid, item.chat_id, item.caption or "", document=item)
                 texts.append(item.caption or "")
             elif isinstance(item, OutCallbackAnswer):
                 self.answers.append(item)

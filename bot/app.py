@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import content
+from bot.certificate_files import CertificateFiles
 from bot.config import Settings
 from bot.conversation.core import Core
 from bot.conversation.incoming import Incoming
@@ -51,6 +52,7 @@ from storage.uow import uow_factory
 log = logging.getLogger(__name__)
 
 _QR_FOLDER = Path(tempfile.gettempdir()) / "sicheng-qr"
+_CERTIFICATE_FOLDER = Path(tempfile.gettempdir()) / "sicheng-certificates"
 
 
 def utcnow() -> datetime:
@@ -189,7 +191,10 @@ async def build_app(
     policy = load_policy(timezone=settings.locale.timezone)
     points = PointsService(uow, clock, policy)
     reports = build_reports(settings, uow, clock, points, transactions, downloader)
-    volunteers = VolunteerService(uow, clock, points, timezone=settings.locale.timezone)
+    renderer = build_renderer(settings)
+    # Certificate PDFs derive from the registered certificate, so a temporary folder is enough (redrawn when missing).
+    certificates = CertificateFiles(_CERTIFICATE_FOLDER, renderer.label)
+    volunteers = VolunteerService(uow, clock, points, timezone=settings.locale.timezone, documents=certificates)
     volunteers.register_jobs(reports.jobs)
     services = Services(
         residents=ResidentService(uow, clock, timezone=settings.locale.timezone, photos=reports.service.photos),
@@ -215,7 +220,6 @@ async def build_app(
         volunteers=volunteers,
         volunteer_desk=VolunteerDesk(uow, clock, volunteers),
     )
-    renderer = build_renderer(settings)
     router = build_router()
     store = state_store or SqlStateStore(sessions, clock)
     router.check_refs()

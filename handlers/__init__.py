@@ -12,6 +12,8 @@ MENU_ORDER = (
     "points",
     "myredemptions",
     "rank",
+    "volunteer",
+    "myhours",
     "notices",
     "settings",
     "mydata",
@@ -40,6 +42,8 @@ def build_router() -> Router:
         report_staff,
         reports,
         settings,
+        volunteer_desk,
+        volunteers,
     )
 
     root = Router("root").include(
@@ -59,6 +63,8 @@ def build_router() -> Router:
         notices.router,
         notice_compose.router,
         notice_board.router,
+        volunteers.router,
+        volunteer_desk.router,
     )
     root.menu_commands.sort(key=lambda name: MENU_ORDER.index(name) if name in MENU_ORDER else len(MENU_ORDER))
     return root

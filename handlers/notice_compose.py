@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from bot.conversation.callbacks import CallbackCodec
 from bot.conversation.context import Ctx
 from bot.conversation.incoming import Incoming
 from bot.conversation.replies import (
@@ -29,6 +30,7 @@ from bot.conversation.replies import (
     keyboard,
 )
 from bot.conversation.router import Router
+from bot.domain.actions import ActionRef
 from bot.domain.campaigns import (
     BODY_LIMIT,
     BUTTONS_MAX,
@@ -51,7 +53,6 @@ from bot.domain.notices import Notice
 from bot.domain.residents import LOCALES, Community
 from bot.domain.roles import Role
 from bot.domain.telegram_html import check_html, escape, parse_html, plain_length
-from handlers import notices
 
 router = Router("nc")
 TEXT, DRAFT, PHOTO, URL, TIME = "nc.text", "nc.draft", "nc.photo", "nc.url", "nc.time"
@@ -63,6 +64,7 @@ GENERAL = "general"  # the track choice "no particular track"
 TEMPLATE_DEFAULTS: dict[str, tuple[str | None, bool]] = {"sorting_weekly": ("sanitary", True)}
 AUDIENCE_CHOICES = ("all", "buildings", "track", "groups", "volunteer", "grid_worker")
 SNIPPET_BEFORE, SNIPPET_AFTER = 12, 24
+ACTIVITY_BUTTONS = 5  # volunteer activities offered as buttons (the soonest)
 
 
 # ---- starting -----------------------------------------------------------------------------------------------------
@@ -303,7 +305,7 @@ async def buttons_menu(ctx: Ctx) -> Sequence[Action]:
     data = _open(ctx)
     if data is None:
         return _gone()
-    return [_buttons_screen(data)]
+    return [await _buttons_screen(ctx, data)]
 
 
 @router.callback("addquiz", str)
@@ -313,7 +315,21 @@ async def add_quiz(ctx: Ctx) -> Sequence[Action]:
         return _gone()
     data["buttons"] = _with_button(data, NoticeButton(ButtonKind.QUIZ, str(ctx.args[0])))
     await ctx.set_state(DRAFT, ttl=TTL, **data)
-    return [_buttons_screen(data, note="button")]
+    return [await _buttons_screen(ctx, data, note="button")]
+
+
+@router.callback("addact", int)
+async def add_activity(ctx: Ctx) -> Sequence[Action]:
+    """A button that opens one of the community's upcoming volunteer activities (to sign up for its shifts)."""
+    data = _open(ctx)
+    if data is None:
+        return _gone()
+    title = dict(await _activities(ctx, data)).get(int(ctx.args[0]))
+    if title is None:
+        raise CampaignError("unknown_activity")
+    data["buttons"] = _with_button(data, NoticeButton(ButtonKind.ACTIVITY, str(ctx.args[0]), title))
+    await ctx.set_state(DRAFT, ttl=TTL, **data)
+    return [await _buttons_screen(ctx, data, note="button")]
 
 
 @router.callback("addbtn", str)
@@ -332,7 +348,7 @@ async def add_button(ctx: Ctx) -> Sequence[Action]:
         return _gone()
     data["buttons"] = _with_button(data, NoticeButton(ButtonKind(kind)))
     await ctx.set_state(DRAFT, ttl=TTL, **data)
-    return [_buttons_screen(data, note="button")]
+    return [await _buttons_screen(ctx, data, note="button")]
 
 
 @router.callback("clrbtn")
@@ -342,7 +358,7 @@ async def clear_buttons(ctx: Ctx) -> Sequence[Action]:
         return _gone()
     data["buttons"] = []
     await ctx.set_state(DRAFT, ttl=TTL, **data)
-    return [_buttons_screen(data, note="buttons_cleared")]
+    return [await _buttons_screen(ctx, data, note="buttons_cleared")]
 
 
 @router.callback("aud")
@@ -584,7 +600,7 @@ def notice_actions(notice: Notice, bot_username: str) -> list[Action]:
                     link = f"https://t.me/{bot_username}?start={choice.start}"
                     row.append(Button(choice.label, url=link, label_context=choice.label_context))
             elif choice.action is not None:
-                data = notices.router.encode_ref(choice.action, *choice.args)
+                data = _encode(choice.action, choice.args)
                 row.append(Button(choice.label, data=data, label_context=choice.label_context))
         if row:
             rows.append(row)
@@ -791,17 +807,37 @@ def _card_buttons(ctx: Ctx, data: dict[str, Any]) -> Keyboard:
     )
 
 
-def _buttons_screen(data: dict[str, Any], note: str | None = None) -> Action:
+async def _buttons_screen(ctx: Ctx, data: dict[str, Any], note: str | None = None) -> Action:
     quiz = [Button(L + "add_quiz", data=router.data("addquiz", t), label_context={"track": t}) for t in TRACKS]
     rows: list[list[Button]] = [quiz[:2], quiz[2:]]
     rows.append([Button(L + "add_rewards", data=router.data("addbtn", "rewards")),
                  Button(L + "add_report", data=router.data("addbtn", "report"))])  # fmt: skip
+    activities = await _activities(ctx, data)
+    rows += [[Button(L + "add_activity", data=router.data("addact", a), label_context={"title": t})]
+             for a, t in activities]  # fmt: skip
     rows.append([Button(L + "add_url", data=router.data("addbtn", "url"))])
     if data["buttons"]:
         rows.append([Button(L + "clear_buttons", data=router.data("clrbtn"))])
     rows.append([_back()])
-    context = {"buttons": data["buttons"], "max": BUTTONS_MAX, "note": note}
+    context = {"buttons": data["buttons"], "max": BUTTONS_MAX, "note": note, "activities": bool(activities)}
     return EditText(T + "buttons_menu", context, buttons=keyboard(*rows))
+
+
+async def _activities(ctx: Ctx, data: dict[str, Any]) -> list[tuple[int, str]]:
+    """(id, title) of the draft's community's volunteer activities with shifts to come (the organiser's own
+    community: the volunteer desk lists that one)."""
+    if ctx.resident is None or ctx.resident.community_id != int(data["c"]):
+        return []
+    _, views = await ctx.services.volunteer_desk.activities(ctx.user_id)
+    found = {v.activity.id: v.activity.title for v in views if v.activity.community_id == int(data["c"])}
+    return list(found.items())[:ACTIVITY_BUTTONS]
+
+
+def _encode(ref: ActionRef, args: tuple[int | str, ...]) -> str:
+    """Callback data of a declared action (a notice's button may name another feature's router)."""
+    codec = CallbackCodec()
+    codec.register(ref.namespace, ref.action, *ref.arg_types)
+    return codec.encode(ref.namespace, ref.action, *args)
 
 
 async def _buildings_screen(ctx: Ctx, data: dict[str, Any]) -> Action:

@@ -57,6 +57,7 @@ class ButtonKind(StrEnum):
     REWARDS = "rewards"  # see the rewards
     REPORT = "report"  # report a problem (随手拍)
     URL = "url"  # open a web page
+    ACTIVITY = "activity"  # open a volunteer activity (value: its id; label: its title when added)
 
 
 class CampaignError(DomainError):
@@ -105,12 +106,14 @@ class Audience:
 @dataclass(frozen=True)
 class NoticeButton:
     kind: ButtonKind
-    value: str = ""  # the track of a quiz button, the address of a URL button
-    label: str = ""  # a URL button's text (the others are labelled in the reader's language)
+    value: str = ""  # the track of a quiz button, the address of a URL button, the id of an activity
+    label: str = ""  # a URL button's text, an activity's title (the others are labelled in the reader's language)
 
     def __post_init__(self) -> None:
         if self.kind is ButtonKind.QUIZ and self.value not in TRACKS:
             raise CampaignError("unknown_track")
+        if self.kind is ButtonKind.ACTIVITY and not (self.value.isascii() and self.value.isdigit()):
+            raise CampaignError("unknown_activity")
         if self.kind is ButtonKind.URL:
             if not valid_url(self.value):
                 raise CampaignError("bad_url")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.domain.errors import DomainError
+from bot.domain.errors import DomainError, Forbidden
 
 TITLE_MAX = 60
 DESCRIPTION_MAX = 1000
@@ -52,6 +52,12 @@ class VolunteerError(DomainError):
     def __init__(self, code: str, **context: object) -> None:
         super().__init__(code, code=code, **context)
         self.code = code
+
+
+class NotYours(Forbidden):
+    """Someone else's booking (a forged or forwarded button): refused, and audited like every refusal."""
+
+    template = "volunteers/not_yours"
 
 
 class ProfileStatus(StrEnum):
@@ -303,13 +309,18 @@ def reminder_times(
     shift: Shift, booked_at: datetime, quiet: tuple[int, int] | None, offset_minutes: int
 ) -> list[datetime]:
     """When to remind a volunteer of ``shift``: 24 h and 2 h before, moved earlier out of quiet hours (local
-    minutes ``quiet`` = (start, end), ``offset_minutes`` = the zone's UTC offset), skipped when that time is
-    already past at booking."""
+    minutes ``quiet`` = (start, end), ``offset_minutes`` = the zone's UTC offset) — or, when earlier is already
+    past at booking, to the end of the quiet hours if that is still before the start; skipped otherwise."""
     times: list[datetime] = []
     for before in REMINDERS:
         at = shift.starts_at - before
         if quiet is not None:
-            at = _before_quiet(at, quiet, offset_minutes)
+            earlier = _before_quiet(at, quiet, offset_minutes)
+            if earlier <= booked_at and earlier != at:
+                later = _after_quiet(at, quiet, offset_minutes)
+                at = later if later < shift.starts_at else earlier
+            else:
+                at = earlier
         if at > booked_at and at not in times:
             times.append(at)
     return times
@@ -323,6 +334,16 @@ def _before_quiet(at: datetime, quiet: tuple[int, int], offset: int) -> datetime
         return at
     back = (minute - start) % 1440 + 1  # to one minute before quiet hours began
     return (at - timedelta(minutes=back)).replace(second=0, microsecond=0)
+
+
+def _after_quiet(at: datetime, quiet: tuple[int, int], offset: int) -> datetime:
+    """The end of the quiet hours ``at`` falls in (``at`` itself when it is outside them)."""
+    start, end = quiet
+    minute = int(((at.hour * 60 + at.minute) + offset) % 1440)
+    inside = start <= minute < end if start < end else (minute >= start or minute < end)
+    if not inside:
+        return at
+    return (at + timedelta(minutes=(end - minute) % 1440)).replace(second=0, microsecond=0)
 
 
 # ---- check-in -----------------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import content
 from bot.app import App
 from bot.domain.roles import Role
+from bot.sandbox.demo_volunteers import seed_volunteers
 from bot.sandbox.emulator import Emulator
 from bot.seed import import_communities
 
@@ -72,6 +73,7 @@ async def seed_database(app: App) -> None:
             await app.services.points.grant(
                 ORGANISER_ID, persona.user_id, STARTER_POINTS, note, f"demo:{persona.user_id}"
             )
+    await seed_volunteers(app, content.ROOT / "demo" / "volunteers.yaml", ORGANISER_ID, COMMUNITY)
 
 
 def seed_emulator(emulator: Emulator) -> None:

@@ -40,6 +40,7 @@ from bot.domain.residents import Community, Resident, make_deep_link
 from bot.domain.roles import Role
 from bot.services.outbox import NOTICE, notice_payload, queue
 from bot.services.ports import Clock, Transactions, UnitOfWork, UnitOfWorkFactory
+from bot.services.volunteer_actions import OPEN_ACTIVITY
 
 log = logging.getLogger(__name__)
 
@@ -551,6 +552,8 @@ def _choices(campaign: Campaign, community: Community, group: bool) -> tuple[tup
             rows.append((Choice("notices.btn.rewards", OPEN_REWARDS),))
         elif button.kind is ButtonKind.REPORT:
             rows.append((Choice("notices.btn.report", OPEN_REPORT),))
+        elif button.kind is ButtonKind.ACTIVITY:
+            rows.append((Choice("notices.btn.activity", OPEN_ACTIVITY, (int(button.value),), {"title": button.label}),))
     if opens_bot:
         rows.append((Choice("notices.btn.open_bot", start=make_deep_link(community.code)),))
     return tuple(rows)

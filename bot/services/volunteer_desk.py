@@ -93,6 +93,7 @@ class VolunteerDesk:
         target = community_id if community_id is not None else (actor.community_id if actor else None)
         if actor is None or target is None or not actor.has_role(Role.ORGANISER, target):
             await uow.audit.add(self._clock(), telegram_id, action, False, {"community": target})
+            await uow.commit()  # the refusal is kept, whatever else this unit of work would have done
             raise Forbidden(role=Role.ORGANISER.value).audited()
         community = await uow.communities.get(target)
         if community is None:
@@ -520,6 +521,35 @@ class VolunteerDesk:
                 raise NotFound(what="community")
             raw = await uow.volunteers.figures(community.id, since)
         return community, _figures(raw)
+
+    # ---- for operators (``sicheng volunteers ...``): no organiser to check, changes audited with no actor ----------
+
+    async def configure(
+        self, community_code: str, approval: bool | None = None, stars: Stars | None = None
+    ) -> tuple[Community, bool, Stars]:
+        """Set a community's approval rule and star thresholds (None: keep); returns the settings as they stand."""
+        now = self._clock()
+        async with self._uow() as uow:
+            community = await uow.communities.get_by_code(community_code)
+            if community is None:
+                raise NotFound(what="community", code=community_code)
+            before = await uow.volunteers.settings(community.id)
+            after = (before[0] if approval is None else approval, before[1] if stars is None else stars)
+            if after != before:
+                await uow.volunteers.save_settings(community.id, after[0], after[1], now)
+                details = {"community": community.code, "approval": after[0], "stars": list(after[1].thresholds)}
+                await uow.audit.add(now, None, "volunteer.settings", True, details)
+                await uow.commit()
+        return community, after[0], after[1]
+
+    async def member(self, telegram_id: int) -> tuple[Resident, Community] | None:
+        """A registered resident and their community, by Telegram id (nothing is marked as seen)."""
+        async with self._uow() as uow:
+            resident = await uow.residents.get_by_telegram_id(telegram_id)
+            if resident is None or not resident.is_registered or resident.community_id is None:
+                return None
+            community = await uow.communities.get(resident.community_id)
+        return (resident, community) if community is not None else None
 
     async def ledger(
         self, community_code: str, since: datetime | None, until: datetime | None

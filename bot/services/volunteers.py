@@ -11,10 +11,11 @@ transaction of the change.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from bot.domain.errors import NeedsConsent, NotFound
@@ -151,11 +152,23 @@ class Hours:
 
 
 class VolunteerService:
-    def __init__(self, uow: UnitOfWorkFactory, clock: Clock, points: PointsService, *, timezone: str) -> None:
+    def __init__(
+        self,
+        uow: UnitOfWorkFactory,
+        clock: Clock,
+        points: PointsService,
+        *,
+        timezone: str,
+        documents: Callable[[Certificate, str, tzinfo], str] | None = None,
+    ) -> None:
         self._uow = uow
         self._clock = clock
         self._points = points
         self._default_zone = timezone
+        self._documents = documents  # draws a certificate as a PDF file and returns its path (bot.certificate_files)
+
+    def now(self) -> datetime:
+        return self._clock()
 
     def zone(self, community: Community | None) -> ZoneInfo:
         return ZoneInfo((community.timezone if community else None) or self._default_zone)
@@ -469,15 +482,15 @@ class VolunteerService:
                 or shift.ends_at.isoformat() != job.payload["ends_at"]
             ):
                 return []
-            served = 0
+            served = 0  # volunteers whose hours now wait for the organiser
             for booking in await uow.volunteers.bookings(shift.id):
-                if booking.status is BookingStatus.BOOKED and booking.checked_in_at is not None:
-                    served += 1
-                    if booking.checked_out_at is None:
-                        minutes = served_minutes(shift, booking.checked_in_at, None)
-                        await uow.volunteers.move(booking.id, [BookingStatus.BOOKED], checked_out_at=shift.ends_at,
-                                                  minutes=minutes, hours=HoursStatus.PENDING,
-                                                  updated_at=now)  # fmt: skip
+                if booking.status is not BookingStatus.BOOKED or booking.hours is not HoursStatus.PENDING:
+                    continue
+                served += 1
+                if booking.checked_in_at is not None and booking.checked_out_at is None:
+                    minutes = served_minutes(shift, booking.checked_in_at, None)
+                    await uow.volunteers.move(booking.id, [BookingStatus.BOOKED], checked_out_at=shift.ends_at,
+                                              minutes=minutes, updated_at=now)  # fmt: skip
             await uow.volunteers.update_shift(shift.id, code_chat_id=None)
             notices = []
             if served:
@@ -667,6 +680,15 @@ class VolunteerService:
 
         return replace(cert, number=number)
 
+    async def certificate_file(self, cert: Certificate, locale: str) -> str:
+        """The certificate as a PDF file to send (its local path), in ``locale`` with the dates of the issuing
+        community's zone."""
+        if self._documents is None:
+            raise RuntimeError("no place to write certificate files was configured")
+        async with self._uow() as uow:
+            issuer = next((c for c in await uow.communities.list() if c.name == cert.community), None)
+        return await asyncio.to_thread(self._documents, cert, locale, self.zone(issuer))
+
     async def check_certificate(self, number: str) -> Certificate | None:
         async with self._uow() as uow:
             found = await uow.volunteers.certificate(normalise_number(number))
@@ -740,16 +762,21 @@ class VolunteerService:
         return [Notice(p.telegram_id, template, full, p.locale, choices=choices, key=f"{key}:{p.id}")
                 for p in chosen if p.telegram_id is not None]  # fmt: skip
 
-    async def withdraw(self, resident_id: int) -> None:
-        """A resident who deletes their data: active places freed (and offered on), the profile forgotten."""
+    async def leave(self, telegram_id: int) -> int:
+        """Before a resident's data is deleted: their places are freed and offered to whoever waits next (the
+        deletion itself then forgets the profile). Returns how many places were freed."""
         now = self._clock()
         async with self._uow() as uow:
-            for shift_id in await uow.volunteers.withdraw(resident_id, now):
+            resident = await uow.residents.get_by_telegram_id(telegram_id)
+            if resident is None:
+                return 0
+            freed = await uow.volunteers.withdraw(resident.id, now)
+            for shift_id in freed:
                 shift = await uow.volunteers.shift(shift_id, for_update=True)
                 if shift is not None:
                     await queue_all(uow, await self._promote(uow, shift, now), now)
-            await uow.volunteers.forget_profile(resident_id)
             await uow.commit()
+        return len(freed)
 
 
 def _shift_context(shift: Shift, activity: Activity | None, zone: ZoneInfo) -> dict[str, object]:

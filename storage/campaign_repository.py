@@ -23,9 +23,11 @@ from bot.domain.campaigns import (
     Recipient,
 )
 from bot.domain.roles import Role
+from bot.domain.volunteers import ProfileStatus
 from storage.campaign_models import CampaignRow, NoticePreferenceRow, NoticeSubscriptionRow
 from storage.messaging_models import OutboxRow
 from storage.models import GroupChatRow, ResidentRow, RoleGrantRow
+from storage.volunteer_models import VolunteerProfileRow
 
 OUTBOX = cast(Table, OutboxRow.__table__)
 _FIELDS = {c.key for c in CampaignRow.__table__.columns} - {"id"}
@@ -135,13 +137,19 @@ class SqlCampaignRepository:
             roles = {audience.role.value}
             if audience.role is Role.GRID_WORKER:
                 roles.add(Role.ORGANISER.value)
-            query = query.where(
-                exists().where(
-                    RoleGrantRow.resident_id == ResidentRow.id,
-                    RoleGrantRow.role.in_(roles),
-                    or_(RoleGrantRow.community_id == community_id, RoleGrantRow.community_id.is_(None)),
-                )
+            granted = exists().where(
+                RoleGrantRow.resident_id == ResidentRow.id,
+                RoleGrantRow.role.in_(roles),
+                or_(RoleGrantRow.community_id == community_id, RoleGrantRow.community_id.is_(None)),
             )
+            if audience.role is Role.VOLUNTEER:  # who registered as a volunteer (and was approved) counts too
+                registered = exists().where(
+                    VolunteerProfileRow.resident_id == ResidentRow.id,
+                    VolunteerProfileRow.status == ProfileStatus.APPROVED.value,
+                )
+                query = query.where(or_(granted, registered))
+            else:
+                query = query.where(granted)
         rows = (await self._s.execute(query)).all()
         return [
             Recipient(int(tid or 0), locale, _quiet(pref_of, start, end)) for tid, locale, pref_of, start, end in rows

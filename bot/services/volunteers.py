@@ -179,7 +179,7 @@ class VolunteerService:
         async with self._uow() as uow:
             resident = await _member(uow, telegram_id)
             community = await _community(uow, resident)
-            profile = await uow.volunteers.profile(resident.id)
+            profile = await _profile(uow, resident, self._clock())
             approval, _ = await uow.volunteers.settings(community.id)
         return Standing(profile, approval, community.name)
 
@@ -296,7 +296,7 @@ class VolunteerService:
             if shift is None:
                 raise NotFound(what="shift")
             view = await _view(uow, resident, shift_id)
-            profile = await uow.volunteers.profile(resident.id)
+            profile = await _profile(uow, resident, now, store=True)
             bookings = await uow.volunteers.bookings(shift_id)
             others = await uow.volunteers.booked_shifts(resident.id, now)
             decision = decide_booking(shift, bookings, resident.id, profile, others, now, waitlist=waitlist)
@@ -809,6 +809,18 @@ def shift_context(view: ShiftView, zone: ZoneInfo) -> dict[str, object]:
         "latitude": activity.latitude,
         "longitude": activity.longitude,
     }
+
+
+async def _profile(uow: UnitOfWork, resident: Resident, now: datetime, *, store: bool = False) -> Profile | None:
+    """The resident's volunteer registration; someone an administrator granted the volunteer role
+    (``sicheng admin grant … volunteer``) counts as registered and approved (stored on first use with ``store``)."""
+    profile = await uow.volunteers.profile(resident.id)
+    if profile is not None or resident.community_id is None or not resident.has_role(Role.VOLUNTEER):
+        return profile
+    profile = Profile(resident.id, resident.community_id, ProfileStatus.APPROVED, created_at=now)
+    if store:
+        await uow.volunteers.save_profile(profile, now)
+    return profile
 
 
 async def _member(uow: UnitOfWork, telegram_id: int) -> Resident:

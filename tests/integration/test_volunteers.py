@@ -212,3 +212,30 @@ async def test_certificate_is_registered_and_checkable(vw: VWorld) -> None:
     found = await vw.volunteers.check_certificate(cert.number.lower())
     assert found is not None and found.minutes == 120 and found.community == "示范社区"
     assert await vw.volunteers.check_certificate("ZYFW-2026-000001-XXXX") is None
+
+
+async def test_volunteer_role_granted_by_an_administrator_books_without_registering(vw: VWorld) -> None:
+    from bot.domain.roles import Role
+
+    await vw.world.resident(77)
+    await vw.world.access.grant(77, Role.VOLUNTEER, "demo", None)
+    shift = await vw.shift(capacity=1)
+    booked = await vw.volunteers.book(77, shift.id)
+    assert booked.booking.status is BookingStatus.BOOKED
+    standing = await vw.volunteers.standing(77)
+    assert standing.profile is not None and standing.profile.status.value == "approved"
+
+
+async def test_notice_to_volunteers_reaches_registered_and_granted_volunteers_only(vw: VWorld) -> None:
+    from bot.domain.campaigns import Audience, AudienceKind
+    from bot.domain.roles import Role
+    from storage.uow import SqlUnitOfWork
+
+    await vw.volunteer(71)  # registered through the bot
+    await vw.world.resident(72)
+    await vw.world.access.grant(72, Role.VOLUNTEER, "demo", None)  # granted by an administrator
+    await vw.world.resident(73)  # a resident, not a volunteer
+    assert vw.world.community is not None
+    async with SqlUnitOfWork(vw.world.sessions) as uow:
+        found = await uow.campaigns.recipients(vw.world.community.id, Audience(AudienceKind.ROLE, role=Role.VOLUNTEER))
+    assert {r.chat_id for r in found} == {71, 72}

@@ -207,19 +207,11 @@ class SqlVolunteerRepository:
         open_only: bool = True,
         limit: int = 50,
     ) -> list[ShiftView]:
-        """Shifts with their activity and counts of places held and waiting, in time order."""
-        held = func.sum(func.cast(BookingRow.status.in_(_HOLDS), Integer())).label("held")
-        waiting = func.sum(func.cast(BookingRow.status == BookingStatus.WAITING.value, Integer())).label("waiting")
-        counts = (
-            select(BookingRow.shift_id, held, waiting)
-            .where(BookingRow.status.in_(_ACTIVE))
-            .group_by(BookingRow.shift_id)
-            .subquery()
-        )
+        """Shifts with their activity and counts of places held and waiting, in time order (the counts are read
+        for the chosen shifts only)."""
         query = (
-            select(ShiftRow, ActivityRow, counts.c.held, counts.c.waiting)
+            select(ShiftRow, ActivityRow)
             .join(ActivityRow, ActivityRow.id == ShiftRow.activity_id)
-            .outerjoin(counts, counts.c.shift_id == ShiftRow.id)
             .where(ActivityRow.community_id == community_id)
             .order_by(ShiftRow.starts_at, ShiftRow.id)
             .limit(limit)
@@ -229,7 +221,7 @@ class SqlVolunteerRepository:
         if until is not None:
             query = query.where(ShiftRow.starts_at < until)
         if track is not None:
-            query = query.where(ActivityRow.track == (None if track == "general" else track))
+            query = query.where(ActivityRow.track.is_(None) if track == "general" else ActivityRow.track == track)
         if activity_id is not None:
             query = query.where(ShiftRow.activity_id == activity_id)
         if shift_ids is not None:
@@ -237,7 +229,17 @@ class SqlVolunteerRepository:
         if open_only:
             query = query.where(ShiftRow.status == ShiftStatus.OPEN.value, ActivityRow.cancelled_at.is_(None))
         rows = (await self._s.execute(query)).all()
-        return [ShiftView(_shift(s), _activity(a), int(h or 0), int(w or 0)) for s, a, h, w in rows]
+        counts: dict[int, tuple[int, int]] = {}
+        if rows:
+            held = func.sum(func.cast(BookingRow.status.in_(_HOLDS), Integer()))
+            waiting = func.sum(func.cast(BookingRow.status == BookingStatus.WAITING.value, Integer()))
+            found = await self._s.execute(
+                select(BookingRow.shift_id, held, waiting)
+                .where(BookingRow.shift_id.in_([s.id for s, _ in rows]), BookingRow.status.in_(_ACTIVE))
+                .group_by(BookingRow.shift_id)
+            )
+            counts = {shift_id: (int(h or 0), int(w or 0)) for shift_id, h, w in found.all()}
+        return [ShiftView(_shift(s), _activity(a), *counts.get(s.id, (0, 0))) for s, a in rows]
 
     async def showing_codes(self, now: datetime) -> list[Shift]:
         """Shifts whose check-in code an organiser's chat displays and that are still under way."""

@@ -108,6 +108,18 @@ class VolunteerDesk:
         await self._organiser(uow, telegram_id, action, activity.community_id)
         return shift, activity
 
+    async def _booking(
+        self, uow: UnitOfWork, telegram_id: int, booking_id: int, action: str
+    ) -> tuple[Shift, Booking]:
+        """A booking on a shift of the organiser's community, re-read under the shift's lock."""
+        found = await uow.volunteers.booking(booking_id)
+        if found is None:
+            raise NotFound(what="booking")
+        shift, _ = await self._shift(uow, telegram_id, found.shift_id, action)
+        booking = await uow.volunteers.booking(booking_id)
+        assert booking is not None
+        return shift, booking
+
     async def is_organiser(self, telegram_id: int) -> bool:
         async with self._uow() as uow:
             actor = await uow.residents.get_by_telegram_id(telegram_id)
@@ -341,12 +353,7 @@ class VolunteerDesk:
         """Mark a booked volunteer who did not come (after the start; not once checked in)."""
         now = self._clock()
         async with self._uow() as uow:
-            found = await uow.volunteers.booking(booking_id)
-            if found is None:
-                raise NotFound(what="booking")
-            shift, _ = await self._shift(uow, telegram_id, found.shift_id, "volunteer.no_show")
-            booking = await uow.volunteers.booking(booking_id)
-            assert booking is not None
+            shift, booking = await self._booking(uow, telegram_id, booking_id, "volunteer.no_show")
             if now < shift.starts_at:
                 raise VolunteerError("not_started")
             if booking.status is not BookingStatus.BOOKED or booking.checked_in_at is not None:
@@ -441,12 +448,7 @@ class VolunteerDesk:
             raise VolunteerError("bad_minutes", limit=CORRECT_MAX_MINUTES // 60)
         now = self._clock()
         async with self._uow() as uow:
-            found = await uow.volunteers.booking(booking_id)
-            if found is None:
-                raise NotFound(what="booking")
-            shift, _ = await self._shift(uow, telegram_id, found.shift_id, "volunteer.correct")
-            booking = await uow.volunteers.booking(booking_id)
-            assert booking is not None
+            shift, booking = await self._booking(uow, telegram_id, booking_id, "volunteer.correct")
             if booking.hours is HoursStatus.APPROVED:
                 raise VolunteerError("already_approved")
             if booking.status is not BookingStatus.BOOKED or now < shift.starts_at:

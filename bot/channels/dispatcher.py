@@ -135,13 +135,13 @@ class Dispatcher:
         """Send what is due until ``stop`` is set (or cancelled)."""
         stop = stop or asyncio.Event()
         while not stop.is_set():
+            self._wake.clear()  # before looking, so a wake() while we look is not lost
             try:
                 sent = await self.dispatch_once()
             except Exception:
                 log.exception("outbox dispatch failed; trying again")
                 sent = 0
             if sent == 0:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), IDLE)
 

@@ -91,13 +91,13 @@ class Inbox:
     async def run(self, stop: asyncio.Event) -> None:
         """Handle pending updates until ``stop``; then let the ones in hand finish."""
         while not stop.is_set():
+            self._wake.clear()  # before looking, so an update stored while we look is not left waiting for IDLE
             try:
                 started = await self.start_pending()
             except Exception:
                 log.exception("inbox: could not read pending updates")
                 started = 0
             if started == 0 or len(self._in_flight) >= self._concurrency:
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), IDLE)
 

@@ -147,7 +147,7 @@ async def serving(app: App, channel: Any, timing: Timing = Timing()) -> AsyncIte
             await channel.close()
 
 
-async def run_bot(app: App, channel: Any, *, handle_signals: bool = True) -> None:
+async def run_bot(app: App, channel: Any, *, handle_signals: bool = True, timing: Timing = Timing()) -> None:
     """Intake, handling, delivery and timers until ``channel.stopping`` is set (or a signal arrives)."""
     stop: asyncio.Event = channel.stopping
     if handle_signals:
@@ -155,7 +155,7 @@ async def run_bot(app: App, channel: Any, *, handle_signals: bool = True) -> Non
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     try:
-        async with serving(app, channel) as tasks:
+        async with serving(app, channel, timing) as tasks:
             # Everything built at start-up lives for the whole run: keep it out of the collector's sweeps (less GC
             # time per update under a burst, measured with bench.handling).
             gc.collect()

@@ -7,15 +7,16 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
-from bot.app import App, build_app, prepare_database
+from bot.app import App, build_app, prepare_database, utcnow
 from bot.config import DatabaseSettings, Settings
-from bot.runner import make_channel, run_bot
+from bot.runner import Timing, make_channel, run_bot
 from bot.sandbox.core import DEFAULT_TOKEN
 from bot.sandbox.demo import PERSONAS, seed_database, seed_emulator
 from bot.sandbox.emulator import Emulator
@@ -67,8 +68,10 @@ async def start_sandbox(
     channel: str = "aiogram",
     fresh: bool = False,
     emulator: Emulator | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> AsyncIterator[Sandbox]:
-    """Emulator + page on host:port, the bot polling it through ``channel``; stops everything on exit."""
+    """Emulator + page on host:port, the bot polling it through ``channel``; stops everything on exit. ``clock`` is
+    the bot's wall clock (services, inbox, outbox, ticker): a test may set it forward instead of waiting."""
     url = settings.sandbox.database
     where = history_path(url)
     history = ChatHistory(where) if where is not None else None
@@ -77,7 +80,7 @@ async def start_sandbox(
         if history is not None:
             history.remove()
     await prepare_database(url)
-    app = await build_app(settings.model_copy(update={"database": DatabaseSettings(url=url)}))
+    app = await build_app(settings.model_copy(update={"database": DatabaseSettings(url=url)}), clock=clock)
     emu = emulator or Emulator()
     try:
         await seed_database(app)
@@ -87,7 +90,7 @@ async def start_sandbox(
         instance = history.instance if history is not None else None
         async with run_emulator(host, port, emulator=emu, configure=_configurer(instance)) as (_, base_url):
             bot_channel = make_channel(app, channel, DEFAULT_TOKEN, base_url)
-            task = asyncio.create_task(run_bot(app, bot_channel, handle_signals=False))
+            task = asyncio.create_task(run_bot(app, bot_channel, handle_signals=False, timing=Timing(now=clock)))
             keeper = asyncio.create_task(history.keep(emu)) if history is not None else None
             try:
                 await _wait_ready(bot_channel, task)

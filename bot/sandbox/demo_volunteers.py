@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from bot.app import App
+from bot.domain.messaging import OutboxStatus
+from bot.domain.outbox_admin import Selection
 from bot.domain.volunteers import ShiftDraft, checkin_code
 from bot.services.volunteer_desk import VolunteerDesk
 from bot.services.volunteers import VolunteerService
@@ -31,7 +33,7 @@ class _Clock:
 
 
 async def seed_volunteers(app: App, path: Path, organiser: int, community_code: str) -> None:
-    """Idempotent: the history once (when the volunteer persona is not a volunteer yet); upcoming activities when
+    """Idempotent: the history once (when the volunteer persona has no service on record yet); upcoming activities when
     the community has none (a sandbox kept for weeks gets fresh ones once the old ones are over)."""
     data: dict[str, Any] = yaml.safe_load(await asyncio.to_thread(path.read_text, encoding="utf-8"))
     community = await app.services.communities.by_code(community_code)
@@ -39,7 +41,8 @@ async def seed_volunteers(app: App, path: Path, organiser: int, community_code: 
     zone = app.services.volunteers.zone(community)
     now = app.services.volunteers.now()
     history = data.get("history") or {}
-    if history and (await app.services.volunteers.standing(int(history["volunteer"]))).profile is None:
+    # The persona holds the volunteer role, so counts as one before any history: "no service on record" is the test.
+    if history and not (await app.services.volunteers.hours(int(history["volunteer"]))).record.lines:
         await _history(app, history, organiser, zone, now)
     _, upcoming = await app.services.volunteer_desk.activities(organiser)
     if any(view.shift.starts_at > now for view in upcoming):
@@ -82,6 +85,11 @@ async def _history(app: App, history: dict[str, Any], organiser: int, zone: Zone
         await service.check_in(volunteer, shift.id, code=checkin_code(shift.secret, shift.id, start))
         clock.now = end + timedelta(hours=1)  # no check-out: the shift's end counts
         await desk.approve_all(organiser, shift.id)
+    # What the bot said back then ("hours approved", a reminder) is history too: the persona's chat starts empty.
+    async with app.uow() as uow:
+        pending = await uow.outbox.matching(Selection(chat_id=volunteer, statuses=(OutboxStatus.PENDING,)))
+        await uow.outbox.cancel_pending([row_id for row_id, _ in pending], now, "sandbox history")
+        await uow.commit()
 
 
 def _span(day: date, start: str, end: str, zone: ZoneInfo) -> tuple[datetime, datetime]:

@@ -52,7 +52,7 @@ from bot.services.volunteer_actions import (
     OPEN_SHIFT,
 )
 from bot.services.volunteers import Card, Hours, shift_context
-from handlers import menu
+from handlers import menu, volunteer_desk
 
 router = Router("vo")
 REG = Needs.REGISTRATION
@@ -103,6 +103,11 @@ async def home(ctx: Ctx) -> Sequence[Action]:
 @router.callback("reg", needs=REG)
 async def register(ctx: Ctx) -> Sequence[Action]:
     """Registering (or changing one's details): what the optional details are for, before anything is asked."""
+    return [await _consent(ctx)]
+
+
+async def _consent(ctx: Ctx, *, for_shift: bool = False) -> Action:
+    """The registration screen; ``for_shift``: a resident who is not a volunteer yet tapped "book" on a shift."""
     standing = await ctx.services.volunteers.standing(ctx.user_id)
     if standing.profile is not None and standing.profile.status is ProfileStatus.SUSPENDED:
         raise VolunteerError("suspended")
@@ -111,8 +116,9 @@ async def register(ctx: Ctx) -> Sequence[Action]:
     if not editing:
         rows.append([Button("volunteers.btn.register_now", data=router.data("regnow"))])
     rows.append([Button("volunteers.btn.back", data=router.data("home"))])
-    context = {"approval": standing.approval_required, "editing": editing, "limit": DETAILS_MAX}
-    return [EditText("volunteers/consent", context, buttons=keyboard(*rows))]
+    context = {"approval": standing.approval_required, "editing": editing, "limit": DETAILS_MAX,
+               "for_shift": for_shift}  # fmt: skip
+    return EditText("volunteers/consent", context, buttons=keyboard(*rows))
 
 
 @router.callback("details", needs=REG)
@@ -182,16 +188,20 @@ async def _home(ctx: Ctx, *, edit: bool = False) -> Action:
     standing = await ctx.services.volunteers.standing(ctx.user_id)
     make = EditText if edit else SendText
     profile = standing.profile
+    # An organiser is a resident too (and may volunteer), but comes here to manage the activities as well.
+    manage: Keyboard = ()
+    if await ctx.services.volunteer_desk.is_organiser(ctx.user_id):
+        manage = keyboard([Button("volunteers.btn.manage", data=volunteer_desk.router.data("list"))])
     if profile is None:
         stars = (await ctx.services.volunteers.hours(ctx.user_id)).stars
         context = {"community": standing.community, "approval": standing.approval_required,
                    "points_per_hour": DEFAULT_POINTS_PER_HOUR, "stars": list(stars.thresholds)}  # fmt: skip
         rows = [[Button("volunteers.btn.register", data=router.data("reg"))],
                 [Button("volunteers.btn.browse", data=router.data("browse", "all", "all"))]]  # fmt: skip
-        return make("volunteers/intro", context, buttons=keyboard(*rows))
+        return make("volunteers/intro", context, buttons=keyboard(*rows) + manage)
     context = {"community": standing.community, "status": profile.status.value, "skills": profile.skills,
                "availability": profile.availability}  # fmt: skip
-    return make("volunteers/home", context, buttons=_home_buttons(profile.status))
+    return make("volunteers/home", context, buttons=_home_buttons(profile.status) + manage)
 
 
 def _home_buttons(status: ProfileStatus) -> Keyboard:
@@ -289,6 +299,8 @@ async def book(ctx: Ctx) -> Sequence[Action]:
     try:
         await ctx.services.volunteers.book(ctx.user_id, shift_id, waitlist=False)
     except VolunteerError as error:
+        if error.code == "not_volunteer":
+            return [await _consent(ctx, for_shift=True)]
         if error.code != "full":
             raise
         card = await ctx.services.volunteers.card(ctx.user_id, shift_id)
@@ -306,7 +318,12 @@ async def book(ctx: Ctx) -> Sequence[Action]:
 @local_times
 async def join_waitlist(ctx: Ctx) -> Sequence[Action]:
     shift_id = int(ctx.args[0])
-    result = await ctx.services.volunteers.book(ctx.user_id, shift_id, waitlist=True)
+    try:
+        result = await ctx.services.volunteers.book(ctx.user_id, shift_id, waitlist=True)
+    except VolunteerError as error:
+        if error.code == "not_volunteer":
+            return [await _consent(ctx, for_shift=True)]
+        raise
     card = await ctx.services.volunteers.card(ctx.user_id, shift_id)
     return [_card(card, "booked" if result.position == 0 else "waiting")]
 

@@ -108,9 +108,7 @@ class VolunteerDesk:
         await self._organiser(uow, telegram_id, action, activity.community_id)
         return shift, activity
 
-    async def _booking(
-        self, uow: UnitOfWork, telegram_id: int, booking_id: int, action: str
-    ) -> tuple[Shift, Booking]:
+    async def _booking(self, uow: UnitOfWork, telegram_id: int, booking_id: int, action: str) -> tuple[Shift, Booking]:
         """A booking on a shift of the organiser's community, re-read under the shift's lock."""
         found = await uow.volunteers.booking(booking_id)
         if found is None:

@@ -63,7 +63,15 @@ LIST_BUTTONS = 20  # shifts in a list that get a button of their own
 HISTORY = 10  # lines of service history /myhours shows
 # Answers to a check-in that end the dialog (typing another code would not help).
 PRESENCE_FINAL = frozenset(
-    {"not_booked", "already_checked_in", "checkin_closed", "not_checked_in", "already_checked_out", "too_many_codes"}
+    {
+        "not_booked",
+        "already_checked_in",
+        "checkin_closed",
+        "not_checked_in",
+        "already_checked_out",
+        "too_many_codes",
+        "checkout_before_start",
+    }
 )
 
 
@@ -423,6 +431,8 @@ async def _ask_presence(ctx: Ctx, shift_id: int, mode: str) -> list[Action]:
     if mode == "out" and not card.can_check_out:
         if booking is None or booking.checked_in_at is None:
             raise VolunteerError("not_checked_in")
+        if card.now < card.view.shift.starts_at and booking.checked_out_at is None:
+            raise VolunteerError("checkout_before_start", start=card.view.shift.starts_at.astimezone(card.zone))
         raise VolunteerError("already_checked_out")
     await ctx.set_state(PRESENCE, shift=shift_id, mode=mode)
     return [_presence_prompt(card, mode)]
@@ -582,8 +592,12 @@ def _card(card: Card, outcome: str | None = None, *, edit: bool = True) -> Actio
     closed = not active and shift.status is ShiftStatus.OPEN and card.now >= shift.cutoff
     context = shift_context(card.view, card.zone) | {"outcome": outcome, "me": _me(card), "closed": closed}
     rows: list[list[Button]] = []
-    if card.can_book:
+    if card.can_book and card.view.free > 0:
         rows.append([Button("volunteers.btn.book", data=router.data("book", shift.id))])
+    elif card.can_book:  # full: the waitlist is the offer, with the place in it (one tap, not two)
+        position = card.view.waiting + 1
+        rows.append([Button("volunteers.btn.join_waitlist", data=router.data("wait", shift.id),
+                            label_context={"position": position})])  # fmt: skip
     if booking is not None and booking.status is BookingStatus.OFFERED:
         rows.append([Button("volunteers.btn.confirm", data=router.encode_ref(OFFER_CONFIRM, booking.id)),
                      Button("volunteers.btn.decline", data=router.encode_ref(OFFER_DECLINE, booking.id))])  # fmt: skip

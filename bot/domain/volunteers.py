@@ -290,12 +290,16 @@ def next_in_line(shift: Shift, bookings: Sequence[Booking], now: datetime) -> Bo
     return queue[0] if queue else None
 
 
-def offer_until(shift: Shift, now: datetime, window: timedelta = OFFER_WINDOW) -> datetime:
+def offer_until(
+    shift: Shift, now: datetime, window: timedelta = OFFER_WINDOW, awake_from: datetime | None = None
+) -> datetime:
     """When an offer lapses: ``window`` (2 h), shorter near the start (half the time left, at least ten minutes),
-    never after the start."""
-    left = shift.starts_at - now
+    never after the start. ``awake_from``: the end of the volunteer's quiet hours when the offer comes in them —
+    the time to answer counts from then (an offer made at 1 a.m. does not lapse while they sleep)."""
+    begin = awake_from if awake_from is not None and now < awake_from < shift.starts_at else now
+    left = shift.starts_at - begin
     span = min(window, max(OFFER_MIN, left / 2))
-    return min(now + span, shift.starts_at)
+    return min(begin + span, shift.starts_at)
 
 
 def can_cancel(shift: Shift, booking: Booking, now: datetime) -> bool:

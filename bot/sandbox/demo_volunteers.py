@@ -60,7 +60,11 @@ async def seed_volunteers(app: App, path: Path, organiser: int, community_code: 
             longitude=item.get("longitude"),
         )
         for shift in item.get("shifts", []):
-            start, end = _span(today + timedelta(days=int(shift["day"])), shift["start"], shift["end"], zone)
+            if "in_minutes" in shift:  # soon after the sandbox starts (rounded to the minute)
+                start = (now + timedelta(minutes=int(shift["in_minutes"]))).replace(second=0, microsecond=0)
+                end = start + timedelta(minutes=int(shift["minutes"]))
+            else:
+                start, end = _span(today + timedelta(days=int(shift["day"])), shift["start"], shift["end"], zone)
             draft = ShiftDraft(
                 start, end, int(shift["capacity"]), int(shift.get("points_per_hour", 2)), shift.get("note", ""),
                 int(shift.get("cutoff_hours", 12)), int(shift.get("weeks", 1)),

@@ -122,7 +122,7 @@ class Card:
             self.mine is not None
             and self.mine.checked_in_at is not None
             and self.mine.checked_out_at is None
-            and self.now < self.view.shift.ends_at
+            and self.view.shift.starts_at <= self.now < self.view.shift.ends_at
         )
 
 
@@ -399,7 +399,7 @@ class VolunteerService:
             chosen = next_in_line(shift, bookings, now)
             if chosen is None:
                 return notices
-            until = offer_until(shift, now)
+            until = offer_until(shift, now, awake_from=await self._awake_from(uow, chosen.resident_id, now))
             await uow.volunteers.move(chosen.id, [BookingStatus.WAITING], status=BookingStatus.OFFERED,
                                       offered_until=until, updated_at=now)  # fmt: skip
             await uow.jobs.add(OFFER_EXPIRE, until, {"booking": chosen.id, "until": until.isoformat()},
@@ -501,6 +501,14 @@ class VolunteerService:
             await uow.commit()
         return notices
 
+    async def _awake_from(self, uow: UnitOfWork, resident_id: int, now: datetime) -> datetime | None:
+        """The end of the resident's quiet hours when ``now`` is inside them (None otherwise)."""
+        quiet = (await uow.campaigns.preferences(resident_id)).quiet
+        resident = await uow.residents.get(resident_id)
+        if quiet is None or resident is None:
+            return None
+        return quiet.release(now, await self._zone(uow, resident))
+
     async def _schedule_reminders(
         self, uow: UnitOfWork, resident: Resident, shift: Shift, booking: Booking, now: datetime
     ) -> None:
@@ -561,6 +569,10 @@ class VolunteerService:
                 raise VolunteerError("not_checked_in")
             if booking.checked_out_at is not None or now >= shift.ends_at:
                 raise VolunteerError("already_checked_out")
+            if now < shift.starts_at:  # service time starts with the shift: nothing to close yet
+                raise VolunteerError(
+                    "checkout_before_start", start=shift.starts_at.astimezone(await self._zone(uow, resident))
+                )
             problem = await self._prove_presence(uow, resident, shift, booking, code, where, now)
             if problem is not None:
                 await uow.commit()

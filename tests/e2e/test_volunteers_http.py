@@ -227,8 +227,7 @@ async def test_waitlisted_volunteer_promoted_checks_in_and_gets_points_once(
         assert "📍 签到" in buttons(cards[VOLUNTEER])  # check-in opens 30 minutes before the start: now
         await register_from_menu(aunt)
         await tap(aunt, "近期班次", "近期志愿服务班次")
-        await tap(aunt, TITLE, "报名和自行取消截止")
-        full = await tap(aunt, "报名这个班次", "这个班次已经满员了")
+        full = await tap(aunt, TITLE, "已报名 2，剩余 0")  # a full shift's card offers the waitlist at once
         assert buttons(full)[0] == "⏳ 加入候补（第 1 位）"
         waiting = await tap(aunt, "加入候补", "已加入候补")
         assert "您排在第 1 位" in waiting["text"] and "⏳ 您在候补名单第 1 位" in waiting["text"]

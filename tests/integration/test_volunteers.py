@@ -239,3 +239,15 @@ async def test_notice_to_volunteers_reaches_registered_and_granted_volunteers_on
     async with SqlUnitOfWork(vw.world.sessions) as uow:
         found = await uow.campaigns.recipients(vw.world.community.id, Audience(AudienceKind.ROLE, role=Role.VOLUNTEER))
     assert {r.chat_id for r in found} == {71, 72}
+
+
+async def test_offer_made_at_night_gives_the_full_window_after_quiet_hours(vw: VWorld) -> None:
+    await vw.volunteers_many([1, 2])
+    vw.clock.now = vw.clock.now.replace(day=26, hour=16, minute=59)  # 00:59 on the 27th in Shanghai
+    shift = await vw.shift(capacity=1, in_hours=30)
+    first = await vw.volunteers.book(1, shift.id)
+    await vw.volunteers.book(2, shift.id)
+    await vw.volunteers.cancel(1, first.booking.id)
+    offer = next(b for b in await vw.bookings(shift.id) if b.status is BookingStatus.OFFERED)
+    # Quiet hours end at 08:00 Shanghai (00:00 UTC): two hours to answer from then, not from 00:59.
+    assert offer.offered_until == vw.clock.now.replace(day=27, hour=2, minute=0)

@@ -371,8 +371,22 @@ async def cancel_confirmed(ctx: Ctx) -> Sequence[Action]:
 @router.action(CANT_COME, needs=REG)
 @local_times
 async def cant_come(ctx: Ctx) -> Sequence[Action]:
-    """我去不了 (from a reminder, or after the cut-off): the place is freed and offered on; the organiser is told
-    when it is late."""
+    """我去不了 (a reminder's button): asked once more, since the place goes to the waitlist at once."""
+    card = await ctx.services.volunteers.booking_card(ctx.user_id, int(ctx.args[0]))
+    booking = card.mine
+    if booking is None or booking.id != int(ctx.args[0]) or booking.status not in ACTIVE:
+        raise VolunteerError("not_active")
+    late = booking.status is BookingStatus.BOOKED and card.now >= card.view.shift.cutoff
+    context = shift_context(card.view, card.zone) | {"status": "cant_come", "late": late}
+    rows = [[Button("volunteers.btn.cant_come_sure", data=router.data("cantok", booking.id))],
+            [Button("volunteers.btn.keep", data=router.data("card", card.view.shift.id))]]  # fmt: skip
+    return [EditText("volunteers/confirm_cancel", context, buttons=keyboard(*rows))]
+
+
+@router.callback("cantok", int, needs=REG)
+@local_times
+async def cant_come_confirmed(ctx: Ctx) -> Sequence[Action]:
+    """The place is freed and offered on; the organiser is told when it is after the cut-off."""
     booking = await ctx.services.volunteers.cant_come(ctx.user_id, int(ctx.args[0]))
     card = await ctx.services.volunteers.card(ctx.user_id, booking.shift_id)
     late = card.mine is not None and card.mine.late
@@ -397,7 +411,8 @@ async def decline_offer(ctx: Ctx) -> Sequence[Action]:
 
 def _past_cutoff(error: VolunteerError, card: Card | None) -> Action:
     booking = int(error.context["booking"])
-    rows = [[Button("volunteers.btn.cant_come", data=router.encode_ref(CANT_COME, booking))]]
+    # This screen already says what "I can't come" does: its button acts at once.
+    rows = [[Button("volunteers.btn.cant_come", data=router.data("cantok", booking))]]
     if card is not None:
         rows.append([Button("volunteers.btn.keep", data=router.data("card", card.view.shift.id))])
     return EditText("volunteers/problem", error.context, buttons=keyboard(*rows))

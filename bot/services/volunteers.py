@@ -256,6 +256,17 @@ class VolunteerService:
         position = waitlist_position(bookings, mine.id) if mine else 0
         return Card(view, mine, position, self.zone(community), now)
 
+    async def booking_card(self, telegram_id: int, booking_id: int) -> Card:
+        """The card of the shift a booking of the sender's is on (someone else's booking is refused)."""
+        async with self._uow() as uow:
+            resident = await _member(uow, telegram_id)
+            booking = await uow.volunteers.booking(booking_id)
+        if booking is None:
+            raise NotFound(what="booking")
+        if booking.resident_id != resident.id:
+            raise NotYours(what="booking")
+        return await self.card(telegram_id, booking.shift_id)
+
     async def activity(self, telegram_id: int, activity_id: int) -> tuple[Activity, list[Card]]:
         """An activity (a notice's button opens it) with its upcoming shifts."""
         now = self._clock()

@@ -86,6 +86,9 @@ TEXT = {
         "The cut-off for cancelling (Fri 27 Nov 22:00) has passed",
     ),
     "cant": ("我去不了", "I can't come"),
+    "cant_sure": ("确定去不了吗", "Sure you can't come"),
+    "cant_yes": ("确定去不了，让出名额", "Yes, give up my place"),
+    "keep": ("保留报名", "Keep my place"),
     "cant_done": ("已为您取消，并已告诉组织者", "Cancelled for you, and the organiser has been told"),
     "check_in": ("签到", "Check in"),
     "ask_code": ("<b>4 位签到码</b>", "<b>4-digit code</b>"),
@@ -542,7 +545,14 @@ async def test_organiser_changes_reminders_and_stars_reach_the_volunteer_in_thei
     reminder = await world.outbox.last(chat.user_id)
     assert t["reminder"] in reminder.text and t["cant"] in reminder.labels()[0]
     await world.outbox.deliver(chat)
-    replies = await chat.press(t["cant"])  # before the cut-off: not a late cancellation
+    replies = await chat.press(t["cant"])  # asked once more: the place would go to the waitlist at once
+    assert t["cant_sure"] in replies[0] and await world.statuses(shift.id) == [BookingStatus.BOOKED] * 2
+    await chat.press(t["keep"])  # the message becomes the shift's card again
+    assert await world.statuses(shift.id) == [BookingStatus.BOOKED] * 2
+    mine = (await world.app.services.volunteers.card(chat.user_id, shift.id)).mine
+    assert mine is not None
+    await chat.press_data(f"1|vo.cant|{mine.id}")  # the reminder's button once more
+    replies = await chat.press(t["cant_yes"])  # before the cut-off: not a late cancellation
     assert t["cant_early"] in replies[0] and t["cant_done"] not in replies[0]
     assert all(q.template != "volunteers/desk/late_cancel" for q in await world.outbox.to(ORGANISER))
 

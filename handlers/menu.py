@@ -102,7 +102,8 @@ async def help_(ctx: Ctx) -> Sequence[Action]:
 async def cancel(ctx: Ctx) -> Sequence[Action]:
     had_dialog = ctx.state is not None
     await ctx.clear_state()
-    return [SendText("menu/cancelled", {"had_dialog": had_dialog})]
+    # A dialog may have shown a reply keyboard ("send my location"): it goes with the dialog.
+    return [SendText("menu/cancelled", {"had_dialog": had_dialog}, remove_reply_keyboard=had_dialog)]
 
 
 @router.on("unknown")

@@ -247,8 +247,8 @@ async def browse(ctx: Ctx) -> Sequence[Action]:
     rows = [[_shift_button(c)] for c in cards[:LIST_BUTTONS]]
     days = [_filter("day", d, d == day, d, track) for d in DAYS]
     tracks = [_filter("track", t, t == track, day, t) for t in TRACKS]
-    rows.append(days)
-    rows += [tracks[:3], tracks[3:], [Button("volunteers.btn.back", data=router.data("home"))]]
+    # Two days a row: four in one were clipped on narrow phones ("✅ 两…").
+    rows += [days[:2], days[2:], tracks[:3], tracks[3:], [Button("volunteers.btn.back", data=router.data("home"))]]
     context = {"items": items, "day": day, "track": track, "date": chosen, "more": max(0, len(cards) - LIST_BUTTONS)}
     return [EditText("volunteers/browse", context, buttons=keyboard(*rows))]
 

@@ -363,7 +363,7 @@ async def test_roster_shows_booked_and_waiting_in_order(world: World) -> None:
     await world.book(shift, 801, 802, 803)
     chat = world.organiser()
     await chat.send("/activities")
-    (roster,) = await chat.press("12月8日 09:00–11:00（2/2，候补1）")
+    (roster,) = await chat.press("12/8 09:00（2/2，候补1）")
     assert "📋 <b>垃圾分类督导</b> · 12月8日 周二 09:00–11:00" in roster
     assert "1. 王芳（1号楼） ⏳ 未签到" in roster and "2. 张伟（1号楼） ⏳ 未签到" in roster
     assert "<b>候补（按先后）</b>\n1. 赵磊" in roster and "名额 2/2 · 候补 1 人" in roster

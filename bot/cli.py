@@ -175,6 +175,38 @@ def content_check() -> None:
     typer.echo("content OK")
 
 
+@content_app.command("stats")
+def content_stats(
+    root: Path = typer.Option(None, help="Content folder (default: the bundled content)."),
+) -> None:
+    """How far each track's questions can be passed by guessing: "pick the longest option", answer positions,
+    answer length against the distractors, multi-select mix — per language, against their goals."""
+    import content
+    from content.quiz_bank import load_bank
+    from content.quiz_fairness import LENGTH_RATIO_MAX, LONGEST_MAX, POSITION_MAX, POSITION_MIN, bank_fairness
+
+    bank = load_bank(root or content.ROOT)
+    rows = bank_fairness({track: bank.questions(track) for track in bank.tracks})
+    typer.echo(
+        f"goals: longest ≤ {LONGEST_MAX:.0%}, strictly longest ≤ {LONGEST_MAX:.0%}, length ≤ {LENGTH_RATIO_MAX}×, "
+        f"each position {POSITION_MIN:.0%}–{POSITION_MAX:.0%}"
+    )
+    typer.echo(f"{'track':<12} {'lang':<8} {'qs':>4} {'single':>6} {'longest':>8} {'strict':>7} {'length':>7}  "
+               f"{'positions 1/2/3/4':<22} multi-select")  # fmt: skip
+    missed = 0
+    for row in rows:
+        positions = "/".join(f"{share:.0%}" for share in row.positions)
+        mix = ", ".join(f"{k}: {v}" for k, v in row.multi_mix.items()) or "—"
+        mark = "✓" if not row.problems() else "✗"
+        missed += mark == "✗"
+        typer.echo(
+            f"{row.track:<12} {row.locale:<8} {row.questions:>4} {row.single:>6} {row.longest_score:>8.0%} "
+            f"{row.strictly_longest:>7.0%} {row.length_ratio:>6.2f}×  {positions:<22} {mix}  {mark}"
+        )
+    if missed:
+        typer.echo(f"{missed} of {len(rows)} track-languages miss a goal (not yet enforced by `sicheng content check`)")
+
+
 @content_app.command("import")
 def content_import(
     path: Path, root: Path = typer.Option(None, help="Content folder (default: the bundled content).")

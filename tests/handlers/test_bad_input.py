@@ -80,7 +80,7 @@ async def test_organiser_links_group_and_newcomers_get_deep_link(app: App) -> No
     replies = await group.send("/linkgroup demo")
     assert "本群已关联到 示范社区（居民群）" in replies[0]
     replies = await group.join_group([(5005, "小王"), (5006, "小赵")])
-    assert "欢迎 小王、小赵 加入示范社区社区群" in replies[0]
+    assert "欢迎 小王、小赵 加入「示范社区」居民群" in replies[0]
     assert group.last().buttons[0][0][1] == "https://t.me/sicheng_bot?start=cdemo"
 
 

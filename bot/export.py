@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font
+from openpyxl.worksheet.worksheet import Worksheet
 
 from bot.domain.report_figures import Figures
 from bot.services.report_stats import LedgerRow
@@ -56,22 +57,36 @@ def write_xlsx(path: Path, lines: list[list[Cell]], title: str) -> Path:
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.title = title[:31]
-    for line in lines:
-        sheet.append(line)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for index, column in enumerate(COLUMNS, start=1):
-        sheet.column_dimensions[sheet.cell(1, index).column_letter].width = WIDTHS.get(column, 16)
-    for row in sheet.iter_rows(min_row=2):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-    sheet.freeze_panes = "A2"
+    fill_sheet(sheet, title, COLUMNS, WIDTHS, lines)
     book.save(path)
     return path
 
 
-def write_csv(path: Path, lines: list[list[Cell]]) -> Path:
+def fill_sheet(
+    sheet: Worksheet,
+    title: str,
+    columns: Sequence[str],
+    widths: Mapping[str, int],
+    lines: Sequence[Sequence[str | int | float]],
+) -> None:
+    """One sheet of a ledger: the header row bold and frozen, column widths by name, text wrapped, hours (floats)
+    with one decimal."""
+    sheet.title = title[:31]
+    for line in lines:
+        sheet.append(list(line))
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for index, column in enumerate(columns, start=1):
+        sheet.column_dimensions[sheet.cell(1, index).column_letter].width = widths.get(column, 16)
+    for row in sheet.iter_rows(min_row=2):
+        for cell in row:
+            cell.alignment = Alignment(wrap_text=True, vertical="top")
+            if isinstance(cell.value, float):
+                cell.number_format = "0.0"
+    sheet.freeze_panes = "A2"
+
+
+def write_csv(path: Path, lines: Sequence[Sequence[str | int | float]]) -> Path:
     """CSV in UTF-8 with a byte-order mark, so Excel opens the Chinese text correctly."""
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         csv.writer(handle).writerows(lines)

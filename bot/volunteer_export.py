@@ -6,7 +6,6 @@ lines only, in UTF-8 with a byte-order mark so that Excel shows the Chinese text
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -14,9 +13,9 @@ from pathlib import Path
 from typing import Literal
 
 from openpyxl import Workbook
-from openpyxl.styles import Alignment, Font
 
 from bot.domain.volunteers import Activity, Booking, BookingStatus, HoursStatus, Person, Shift, hours, points_for
+from bot.export import fill_sheet, write_csv
 
 Label = Callable[[str], str]
 Cell = str | int | float
@@ -111,16 +110,20 @@ def write_volunteer_export(
     ordered = sorted(rows, key=lambda r: (r.starts_at, r.activity, r.volunteer))
     lines = line_table(ordered, label, tz, names)
     if fmt == "csv":
-        return _write_csv(path, lines)
+        return write_csv(path, lines)
     if fmt != "xlsx":
         raise ValueError(f"unknown format {fmt!r}")
     book = Workbook()
     first = book.active
     assert first is not None
     book.remove(first)
-    _sheet(book, label("volunteer_export.sheet_lines"), LINE_COLUMNS, lines)
-    _sheet(book, label("volunteer_export.sheet_volunteers"), VOLUNTEER_COLUMNS, volunteer_table(ordered, label))
-    _sheet(book, label("volunteer_export.sheet_activities"), ACTIVITY_COLUMNS, activity_table(ordered, label, names))
+    sheets = (
+        ("volunteer_export.sheet_lines", LINE_COLUMNS, lines),
+        ("volunteer_export.sheet_volunteers", VOLUNTEER_COLUMNS, volunteer_table(ordered, label)),
+        ("volunteer_export.sheet_activities", ACTIVITY_COLUMNS, activity_table(ordered, label, names)),
+    )
+    for title, columns, table in sheets:
+        fill_sheet(book.create_sheet(), label(title), columns, WIDTHS, table)
     book.save(path)
     return path
 
@@ -205,28 +208,6 @@ class _Tally:
 
     def cells(self) -> list[Cell]:
         return [self.shifts, hours(self.minutes), self.points, self.pending, self.no_shows]
-
-
-def _sheet(book: Workbook, title: str, columns: Sequence[str], lines: list[list[Cell]]) -> None:
-    sheet = book.create_sheet(title[:31])
-    for line in lines:
-        sheet.append(line)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for index, column in enumerate(columns, start=1):
-        sheet.column_dimensions[sheet.cell(1, index).column_letter].width = WIDTHS.get(column, 16)
-    for row in sheet.iter_rows(min_row=2):
-        for cell in row:
-            cell.alignment = Alignment(wrap_text=True, vertical="top")
-            if isinstance(cell.value, float):
-                cell.number_format = "0.0"
-    sheet.freeze_panes = "A2"
-
-
-def _write_csv(path: Path, lines: list[list[Cell]]) -> Path:
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        csv.writer(handle).writerows(lines)
-    return path
 
 
 def _status(status: str, label: Label) -> str:

@@ -26,6 +26,7 @@ from bot.domain.volunteers import (
     ShiftStatus,
     ShiftView,
     Stars,
+    VolunteerFigures,
 )
 from storage.models import BuildingRow, CommunityRow, ResidentRow
 from storage.volunteer_models import (
@@ -393,8 +394,8 @@ class SqlVolunteerRepository:
         rows = (await self._s.execute(query)).all()
         return [(_booking(b), _shift(s), _activity(a), _person(r, n)) for b, s, a, r, n in rows]
 
-    async def figures(self, community_id: int, since: datetime | None) -> dict[str, Any]:
-        """Raw counts for the volunteer figures (residents, volunteers, minutes by track and building...)."""
+    async def figures(self, community_id: int, since: datetime | None) -> VolunteerFigures:
+        """Residents, volunteers, applicants, minutes by track and building, shifts, bookings, no-shows."""
         residents = await self._s.scalar(
             select(func.count())
             .select_from(ResidentRow)
@@ -441,24 +442,24 @@ class SqlVolunteerRepository:
             for resident_id, building in rows:
                 name = building or ""
                 by_building[name] = by_building.get(name, 0) + minutes_by_resident[resident_id]
-        return {
-            "residents": int(residents or 0),
-            "volunteers": int(statuses.get(ProfileStatus.APPROVED.value, 0)),
-            "pending": int(statuses.get(ProfileStatus.PENDING.value, 0)),
-            "by_track": by_track,
-            "by_building": by_building,
-            "shifts": len(shifts),
-            "bookings": bookings,
-            "no_shows": no_shows,
-        }
+        return VolunteerFigures(
+            residents=int(residents or 0),
+            volunteers=int(statuses.get(ProfileStatus.APPROVED.value, 0)),
+            pending=int(statuses.get(ProfileStatus.PENDING.value, 0)),
+            minutes_by_track=by_track,
+            minutes_by_building=by_building,
+            shifts=len(shifts),
+            bookings=bookings,
+            no_shows=no_shows,
+        )
 
     # ---- certificates -------------------------------------------------------------------------------------------
 
-    async def add_certificate(self, cert: Certificate, community_id: int) -> int:
+    async def add_certificate(self, cert: Certificate) -> int:
         row = CertificateRow(
             number=cert.number,
             resident_id=cert.resident_id,
-            community_id=community_id,
+            community_id=cert.community_id,
             name=cert.name,
             period_from=cert.period_from,
             period_to=cert.period_to,
@@ -595,4 +596,5 @@ def _certificate(row: CertificateRow, community: str) -> Certificate:
         tuple(row.services),
         row.issued_at,
         row.issued_by,
+        community_id=row.community_id,
     )

@@ -262,9 +262,7 @@ def decide_booking(
     mine = [b for b in bookings if b.resident_id == resident_id and b.status in ACTIVE]
     if mine:
         raise VolunteerError("already_waiting" if mine[0].status is BookingStatus.WAITING else "already_booked")
-    clash = next((s for s in my_other_shifts if s.id != shift.id and s.overlaps(shift)), None)
-    if clash is not None:
-        raise VolunteerError("clash", starts_at=clash.starts_at, ends_at=clash.ends_at)
+    check_no_clash(shift, my_other_shifts)
     held = sum(1 for b in bookings if b.status in HOLDS_PLACE)
     if held < shift.capacity and not any(b.status is BookingStatus.WAITING for b in bookings):
         return Decision(Outcome.BOOKED)
@@ -272,6 +270,13 @@ def decide_booking(
         raise VolunteerError("full", capacity=shift.capacity)
     waiting = sum(1 for b in bookings if b.status is BookingStatus.WAITING)
     return Decision(Outcome.WAITING, waiting + 1)
+
+
+def check_no_clash(shift: Shift, my_other_shifts: Iterable[Shift]) -> None:
+    """Refuse a place on ``shift`` that overlaps another shift the volunteer holds a place on."""
+    clash = next((s for s in my_other_shifts if s.id != shift.id and s.overlaps(shift)), None)
+    if clash is not None:
+        raise VolunteerError("clash", starts_at=clash.starts_at, ends_at=clash.ends_at)
 
 
 def waitlist_position(bookings: Sequence[Booking], booking_id: int) -> int:
@@ -473,6 +478,7 @@ class Certificate:
     issued_at: datetime
     issued_by: int | None = None
     lines: tuple[ServiceLine, ...] = field(default_factory=tuple)
+    community_id: int | None = None  # the issuer (its time zone dates the certificate)
 
 
 def certificate_number(year: int, sequence: int, suffix: str) -> str:

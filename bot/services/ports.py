@@ -32,6 +32,7 @@ from bot.domain.volunteers import (
     Shift,
     ShiftView,
     Stars,
+    VolunteerFigures,
 )
 
 
@@ -517,9 +518,9 @@ class VolunteerRepository(Protocol):
         self, community_id: int, since: datetime | None, until: datetime | None
     ) -> list[tuple[Booking, Shift, Activity, Person]]: ...
 
-    async def figures(self, community_id: int, since: datetime | None) -> dict[str, Any]: ...
+    async def figures(self, community_id: int, since: datetime | None) -> VolunteerFigures: ...
 
-    async def add_certificate(self, cert: Certificate, community_id: int) -> int: ...
+    async def add_certificate(self, cert: Certificate) -> int: ...
 
     async def set_certificate_number(self, certificate_id: int, number: str) -> None: ...
 

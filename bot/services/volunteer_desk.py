@@ -211,14 +211,14 @@ class VolunteerDesk:
             moved = await uow.volunteers.shift(shift.id)
             assert moved is not None
             await _schedule_end(uow, moved, now)
-            zone = await self._v._zone_of(uow, activity)
+            zone = await self._v.zone_of(uow, activity)
             change = {"old_start": shift.starts_at.astimezone(zone), "old_end": shift.ends_at.astimezone(zone)}
             notices = await self._tell_booked(uow, moved, activity, "volunteers/changed_time", change, now)
             for booking in await uow.volunteers.bookings(shift.id):
                 if booking.status is BookingStatus.BOOKED:
                     resident = await uow.residents.get(booking.resident_id)
                     if resident is not None:
-                        await self._v._schedule_reminders(uow, resident, moved, booking, now)
+                        await self._v.schedule_reminders(uow, resident, moved, booking, now)
             await queue_all(uow, notices, now)
             details = {"shift": shift.id, "from": shift.starts_at.isoformat(), "to": starts_at.isoformat()}
             await uow.audit.add(now, telegram_id, "volunteer.move", True, details)
@@ -305,7 +305,7 @@ class VolunteerDesk:
         buttons: bool = True,
     ) -> list[Notice]:
         """One notice to each volunteer booked, offered or waiting on ``shift``."""
-        zone = await self._v._zone_of(uow, activity)
+        zone = await self._v.zone_of(uow, activity)
         notices = []
         stamp = now.isoformat()
         for booking, person in await uow.volunteers.roster(shift.id):
@@ -324,7 +324,7 @@ class VolunteerDesk:
         async with self._uow() as uow:
             shift, activity = await self._shift(uow, telegram_id, shift_id, "volunteer.roster")
             lines = await uow.volunteers.roster(shift.id)
-            zone = await self._v._zone_of(uow, activity)
+            zone = await self._v.zone_of(uow, activity)
         held = sum(1 for b, _ in lines if b.status in HOLDS_PLACE)
         waiting = sum(1 for b, _ in lines if b.status is BookingStatus.WAITING)
         return Roster(ShiftView(shift, activity, held, waiting), lines, zone, now)
@@ -335,7 +335,7 @@ class VolunteerDesk:
         now = self._clock()
         async with self._uow() as uow:
             shift, activity = await self._shift(uow, telegram_id, shift_id, "volunteer.message")
-            zone = await self._v._zone_of(uow, activity)
+            zone = await self._v.zone_of(uow, activity)
             notices = []
             for booking, person in await uow.volunteers.roster(shift.id):
                 if booking.status in HOLDS_PLACE and person.telegram_id is not None:
@@ -372,7 +372,7 @@ class VolunteerDesk:
             await uow.volunteers.update_shift(shift.id, code_chat_id=chat_id)
             organiser = await uow.residents.get_by_telegram_id(telegram_id)
             locale = organiser.locale if organiser else "zh_Hans"
-            notice = self._code_notice(shift, activity, chat_id, locale, now, await self._v._zone_of(uow, activity))
+            notice = self._code_notice(shift, activity, chat_id, locale, now, await self._v.zone_of(uow, activity))
             await queue_all(uow, [notice], now)
             await uow.audit.add(now, telegram_id, "volunteer.code", True, {"shift": shift.id})
             await uow.commit()
@@ -388,7 +388,7 @@ class VolunteerDesk:
                     continue
                 people = await uow.residents.get_by_telegram_id(shift.code_chat_id)
                 locale = people.locale if people else "zh_Hans"
-                zone = await self._v._zone_of(uow, activity)
+                zone = await self._v.zone_of(uow, activity)
                 notices.append(self._code_notice(shift, activity, shift.code_chat_id, locale, now, zone, edit=True))
             await queue_all(uow, notices, now)
             await uow.commit()
@@ -510,8 +510,8 @@ class VolunteerDesk:
     async def figures_for(self, telegram_id: int, since: datetime | None) -> tuple[Community, VolunteerFigures]:
         async with self._uow() as uow:
             _, community = await self._organiser(uow, telegram_id, "volunteer.stats")
-            raw = await uow.volunteers.figures(community.id, since)
-        return community, _figures(raw)
+            figures = await uow.volunteers.figures(community.id, since)
+        return community, figures
 
     async def figures(self, community_code: str, since: datetime | None) -> tuple[Community, VolunteerFigures]:
         """For operators (``sicheng stats volunteers``)."""
@@ -519,8 +519,8 @@ class VolunteerDesk:
             community = await uow.communities.get_by_code(community_code)
             if community is None:
                 raise NotFound(what="community")
-            raw = await uow.volunteers.figures(community.id, since)
-        return community, _figures(raw)
+            figures = await uow.volunteers.figures(community.id, since)
+        return community, figures
 
     # ---- for operators (``sicheng volunteers ...``): no organiser to check, changes audited with no actor ----------
 
@@ -559,19 +559,6 @@ class VolunteerDesk:
             if community is None:
                 raise NotFound(what="community")
             return community, await uow.volunteers.ledger(community.id, since, until)
-
-
-def _figures(raw: dict[str, object]) -> VolunteerFigures:
-    return VolunteerFigures(
-        residents=int(raw["residents"]),  # type: ignore[call-overload]
-        volunteers=int(raw["volunteers"]),  # type: ignore[call-overload]
-        pending=int(raw["pending"]),  # type: ignore[call-overload]
-        minutes_by_track=dict(raw["by_track"]),  # type: ignore[call-overload]
-        minutes_by_building=dict(raw["by_building"]),  # type: ignore[call-overload]
-        shifts=int(raw["shifts"]),  # type: ignore[call-overload]
-        bookings=int(raw["bookings"]),  # type: ignore[call-overload]
-        no_shows=int(raw["no_shows"]),  # type: ignore[call-overload]
-    )
 
 
 async def _schedule_end(uow: UnitOfWork, shift: Shift, now: datetime) -> None:

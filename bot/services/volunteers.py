@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
@@ -49,6 +49,7 @@ from bot.domain.volunteers import (
     VolunteerError,
     can_cancel,
     certificate_number,
+    check_no_clash,
     clean,
     code_matches,
     decide_booking,
@@ -62,7 +63,7 @@ from bot.domain.volunteers import (
 )
 from bot.services.jobs import JobRunner
 from bot.services.outbox import queue_all
-from bot.services.points import PointsService
+from bot.services.points import PointsService, member
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services.volunteer_actions import CANT_COME, HOURS, MY_HOURS, OFFER_CONFIRM, OFFER_DECLINE, OPEN_SHIFT
 
@@ -177,7 +178,7 @@ class VolunteerService:
 
     async def standing(self, telegram_id: int) -> Standing:
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             community = await _community(uow, resident)
             profile = await _profile(uow, resident, self._clock())
             approval, _ = await uow.volunteers.settings(community.id)
@@ -190,7 +191,7 @@ class VolunteerService:
         availability = clean(availability, DETAILS_MAX, required=False)
         now = self._clock()
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             community = await _community(uow, resident)
             existing = await uow.volunteers.profile(resident.id, for_update=True)
             if existing is not None and existing.status is not ProfileStatus.SUSPENDED:
@@ -232,7 +233,7 @@ class VolunteerService:
         """Upcoming shifts of the volunteer's community (the next two weeks, or one local ``day``), by time."""
         now = self._clock()
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             community = await _community(uow, resident)
             zone = self.zone(community)
             if day is not None:
@@ -248,7 +249,7 @@ class VolunteerService:
     async def card(self, telegram_id: int, shift_id: int) -> Card:
         now = self._clock()
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             view = await _view(uow, resident, shift_id)
             bookings = await uow.volunteers.bookings(shift_id)
             community = await _community(uow, resident)
@@ -259,7 +260,7 @@ class VolunteerService:
     async def booking_card(self, telegram_id: int, booking_id: int) -> Card:
         """The card of the shift a booking of the sender's is on (someone else's booking is refused)."""
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             booking = await uow.volunteers.booking(booking_id)
         if booking is None:
             raise NotFound(what="booking")
@@ -271,7 +272,7 @@ class VolunteerService:
         """An activity (a notice's button opens it) with its upcoming shifts."""
         now = self._clock()
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             activity = await uow.volunteers.activity(activity_id)
             if activity is None or activity.community_id != resident.community_id:
                 raise NotFound(what="activity")
@@ -285,7 +286,7 @@ class VolunteerService:
         """The volunteer's places (booked, offered, waiting with position) on shifts not over yet."""
         now = self._clock()
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             community = await _community(uow, resident)
             cards = []
             for booking, view in await uow.volunteers.active_of(resident.id, now):
@@ -302,7 +303,7 @@ class VolunteerService:
         """A place, or a waitlist position when the shift is full (or a refusal naming the reason)."""
         now = self._clock()
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             shift = await uow.volunteers.shift(shift_id, for_update=True)  # every decision on it waits here
             if shift is None:
                 raise NotFound(what="shift")
@@ -314,7 +315,7 @@ class VolunteerService:
             status = BookingStatus.BOOKED if decision.outcome is Outcome.BOOKED else BookingStatus.WAITING
             booking = await uow.volunteers.add_booking(shift_id, resident.id, status, now)
             if status is BookingStatus.BOOKED:
-                await self._schedule_reminders(uow, resident, shift, booking, now)
+                await self.schedule_reminders(uow, resident, shift, booking, now)
             await uow.commit()
         return BookResult(booking, view, decision.position)
 
@@ -366,13 +367,10 @@ class VolunteerService:
                 raise VolunteerError("already_booked")
             if booking.status is not BookingStatus.OFFERED or (booking.offered_until and now >= booking.offered_until):
                 raise VolunteerError("offer_gone")
-            others = [s for s in await uow.volunteers.booked_shifts(resident.id, now) if s.id != shift.id]
-            clash = next((s for s in others if s.overlaps(shift)), None)
-            if clash is not None:
-                raise VolunteerError("clash", starts_at=clash.starts_at, ends_at=clash.ends_at)
+            check_no_clash(shift, await uow.volunteers.booked_shifts(resident.id, now))
             await uow.volunteers.move(booking.id, [BookingStatus.OFFERED], status=BookingStatus.BOOKED,
                                       offered_until=None, updated_at=now)  # fmt: skip
-            await self._schedule_reminders(uow, resident, shift, booking, now)
+            await self.schedule_reminders(uow, resident, shift, booking, now)
             await uow.commit()
         return booking
 
@@ -390,7 +388,7 @@ class VolunteerService:
 
     async def _own(self, uow: UnitOfWork, telegram_id: int, booking_id: int) -> tuple[Resident, Shift, Booking]:
         """The sender's booking, with its shift locked (a forged id of someone else's booking is refused)."""
-        resident = await _member(uow, telegram_id)
+        resident = await member(uow, telegram_id)
         found = await uow.volunteers.booking(booking_id)
         if found is None:
             raise NotFound(what="booking")
@@ -419,7 +417,7 @@ class VolunteerService:
             if person is None or person.telegram_id is None:
                 continue
             activity = await uow.volunteers.activity(shift.activity_id)
-            zone = await self._zone_of(uow, activity)
+            zone = await self.zone_of(uow, activity)
             context = _shift_context(shift, activity, zone) | {"until": until.astimezone(zone)}
             choices = ((Choice("volunteers.btn.confirm", OFFER_CONFIRM, (chosen.id,)),
                         Choice("volunteers.btn.decline", OFFER_DECLINE, (chosen.id,))),)  # fmt: skip
@@ -452,7 +450,7 @@ class VolunteerService:
             person = await _person(uow, booking.resident_id)
             if person is not None and person.telegram_id is not None:
                 activity = await uow.volunteers.activity(shift.activity_id)
-                context = _shift_context(shift, activity, await self._zone_of(uow, activity))
+                context = _shift_context(shift, activity, await self.zone_of(uow, activity))
                 notices.append(Notice(person.telegram_id, "volunteers/offer_lapsed", context, person.locale,
                                       key=f"vlapsed:{booking.id}"))  # fmt: skip
             await uow.commit()
@@ -473,7 +471,7 @@ class VolunteerService:
             activity = await uow.volunteers.activity(shift.activity_id)
             if person is None or person.telegram_id is None or activity is None:
                 return []
-            zone = await self._zone_of(uow, activity)
+            zone = await self.zone_of(uow, activity)
             context = _shift_context(shift, activity, zone) | {
                 "hours_before": round((shift.starts_at - now).total_seconds() / 3600)
             }
@@ -520,7 +518,7 @@ class VolunteerService:
             return None
         return quiet.release(now, await self._zone(uow, resident))
 
-    async def _schedule_reminders(
+    async def schedule_reminders(
         self, uow: UnitOfWork, resident: Resident, shift: Shift, booking: Booking, now: datetime
     ) -> None:
         preferences = await uow.campaigns.preferences(resident.id)
@@ -541,7 +539,7 @@ class VolunteerService:
         location within reach of the place. A code of another shift, a wrong or expired one is refused."""
         now = self._clock()
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             shift = await uow.volunteers.shift(shift_id, for_update=True)
             if shift is None:
                 raise NotFound(what="shift")
@@ -571,7 +569,7 @@ class VolunteerService:
     ) -> Presence:
         now = self._clock()
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             shift = await uow.volunteers.shift(shift_id, for_update=True)
             if shift is None:
                 raise NotFound(what="shift")
@@ -643,7 +641,7 @@ class VolunteerService:
     async def hours(self, telegram_id: int) -> Hours:
         now = self._clock()
         async with self._uow() as uow:
-            resident = await _member(uow, telegram_id)
+            resident = await member(uow, telegram_id)
             community = await _community(uow, resident)
             lines = await uow.volunteers.record(resident.id)
             _, stars = await uow.volunteers.settings(community.id)
@@ -665,7 +663,7 @@ class VolunteerService:
         now = self._clock()
         async with self._uow() as uow:
             if telegram_id is not None:
-                resident = await _member(uow, telegram_id)
+                resident = await member(uow, telegram_id)
             else:
                 assert resident_id is not None
                 found = await uow.residents.get(resident_id)
@@ -692,15 +690,14 @@ class VolunteerService:
                 issued_at=now,
                 issued_by=issued_by if issued_by is not None else telegram_id,
                 lines=tuple(lines),
+                community_id=community.id,
             )
-            row_id = await uow.volunteers.add_certificate(cert, community.id)
+            row_id = await uow.volunteers.add_certificate(cert)
             suffix = "".join(secrets.choice("ABCDEFGHJKLMNPQRSTUVWXYZ23456789") for _ in range(4))
             number = certificate_number(now.astimezone(self.zone(community)).year, row_id, suffix)
             await uow.volunteers.set_certificate_number(row_id, number)
             await uow.audit.add(now, issued_by or telegram_id, "volunteer.certificate", True, {"number": number})
             await uow.commit()
-        from dataclasses import replace
-
         return replace(cert, number=number)
 
     async def certificate_file(self, cert: Certificate, locale: str) -> str:
@@ -709,7 +706,7 @@ class VolunteerService:
         if self._documents is None:
             raise RuntimeError("no place to write certificate files was configured")
         async with self._uow() as uow:
-            issuer = next((c for c in await uow.communities.list() if c.name == cert.community), None)
+            issuer = await uow.communities.get(cert.community_id) if cert.community_id is not None else None
         return await asyncio.to_thread(self._documents, cert, locale, self.zone(issuer))
 
     async def check_certificate(self, number: str) -> Certificate | None:
@@ -737,7 +734,7 @@ class VolunteerService:
         if person is None or person.telegram_id is None:
             return []
         activity = await uow.volunteers.activity(shift.activity_id)
-        zone = await self._zone_of(uow, activity)
+        zone = await self.zone_of(uow, activity)
         total = sum(line.minutes for line in await uow.volunteers.record(booking.resident_id))
         assert activity is not None
         _, stars = await uow.volunteers.settings(activity.community_id)
@@ -761,7 +758,7 @@ class VolunteerService:
         community = await uow.communities.get(resident.community_id) if resident.community_id else None
         return self.zone(community)
 
-    async def _zone_of(self, uow: UnitOfWork, activity: Activity | None) -> ZoneInfo:
+    async def zone_of(self, uow: UnitOfWork, activity: Activity | None) -> ZoneInfo:
         community = await uow.communities.get(activity.community_id) if activity else None
         return self.zone(community)
 
@@ -778,7 +775,7 @@ class VolunteerService:
         """The organiser who created the activity (or, when they no longer organise there, every organiser)."""
         activity = await uow.volunteers.activity(shift.activity_id)
         assert activity is not None
-        zone = await self._zone_of(uow, activity)
+        zone = await self.zone_of(uow, activity)
         people = await uow.residents.with_role(Role.ORGANISER, activity.community_id)
         chosen = [p for p in people if p.telegram_id == activity.created_by] or people
         full = _shift_context(shift, activity, zone) | context
@@ -844,13 +841,6 @@ async def _profile(uow: UnitOfWork, resident: Resident, now: datetime, *, store:
     if store:
         await uow.volunteers.save_profile(profile, now)
     return profile
-
-
-async def _member(uow: UnitOfWork, telegram_id: int) -> Resident:
-    resident = await uow.residents.get_by_telegram_id(telegram_id)
-    if resident is None or not resident.is_registered:
-        raise NeedsConsent()
-    return resident
 
 
 async def _community(uow: UnitOfWork, resident: Resident) -> Community:

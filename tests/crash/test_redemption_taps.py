@@ -34,6 +34,7 @@ from tests.support.crash import (
     crash_env,
     kill_delays,
     shown,
+    tap_rounds,
 )
 
 pytestmark = pytest.mark.crash
@@ -73,21 +74,10 @@ async def run_rounds(env: CrashEnv, sig: signal.Signals, rounds: int) -> list[Ta
     env.mark(f"{len(people)} × {rounds} confirmation screens open")
     await bot.settle()
     delays = kill_delays(env.rng, rounds, KILL_WINDOW)
-    taps: list[Tap] = []
-    for number, delay in enumerate(delays):
-        if not bot.alive:
-            await bot.restart()
-        for person, mine in zip(people, screens, strict=True):
-            tap = Tap(person.user_id, number + 1, mine[number])
-            tap.query_id = person.press(tap.message_id, "确认兑换")
-            taps.append(tap)
-        await bot.kill_later(delay, sig)
-        env.mark(f"round {number + 1}: {len(people)} taps, {bot.kills[-1]}")
-    await bot.restart()
-    await bot.settle()
-    env.mark("restarted and quiet")
-    await bot.stop()
-    return taps
+    return await tap_rounds(
+        env, bot, people, screens, "确认兑换", delays, sig,
+        lambda person, number, message: Tap(person.user_id, number + 1, message),
+    )  # fmt: skip
 
 
 async def check(env: CrashEnv, taps: list[Tap], sig: signal.Signals) -> None:

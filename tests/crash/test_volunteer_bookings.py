@@ -46,6 +46,7 @@ from tests.support.crash import (
     kill_delays,
     labels,
     shown,
+    tap_rounds,
 )
 
 pytestmark = pytest.mark.crash
@@ -139,21 +140,10 @@ async def run_rounds(env: CrashEnv, plan: Plan, sig: signal.Signals) -> list[Tap
     env.mark(f"{len(people)} × {plan.rounds} shift cards open")
     await bot.settle()
     delays = kill_delays(env.rng, plan.rounds, KILL_WINDOW)
-    taps: list[Tap] = []
-    for number, delay in enumerate(delays):
-        if not bot.alive:
-            await bot.restart()
-        for person, mine in zip(people, cards, strict=True):
-            tap = Tap(person.user_id, number + 1, plan.shifts[number], mine[number])
-            tap.query_id = person.press(tap.message_id, BOOK)
-            taps.append(tap)
-        await bot.kill_later(delay, sig)
-        env.mark(f"round {number + 1}: {len(people)} taps, {bot.kills[-1]}")
-    await bot.restart()
-    await bot.settle()
-    env.mark("restarted and quiet")
-    await bot.stop()
-    return taps
+    return await tap_rounds(
+        env, bot, people, cards, BOOK, delays, sig,
+        lambda person, number, message: Tap(person.user_id, number + 1, plan.shifts[number], message),
+    )  # fmt: skip
 
 
 async def check(env: CrashEnv, plan: Plan, taps: list[Tap], sig: signal.Signals) -> None:

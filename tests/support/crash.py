@@ -41,7 +41,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from PIL import Image
 from sqlalchemy import bindparam, text
@@ -89,6 +89,44 @@ def crash_seed() -> int:
 def kill_delays(rng: random.Random, rounds: int, window: float) -> list[float]:
     """One kill moment per round, uniform in ``[0, window]`` seconds."""
     return [round(rng.uniform(0.0, window), 3) for _ in range(rounds)]
+
+
+class TapRecord(Protocol):
+    query_id: str
+
+
+TapRecordT = TypeVar("TapRecordT", bound=TapRecord)
+
+
+async def tap_rounds(
+    env: CrashEnv,
+    bot: BotProcess,
+    people: Sequence[Person],
+    screens: Sequence[Sequence[int]],
+    label: str,
+    delays: Sequence[float],
+    sig: signal.Signals,
+    record: Callable[[Person, int, int], TapRecordT],
+) -> list[TapRecordT]:
+    """The kill rounds of a tap test: in round ``n`` (the bot started again if it is down) every person taps
+    ``label`` on their ``n``-th message at once, and the bot gets ``sig`` after that round's delay; then one last
+    start, left to go quiet, and a stop. ``record(person, n, message_id)`` makes what the checks need to know of each
+    tap; its ``query_id`` is filled in here."""
+    taps: list[TapRecordT] = []
+    for number, delay in enumerate(delays):
+        if not bot.alive:
+            await bot.restart()
+        for person, mine in zip(people, screens, strict=True):
+            tap = record(person, number, mine[number])
+            tap.query_id = person.press(mine[number], label)
+            taps.append(tap)
+        await bot.kill_later(delay, sig)
+        env.mark(f"round {number + 1}: {len(people)} taps, {bot.kills[-1]}")
+    await bot.restart()
+    await bot.settle()
+    env.mark("restarted and quiet")
+    await bot.stop()
+    return taps
 
 
 async def wait_until(predicate: Callable[[], bool], timeout: float, what: str, *, interval: float = 0.02) -> None:

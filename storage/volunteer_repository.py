@@ -330,21 +330,6 @@ class SqlVolunteerRepository:
         rows = (await self._s.execute(query)).all()
         return [(_booking(b), _person(r, n)) for b, r, n in rows]
 
-    async def finished_unserved(self, now: datetime, limit: int = 200) -> list[Booking]:
-        """Booked places of shifts that have ended, checked in but not out (their minutes are set at the end)."""
-        query = (
-            select(BookingRow)
-            .join(ShiftRow, ShiftRow.id == BookingRow.shift_id)
-            .where(
-                ShiftRow.ends_at <= now,
-                BookingRow.status == BookingStatus.BOOKED.value,
-                BookingRow.checked_in_at.is_not(None),
-                BookingRow.checked_out_at.is_(None),
-            )
-            .limit(limit)
-        )
-        return [_booking(r) for r in (await self._s.scalars(query)).all()]
-
     # ---- record, figures and export -----------------------------------------------------------------------------
 
     async def record(

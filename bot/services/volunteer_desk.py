@@ -82,6 +82,7 @@ class VolunteerDesk:
         self._uow = uow
         self._clock = clock
         self._v = volunteers
+        self._codes_minute: int | None = None  # the minute whose codes refresh_codes last queued
 
     # ---- who may act -------------------------------------------------------------------------------------------
 
@@ -379,7 +380,11 @@ class VolunteerDesk:
         return CodeDisplay(checkin_code(shift.secret, shift.id, now), code_valid_until(now))
 
     async def refresh_codes(self, now: datetime) -> int:
-        """The ticker's step: each displayed code message shows this minute's code (one edit per minute)."""
+        """The ticker's step: each displayed code message shows this minute's code (one edit per minute; the ticks
+        in between do nothing)."""
+        minute = int(now.timestamp()) // 60
+        if minute == self._codes_minute:
+            return 0
         async with self._uow() as uow:
             notices = []
             for shift in await uow.volunteers.showing_codes(now):
@@ -392,6 +397,7 @@ class VolunteerDesk:
                 notices.append(self._code_notice(shift, activity, shift.code_chat_id, locale, now, zone, edit=True))
             await queue_all(uow, notices, now)
             await uow.commit()
+        self._codes_minute = minute
         return len(notices)
 
     @staticmethod

@@ -647,7 +647,7 @@ class VolunteerService:
             _, stars = await uow.volunteers.settings(community.id)
             recent = await uow.volunteers.active_of(resident.id, now - timedelta(days=60))
             pending = sum(b.minutes or 0 for b, _ in recent if b.hours is HoursStatus.PENDING)
-            upcoming = await uow.volunteers.active_of(resident.id, now)
+            upcoming = [(b, view) for b, view in recent if view.shift.ends_at > now]
         return Hours(Record(tuple(lines)), stars, pending, self.zone(community), community.name, upcoming)
 
     async def issue_certificate(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -253,6 +254,23 @@ class PtbChannel:
         bot = self.application.bot
         result = await bot.request.post(f"{bot.base_url}/getUpdates", request_data=data, read_timeout=seconds + 15)
         return list(result or []) if isinstance(result, list) else []
+
+    async def set_webhook(
+        self, url: str, *, secret_token: str, allowed_updates: Sequence[str], max_connections: int
+    ) -> None:
+        """Ask Telegram to post updates to ``url`` (instead of long polling); updates waiting there are kept."""
+        await self.application.bot.set_webhook(
+            url,
+            secret_token=secret_token,
+            allowed_updates=list(allowed_updates),
+            max_connections=max_connections,
+            drop_pending_updates=False,
+        )
+
+    async def delete_webhook(self) -> None:
+        """Back to long polling; updates waiting at Telegram are kept."""
+        await self.application.bot.initialize()  # idempotent; may be called before start()
+        await self.application.bot.delete_webhook(drop_pending_updates=False)
 
     def check(self, update: dict[str, Any]) -> None:
         """Raises if python-telegram-bot cannot read the update (it is then set aside, not handled)."""

@@ -15,6 +15,7 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from bot.app import App, build_app, prepare_database, utcnow
+from bot.channels.webhook import WebhookIntake
 from bot.config import DatabaseSettings, Settings
 from bot.runner import Timing, make_channel, run_bot
 from bot.sandbox.core import DEFAULT_TOKEN
@@ -69,9 +70,11 @@ async def start_sandbox(
     fresh: bool = False,
     emulator: Emulator | None = None,
     clock: Callable[[], datetime] = utcnow,
+    webhook: WebhookIntake | None = None,
 ) -> AsyncIterator[Sandbox]:
     """Emulator + page on host:port, the bot polling it through ``channel``; stops everything on exit. ``clock`` is
-    the bot's wall clock (services, inbox, outbox, ticker): a test may set it forward instead of waiting."""
+    the bot's wall clock (services, inbox, outbox, ticker): a test may set it forward instead of waiting. With
+    ``webhook`` the emulator posts updates to the bot's webhook server instead (its own address if ``url`` is None)."""
     url = settings.sandbox.database
     where = history_path(url)
     history = ChatHistory(where) if where is not None else None
@@ -90,7 +93,8 @@ async def start_sandbox(
         instance = history.instance if history is not None else None
         async with run_emulator(host, port, emulator=emu, configure=_configurer(instance)) as (_, base_url):
             bot_channel = make_channel(app, channel, DEFAULT_TOKEN, base_url)
-            task = asyncio.create_task(run_bot(app, bot_channel, handle_signals=False, timing=Timing(now=clock)))
+            running = run_bot(app, bot_channel, handle_signals=False, timing=Timing(now=clock), webhook=webhook)
+            task = asyncio.create_task(running)
             keeper = asyncio.create_task(history.keep(emu)) if history is not None else None
             try:
                 await _wait_ready(bot_channel, task)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,3 +89,9 @@ class SqlJobRepository:
         if kind is not None:
             query = query.where(JobRow.kind == kind)
         return [Job(r.id, r.kind, r.due_at, dict(r.payload), r.attempts) for r in (await self._s.scalars(query)).all()]
+
+    async def oldest_due(self, now: datetime) -> datetime | None:
+        """When the longest-waiting job that is due and not done was due (None: nothing is due). ``bot.metrics``."""
+        return await self._s.scalar(
+            select(func.min(JobRow.due_at)).where(JobRow.done_at.is_(None), JobRow.due_at <= now)
+        )

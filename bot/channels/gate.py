@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol, TypeVar
 
+from bot import metrics
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -224,6 +226,7 @@ class SendGate:
     async def _back_off(self, verdict: Verdict, attempt: int, method: str, chat_id: int | None) -> None:
         if verdict.kind is Kind.RETRY_AFTER:
             self.stats["retry_after"] += 1
+            metrics.telegram_429()
             await self.pace.pause(self.clock(), verdict.retry_after)
             log.warning("429 on %s to %s: all sends paused for %.1fs", method, chat_id, verdict.retry_after)
             return
@@ -234,6 +237,7 @@ class SendGate:
 
     async def _forbidden(self, chat_id: int | None) -> None:
         self.stats["forbidden"] += 1
+        metrics.telegram_403()
         log.info("403 for chat %s: marked unreachable, not retried", chat_id)
         if self.on_forbidden is not None and chat_id is not None and chat_id > 0:
             await self.on_forbidden(chat_id)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -168,6 +168,29 @@ class SqlQuizRepository(SqlQuizFigures):
             statement.on_conflict_do_update(index_elements=["resident_id", "question_id"], set_=values)
         )
 
+    async def reviews_of(self, question_id: str, resident_ids: Sequence[int]) -> dict[int, Review]:
+        """Many residents' reviews of one question (resident → review; none yet: absent)."""
+        if not resident_ids:
+            return {}
+        where = (_REVIEW.c.question_id == question_id) & _REVIEW.c.resident_id.in_(sorted(set(resident_ids)))
+        return {int(r.resident_id): _review(r) for r in (await self._s.execute(select(_REVIEW).where(where))).all()}
+
+    async def save_reviews(self, reviews: Sequence[tuple[int, Review]]) -> None:
+        """:meth:`save_review` for many (resident, review), one statement; at most one per resident and question."""
+        if not reviews:
+            return
+        columns = ("track", "times", "last_correct", "last_at", "step", "due_at")
+        statement = self._insert(_REVIEW)
+        statement = statement.on_conflict_do_update(
+            index_elements=["resident_id", "question_id"], set_={c: statement.excluded[c] for c in columns}
+        )
+        rows = [
+            {"resident_id": resident_id, "question_id": r.question_id, "track": r.track, "times": r.times}
+            | {"last_correct": r.last_correct, "last_at": r.last_at, "step": r.step, "due_at": r.due_at}
+            for resident_id, r in reviews
+        ]
+        await self._s.execute(statement, rows)
+
     # ---- group quizzes ---------------------------------------------------------------------------
 
     async def running_quiz(self, chat_id: int) -> GroupQuiz | None:
@@ -264,9 +287,16 @@ class SqlQuizRepository(SqlQuizFigures):
         found = (await self._s.execute(statement)).scalar_one_or_none()
         return int(found) if found is not None else None
 
-    async def set_vote_credit(self, vote_id: int, resident_id: int, points: int) -> None:
-        values = {"resident_id": resident_id, "points": points}
-        await self._s.execute(update(_VOTE).where(_VOTE.c.id == vote_id).values(**values))
+    async def set_votes_credit(self, credits: Sequence[tuple[int, int, int]]) -> None:
+        """(vote, resident, points) for many votes: one executemany."""
+        if credits:
+            statement = (
+                update(_VOTE)
+                .where(_VOTE.c.id == bindparam("vote"))
+                .values(resident_id=bindparam("resident"), points=bindparam("credited"))
+            )
+            rows = [{"vote": v, "resident": r, "credited": p} for v, r, p in credits]
+            await self._s.execute(statement, rows)
 
     async def votes(self, quiz_id: int, position: int | None = None) -> list[PollVote]:
         query = select(_VOTE).where(_VOTE.c.quiz_id == quiz_id)

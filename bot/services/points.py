@@ -6,6 +6,7 @@ account, so the entry, its lots and the maintained balance always move together.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, tzinfo
 
@@ -15,11 +16,11 @@ from bot.domain.points import (
     Account,
     AwardResult,
     Entry,
-    Grant,
     InsufficientPoints,
     Lot,
     Policy,
     Reason,
+    Rule,
     Standing,
     apply_caps,
     consume,
@@ -33,7 +34,7 @@ from bot.domain.points import (
 from bot.domain.quiz_figures import distinguish
 from bot.domain.residents import Resident
 from bot.domain.roles import Role
-from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from bot.services.ports import Clock, Credit, UnitOfWork, UnitOfWorkFactory
 
 RECENT = 8
 RANK_SIZE = 10
@@ -52,6 +53,17 @@ class Overview:
     def local(self, moment: datetime) -> datetime:
         """A stored (UTC) time in the community's timezone, for templates."""
         return moment.astimezone(self.tz)
+
+
+@dataclass(frozen=True)
+class Award:
+    """One award of a batch (:meth:`PointsService.award_many_in`): as :meth:`PointsService.award` takes it."""
+
+    resident_id: int
+    reason: Reason
+    key: str
+    ref: str = ""
+    units: int = 1
 
 
 @dataclass(frozen=True)
@@ -162,22 +174,69 @@ class PointsService:
         rate: int | None = None,
     ) -> AwardResult:
         """:meth:`award` inside the caller's transaction (the caller commits): a feature whose own change and the
-        points must be one transaction (a volunteer's approved hours)."""
+        points must be one transaction (a volunteer's approved hours).
+
+        Two statements as a rule: one locks the account and reads the resident's community, whether the key was
+        used and the day's and week's earnings; the other writes entry, lot and balance."""
         if reason not in EARNED:
             raise ValueError(f"{reason} is not an earning reason")
-        community_id = await uow.points.community_of(resident_id)
-        if community_id is None:
-            raise NeedsConsent()
-        account = await uow.points.lock_account(resident_id, community_id)
+        rule, now = self._rule(reason, rate), self._clock()
         full_key = f"{reason.value}:{key}"
-        if await uow.points.has_entry(full_key):
+        locked = await uow.points.lock_for_award(resident_id, full_key, reason, self._windows(rule, now))
+        if locked is None:
+            raise NeedsConsent()
+        account, used, today, week = locked
+        if used:
             return AwardResult(0, 0, account.balance, duplicate=True)
-        grant = await self._capped(uow, account, reason, units, rate)
+        grant = apply_caps(rule, units, today, week)
+        balance = account.balance
         if grant.amount > 0:
-            now = self._clock()
-            expires = self.policy.expires_at(now)
-            await credit(uow, account, grant.amount, reason, full_key, now, ref=ref, expires_at=expires, actor=actor)
-        return AwardResult(grant.amount, grant.requested, account.balance + grant.amount, grant.capped_by, grant.cap)
+            entry = Credit(account.id, grant.amount, reason, ref, full_key, now, self.policy.expires_at(now))
+            credited = await uow.points.add_credit(entry, actor)
+            if credited is None:  # the key was taken meanwhile (by another account's award): nothing written
+                return AwardResult(0, 0, account.balance, duplicate=True)
+            balance = credited
+        return AwardResult(grant.amount, grant.requested, balance, grant.capped_by, grant.cap)
+
+    async def award_many_in(self, uow: UnitOfWork, awards: Sequence[Award]) -> list[AwardResult | None]:
+        """Many awards in the caller's transaction (the caller commits), each as :meth:`award` would make it:
+        same rules, caps (counted across the batch too), idempotency keys and ledger rows. Accounts are locked in
+        resident id order. The result of each award in order; None for a resident not registered (where
+        :meth:`award` raises NeedsConsent). About six statements whatever the batch size."""
+        if not awards:
+            return []
+        for award in awards:
+            if award.reason not in EARNED:
+                raise ValueError(f"{award.reason} is not an earning reason")
+        accounts = await uow.points.lock_members([a.resident_id for a in awards])
+        keys = [f"{a.reason.value}:{a.key}" for a in awards]
+        used = await uow.points.taken_keys(keys)
+        now, tz = self._clock(), self.policy.timezone
+        capped = sorted({a.reason for a in awards if self._windows(self.policy.rule(a.reason), now)})
+        ids = [account.id for account in accounts.values()]
+        earned = await uow.points.earned_many(ids, capped, day_start(now, tz), week_start(now, tz)) if capped else {}
+        balances = {account.id: account.balance for account in accounts.values()}
+        expires = self.policy.expires_at(now)
+        results: list[AwardResult | None] = []
+        credits: list[Credit] = []
+        for award, key in zip(awards, keys, strict=True):
+            account = accounts.get(award.resident_id)
+            if account is None:
+                results.append(None)
+                continue
+            if key in used:
+                results.append(AwardResult(0, 0, balances[account.id], duplicate=True))
+                continue
+            used.add(key)
+            today, week = earned.get((account.id, award.reason), (0, 0))
+            grant = apply_caps(self.policy.rule(award.reason), award.units, today, week)
+            if grant.amount > 0:
+                earned[(account.id, award.reason)] = (today + grant.amount, week + grant.amount)
+                balances[account.id] += grant.amount
+                credits.append(Credit(account.id, grant.amount, award.reason, award.ref, key, now, expires))
+            results.append(AwardResult(grant.amount, grant.requested, balances[account.id], grant.capped_by, grant.cap))
+        await uow.points.add_credits(credits)
+        return results
 
     async def grant(self, actor: int, target: int, points: int, note: str, key: str) -> int:
         """An organiser gives points by hand (audited); returns the new balance."""
@@ -267,14 +326,16 @@ class PointsService:
         async with self._uow() as uow:
             return await uow.points.mismatches()
 
-    async def _capped(self, uow: UnitOfWork, account: Account, reason: Reason, units: int, rate: int | None) -> Grant:
-        rule, now, tz = self.policy.rule(reason), self._clock(), self.policy.timezone
-        if rate is not None:
-            rule = replace(rule, points=rate)
-        today = week = 0
-        if rule.daily_cap is not None or rule.weekly_cap is not None:
-            today, week = await uow.points.earned_since(account.id, reason, day_start(now, tz), week_start(now, tz))
-        return apply_caps(rule, units, today, week)
+    def _rule(self, reason: Reason, rate: int | None) -> Rule:
+        rule = self.policy.rule(reason)
+        return rule if rate is None else replace(rule, points=rate)
+
+    def _windows(self, rule: Rule, now: datetime) -> tuple[datetime, datetime] | None:
+        """(day start, week start) when a cap applies to ``rule`` (None: no cap, no sums to read)."""
+        if rule.daily_cap is None and rule.weekly_cap is None:
+            return None
+        tz = self.policy.timezone
+        return day_start(now, tz), week_start(now, tz)
 
     async def _manual(self, actor: int, target: int, points: int, note: str, key: str, reason: Reason) -> int:
         if not 0 < points <= MAX_MANUAL or not note.strip():

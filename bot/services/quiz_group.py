@@ -7,6 +7,7 @@ channel's send gate, and a restart loses nothing: the timer is a column, not a t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -19,7 +20,7 @@ from bot.domain.quiz_rounds import GroupPoll, GroupQuiz, GroupStatus, PollVote
 from bot.domain.residents import Resident, make_deep_link
 from bot.domain.roles import Role
 from bot.services.outbox import queue, queue_poll
-from bot.services.points import PointsService, require_role
+from bot.services.points import Award, PointsService, require_role
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
 COUNT, MAX_COUNT = 5, 10
@@ -27,6 +28,9 @@ SECONDS, MIN_SECONDS, MAX_SECONDS = 30, 10, 600
 # Time for the poll to reach Telegram and the last votes to arrive before the next poll is posted.
 GRACE = timedelta(seconds=3)
 DUE_BATCH = 50
+# Correct answers credited per transaction when a poll closes: each batch locks its residents' accounts (in
+# resident order) for one short transaction instead of one transaction per answer.
+CREDIT_BATCH = 200
 POLL_CACHE = 256
 # How long after a quiz ends answers still delivered late are credited by the runner.
 LATE_WINDOW = timedelta(hours=1)
@@ -34,6 +38,11 @@ LATE_WINDOW = timedelta(hours=1)
 
 # How long a correct group answer of an unregistered person waits for them to register and claim it.
 UNCLAIMED_DAYS = 30
+
+
+def vote_key(vote: PollVote, resident_id: int) -> str:
+    """The ledger's idempotency key for a correct group answer: one credit per quiz, question and resident."""
+    return f"g{vote.quiz_id}:{vote.question_id}:{resident_id}"
 
 
 @dataclass(frozen=True)
@@ -177,7 +186,7 @@ class GroupQuizService:
             if resident is None or not resident.is_registered:
                 return 0
             owed = await uow.quiz.owed(telegram_id=telegram_id)
-        return sum([await self._credit(vote, resident.id) for vote in owed])
+        return await self._credit([(vote, resident.id) for vote in owed])
 
     # ---- helpers -----------------------------------------------------------------------------
 
@@ -231,9 +240,7 @@ class GroupQuizService:
         """Credit the correct answers of voters who were registered when they answered."""
         async with self._uow() as uow:
             owed = await uow.quiz.owed(quiz_id=quiz_id, finished_since=finished_since)
-        for vote in owed:
-            if vote.resident_id is not None:
-                await self._credit(vote, vote.resident_id)
+        await self._credit([(vote, vote.resident_id) for vote in owed if vote.resident_id is not None])
 
     async def _leaderboard(self, uow: UnitOfWork, quiz: GroupQuiz) -> Leaderboard:
         votes = await uow.quiz.votes(quiz.id)
@@ -255,13 +262,24 @@ class GroupQuizService:
             community.code,
         )
 
-    async def _credit(self, vote: PollVote, resident_id: int) -> int:
-        key = f"g{vote.quiz_id}:{vote.question_id}:{resident_id}"
-        result = await self._points.award(resident_id, Reason.QUIZ, key, ref=f"group:{vote.quiz_id}")
-        async with self._uow() as uow:
-            await uow.quiz.set_vote_credit(vote.id, resident_id, result.credited)
-            await uow.commit()
-        return result.credited
+    async def _credit(self, owed: Sequence[tuple[PollVote, int]]) -> int:
+        """Credit correct answers (vote, resident) through the ledger, CREDIT_BATCH a transaction; returns the points.
+
+        A batch's ledger entries and its votes marked credited commit together, so whatever a crash cut short is
+        still owed and the next run credits it; each answer's idempotency key (quiz, question, resident) makes
+        crediting it again a no-op whichever path (this one, a late run, ``credit_owed``) gets there first. A
+        resident no longer registered is skipped (the vote stays owed)."""
+        total = 0
+        for start in range(0, len(owed), CREDIT_BATCH):
+            batch = owed[start : start + CREDIT_BATCH]
+            awards = [Award(rid, Reason.QUIZ, vote_key(vote, rid), ref=f"group:{vote.quiz_id}") for vote, rid in batch]
+            async with self._uow() as uow:
+                results = await self._points.award_many_in(uow, awards)
+                marks = [(v.id, rid, r.credited) for (v, rid), r in zip(batch, results, strict=True) if r is not None]
+                await uow.quiz.set_votes_credit(marks)
+                await uow.commit()
+            total += sum(credited for _, _, credited in marks)
+        return total
 
     async def _poll_record(self, uow: UnitOfWork, poll_id: str) -> GroupPoll | None:
         poll = self._polls.get(poll_id)
@@ -274,13 +292,16 @@ class GroupQuizService:
         return poll
 
     async def _learn(self, uow: UnitOfWork, quiz: GroupQuiz, now: datetime) -> None:
-        """The closed poll's answers count for residents' knowledge and repetition like private ones."""
+        """The closed poll's answers count for residents' knowledge and repetition like private ones (one read and
+        one write for the whole poll, not two statements per answer)."""
         question = self.library.questions[quiz.question_ids[quiz.position]]
-        for vote in await uow.quiz.votes(quiz.id, quiz.position):
+        votes = [v for v in await uow.quiz.votes(quiz.id, quiz.position) if v.resident_id is not None]
+        reviews = await uow.quiz.reviews_of(question.id, [v.resident_id for v in votes if v.resident_id is not None])
+        for vote in votes:
             if vote.resident_id is not None:
-                previous = await uow.quiz.review(vote.resident_id, question.id)
-                review = schedule(previous, question, vote.correct, vote.answered_at or now)
-                await uow.quiz.save_review(vote.resident_id, review)
+                previous = reviews.get(vote.resident_id)
+                reviews[vote.resident_id] = schedule(previous, question, vote.correct, vote.answered_at or now)
+        await uow.quiz.save_reviews(list(reviews.items()))  # every one read was a voter's, so every one is new
 
     def _poll(self, quiz: GroupQuiz) -> PollToSend:
         question = self.library.questions[quiz.question_ids[quiz.position]]

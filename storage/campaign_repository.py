@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, exists, func, or_, select, update
+from sqlalchemy import Table, bindparam, delete, exists, func, literal, null, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +31,13 @@ from storage.volunteer_models import VolunteerProfileRow
 
 OUTBOX = cast(Table, OutboxRow.__table__)
 _FIELDS = {c.key for c in CampaignRow.__table__.columns} - {"id"}
+_PREF = cast(Table, NoticePreferenceRow.__table__)
+_SUB = cast(Table, NoticeSubscriptionRow.__table__)
+_PREFERENCES = union_all(
+    select(literal(True).label("settings"), _PREF.c.notices_off, _PREF.c.quiet_from, _PREF.c.quiet_to,
+           null().label("track")).where(_PREF.c.resident_id == bindparam("resident")),
+    select(literal(False), null(), null(), null(), _SUB.c.track).where(_SUB.c.resident_id == bindparam("resident")),
+)  # fmt: skip
 
 
 class SqlCampaignRepository:
@@ -213,13 +220,13 @@ class SqlCampaignRepository:
     # ---- residents' settings ---------------------------------------------------------------------------
 
     async def preferences(self, resident_id: int) -> Preferences:
-        row = await self._s.get(NoticePreferenceRow, resident_id)
-        tracks = await self._s.scalars(
-            select(NoticeSubscriptionRow.track).where(NoticeSubscriptionRow.resident_id == resident_id)
-        )
+        # One statement (settings and subscriptions), built once: /settings reads it on every tap.
+        rows = (await self._s.execute(_PREFERENCES, {"resident": resident_id})).all()
+        tracks = frozenset(r.track for r in rows if not r.settings)
+        row = next((r for r in rows if r.settings), None)
         if row is None:
-            return Preferences(tracks=frozenset(tracks.all()))
-        return Preferences(row.notices_off, _quiet(True, row.quiet_from, row.quiet_to), frozenset(tracks.all()))
+            return Preferences(tracks=tracks)
+        return Preferences(bool(row.notices_off), _quiet(True, row.quiet_from, row.quiet_to), tracks)
 
     async def save_preferences(self, resident_id: int, preferences: Preferences, now: datetime) -> None:
         row = await self._s.get(NoticePreferenceRow, resident_id)

@@ -19,7 +19,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """An async engine; SQLite gets foreign keys, WAL and a busy timeout so concurrent writers wait."""
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
+        from storage.sqlite_driver import one_hop_dbapi
+
+        module = {"module": one_hop_dbapi()} if url.startswith("sqlite+aiosqlite") else {}
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **module)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, MetaData, String, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Boolean, FetchedValue, ForeignKey, Index, MetaData, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from storage.types import BigIntPK, UTCDateTime
@@ -61,6 +61,11 @@ class ResidentRow(Base):
     last_seen_at: Mapped[datetime | None]
     unreachable_at: Mapped[datetime | None]
     deleted_at: Mapped[datetime | None]
+    # Changed to a new random value by a trigger on every write of the row or of its role grants (migration 0008):
+    # the resident cache (storage/repositories.py) compares it to tell whether its copy is current.
+    rev: Mapped[int | None] = mapped_column(
+        BigInteger, deferred=True, server_default=FetchedValue(), server_onupdate=FetchedValue()
+    )
     roles: Mapped[list[RoleGrantRow]] = relationship(lazy="selectin", cascade="all, delete-orphan")
 
 
@@ -91,6 +96,20 @@ class DialogStateRow(Base):
     name: Mapped[str] = mapped_column(String(64))
     data: Mapped[dict[str, Any]]
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    # A new random value on every write (SqlStateStore sets one; a trigger does when a writer did not), so the
+    # state cache can tell whether its copy is current.
+    rev: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class CacheRevRow(Base):
+    """A revision per cached set of rows, changed by triggers on every write of them (migration 0008).
+
+    ``communities``: the communities with their buildings (tables community and building).
+    """
+
+    __tablename__ = "cache_rev"
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    rev: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AuditLogRow(Base):

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, delete, func, or_, select, update
+from sqlalchemy import String, Table, bindparam, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import joinedload
 
 from bot.domain.erasure import Erasure
 from bot.domain.residents import Building, Community, Resident
@@ -18,6 +17,7 @@ from storage.messaging_models import InboxRow, OutboxRow
 from storage.models import (
     AuditLogRow,
     BuildingRow,
+    CacheRevRow,
     CommunityRow,
     DialogStateRow,
     GroupChatRow,
@@ -27,6 +27,17 @@ from storage.models import (
 from storage.points_models import PointsAccountRow, PointsEntryRow, RedemptionRow, RewardRow
 from storage.quiz_models import GroupQuizAnswerRow, GroupQuizRow, QuizAnswerRow
 from storage.report_models import ReportFollowerRow, ReportRow
+from storage.revisions import (
+    COMMUNITIES,
+    COMMUNITY_TABLES,
+    RESIDENT_TABLES,
+    Miss,
+    RevCache,
+    engine_cache,
+    known_revision,
+    remember_revision,
+    resident_key,
+)
 from storage.volunteer_models import (
     ActivityRow,
     BookingRow,
@@ -66,9 +77,47 @@ def _resident(row: ResidentRow) -> Resident:
     )
 
 
+RESIDENTS_CACHED = 50_000  # profiles kept per process (a few hundred bytes each)
+RESIDENT_T: Table = ResidentRow.__table__  # type: ignore[assignment]
+GRANT_T: Table = RoleGrantRow.__table__  # type: ignore[assignment]
+COMMUNITY_T: Table = CommunityRow.__table__  # type: ignore[assignment]
+BUILDING_T: Table = BuildingRow.__table__  # type: ignore[assignment]
+CACHE_REV_T: Table = CacheRevRow.__table__  # type: ignore[assignment]
+_PROFILE = [RESIDENT_T.c[name] for name in ("id", *sorted(_RESIDENT_FIELDS - {"deleted_at"}), "created_at", "rev")]
+# Built once: a resident with roles and revision (one row per role grant), communities with buildings and revision.
+_PROFILE_QUERY = (
+    select(*_PROFILE, GRANT_T.c.role, GRANT_T.c.community_id.label("grant_community"))
+    .select_from(RESIDENT_T.outerjoin(GRANT_T, GRANT_T.c.resident_id == RESIDENT_T.c.id))
+    .where(RESIDENT_T.c.telegram_id == bindparam("telegram_id"))
+)
+_COMMUNITIES_REV = select(CACHE_REV_T.c.rev).where(CACHE_REV_T.c.name == COMMUNITIES[0])
+_COMMUNITIES_QUERY = (
+    select(
+        COMMUNITY_T.c.id,
+        COMMUNITY_T.c.code,
+        COMMUNITY_T.c.name,
+        COMMUNITY_T.c.timezone,
+        BUILDING_T.c.id.label("building_id"),
+        BUILDING_T.c.code.label("building_code"),
+        BUILDING_T.c.name.label("building_name"),
+        _COMMUNITIES_REV.scalar_subquery().label("rev"),
+    )
+    .select_from(COMMUNITY_T.outerjoin(BUILDING_T, BUILDING_T.c.community_id == COMMUNITY_T.c.id))
+    .order_by(COMMUNITY_T.c.id, BUILDING_T.c.id)
+)
+
+
 def _community(row: CommunityRow) -> Community:
     buildings = tuple(Building(b.id, b.code, b.name) for b in row.buildings)
     return Community(row.id, row.code, row.name, buildings, row.timezone)
+
+
+def _resident_cache() -> RevCache[int, Resident | None]:
+    return RevCache(RESIDENTS_CACHED)
+
+
+def _community_cache() -> RevCache[str, tuple[Community, ...]]:
+    return RevCache(1)
 
 
 class SqlResidentRepository:
@@ -76,8 +125,46 @@ class SqlResidentRepository:
         self._s = session
 
     async def get_by_telegram_id(self, telegram_id: int, *, for_update: bool = False) -> Resident | None:
-        row = await self._row_by_telegram_id(telegram_id, for_update=for_update)
-        return _resident(row) if row else None
+        """The resident with this Telegram id. A plain read comes from the process's cache when the update read
+        this resident's revision at its start and the entry was read under the same one (storage/revisions.py);
+        a read ``for_update`` (writers) always goes to the database and locks the row."""
+        if for_update:
+            # PostgreSQL cannot lock the nullable side of an outer join: roles come by the relationship's selectin.
+            query = select(ResidentRow).where(ResidentRow.telegram_id == telegram_id).with_for_update()
+            row = (await self._s.scalars(query)).one_or_none()
+            return _resident(row) if row else None
+        cache: RevCache[int, Resident | None] = engine_cache(self._s, "residents", _resident_cache)
+        known, rev = known_revision(self._s, resident_key(telegram_id), RESIDENT_TABLES)
+        if known:
+            cached = cache.get(telegram_id, rev)
+            if not isinstance(cached, Miss):
+                return cached
+        resident, rev = await self._profile(telegram_id)
+        cache.put(telegram_id, rev, resident)
+        return resident
+
+    async def _profile(self, telegram_id: int) -> tuple[Resident | None, int | None]:
+        """The resident with roles and its revision, in one statement (one row per role grant)."""
+        rows = (await self._s.execute(_PROFILE_QUERY, {"telegram_id": telegram_id})).all()
+        if not rows:
+            return None, None
+        first = rows[0]
+        roles = frozenset(RoleGrant(Role(r.role), r.grant_community) for r in rows if r.role is not None)
+        resident = Resident(
+            id=first.id,
+            telegram_id=first.telegram_id,
+            locale=first.locale,
+            display_name=first.display_name,
+            community_id=first.community_id,
+            building_id=first.building_id,
+            consent_version=first.consent_version,
+            consent_at=first.consent_at,
+            created_at=first.created_at,
+            last_seen_at=first.last_seen_at,
+            unreachable_at=first.unreachable_at,
+            roles=roles,
+        )
+        return resident, first.rev
 
     async def get(self, resident_id: int) -> Resident | None:
         row = await self._s.get(ResidentRow, resident_id)
@@ -282,26 +369,41 @@ class SqlResidentRepository:
         await s.flush()
         return [text for data in drafts for text in _strings(data)]
 
-    async def _row_by_telegram_id(self, telegram_id: int, *, for_update: bool) -> ResidentRow | None:
-        query = select(ResidentRow).where(ResidentRow.telegram_id == telegram_id)
-        if for_update:
-            # PostgreSQL cannot lock the nullable side of an outer join: roles come by the relationship's selectin.
-            return (await self._s.scalars(query.with_for_update())).one_or_none()
-        # Every update reads its sender: one round trip with the roles joined instead of two.
-        return (await self._s.scalars(query.options(joinedload(ResidentRow.roles)))).unique().one_or_none()
-
 
 class SqlCommunityRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._s = session
 
     async def list(self) -> list[Community]:
-        rows = await self._s.scalars(select(CommunityRow).order_by(CommunityRow.id))
-        return [_community(r) for r in rows.all()]
+        """All communities with their buildings: read on nearly every update, changed a few times a year, so kept
+        by the process and used while the ``communities`` revision is the one it was read under."""
+        cache: RevCache[str, tuple[Community, ...]] = engine_cache(self._s, "communities", _community_cache)
+        known, rev = known_revision(self._s, COMMUNITIES, COMMUNITY_TABLES)
+        if not known:  # not read at the update's start (or written since): ask for the revision alone
+            rev = await self._s.scalar(_COMMUNITIES_REV)
+            remember_revision(self._s, COMMUNITIES, rev, COMMUNITY_TABLES)
+        if rev is not None:
+            cached = cache.get("all", rev)
+            if not isinstance(cached, Miss):
+                return list(cached)
+        communities, rev = await self._all()
+        if rev is not None:  # no revision row (an emptied database): nothing to check an entry against
+            cache.put("all", rev, communities)
+        return list(communities)
+
+    async def _all(self) -> tuple[tuple[Community, ...], int | None]:
+        """Communities, buildings and the revision in one statement (so they belong together)."""
+        rows = (await self._s.execute(_COMMUNITIES_QUERY)).all()
+        found: dict[int, tuple[Any, list[Building]]] = {}
+        for row in rows:
+            _, buildings = found.setdefault(row.id, (row, []))
+            if row.building_id is not None:
+                buildings.append(Building(row.building_id, row.building_code, row.building_name))
+        communities = tuple(Community(r.id, r.code, r.name, tuple(b), r.timezone) for r, b in found.values())
+        return communities, (rows[0].rev if rows else await self._s.scalar(_COMMUNITIES_REV))
 
     async def get(self, community_id: int) -> Community | None:
-        row = await self._s.get(CommunityRow, community_id)
-        return _community(row) if row else None
+        return next((c for c in await self.list() if c.id == community_id), None)
 
     async def get_by_code(self, code: str) -> Community | None:
         row = (await self._s.scalars(select(CommunityRow).where(CommunityRow.code == code))).one_or_none()

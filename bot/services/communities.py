@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
@@ -15,26 +14,17 @@ GROUP_PURPOSES = ("residents", "staff")
 
 
 class CommunityService:
-    """Communities change a few times a year but are read on almost every update, so reads are cached.
+    """Communities change a few times a year but are read on almost every update: storage keeps them in memory and
+    checks, by a revision every write changes, that its copy is current (a change by any process, the CLI
+    included, is seen by the very next update)."""
 
-    Writes through this service clear the cache at once; a change made by another process (the CLI while the bot
-    runs) is seen within ``cache_seconds``.
-    """
-
-    def __init__(self, uow: UnitOfWorkFactory, cache_seconds: float = 60.0) -> None:
+    def __init__(self, uow: UnitOfWorkFactory) -> None:
         self._uow = uow
-        self._cache_seconds = cache_seconds
-        self._cache: tuple[float, list[Community]] | None = None
 
     async def list(self) -> list[Community]:
         """All communities with their buildings."""
-        now = time.monotonic()
-        if self._cache is not None and now - self._cache[0] < self._cache_seconds:
-            return self._cache[1]
         async with self._uow() as uow:
-            communities = await uow.communities.list()
-        self._cache = (now, communities)
-        return communities
+            return await uow.communities.list()
 
     async def get(self, community_id: int) -> Community:
         """One community, or NotFound."""
@@ -58,7 +48,6 @@ class CommunityService:
             for b_code, b_name in buildings:
                 await self._add_building(uow, community.id, b_code, b_name)
             await uow.commit()
-        self._cache = None
         return await self.get(community.id)
 
     async def add_building(self, community_code: str, code: str, name: str) -> Building:
@@ -71,7 +60,6 @@ class CommunityService:
                 raise InvalidInput(field="building", value=code, reason="exists")
             building = await self._add_building(uow, community.id, code, name)
             await uow.commit()
-        self._cache = None
         return building
 
     async def link_group(
@@ -97,7 +85,6 @@ class CommunityService:
                     raise GroupLinkedElsewhere(community=other.name if other else "").audited()
             await uow.groups.link(chat_id, community.id, title, purpose)
             await uow.commit()
-        self._cache = None
         return community
 
     async def _refused(self, actor: int, chat_id: int, wanted: str, linked: str) -> None:

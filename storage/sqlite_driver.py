@@ -1,0 +1,110 @@
+"""SQLAlchemy's aiosqlite driver with one thread hop per statement instead of four.
+
+aiosqlite runs every call on its connection's own thread; SQLAlchemy's adapter makes four calls per statement
+(open a cursor, execute, fetch the rows, close the cursor), each a round trip between the event loop and that
+thread. Here the four run as one function on the thread. A round trip costs about 0.1 ms of CPU (waking the thread,
+then the loop); SQLite itself answers an indexed query in microseconds, so the hops were most of the cost of a
+statement (bench.handling, docs/benchmarks.md). Everything else — transactions, pooling, server-side cursors,
+errors — is the stock adapter's.
+"""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import aiosqlite
+from sqlalchemy.dialects.sqlite.aiosqlite import (
+    AsyncAdapt_aiosqlite_connection,
+    AsyncAdapt_aiosqlite_cursor,
+    AsyncAdapt_aiosqlite_dbapi,
+)
+from sqlalchemy.util import EMPTY_DICT
+from sqlalchemy.util.concurrency import await_
+
+Outcome = tuple[Any, Sequence[Any], int, int | None]  # description, rows, rowcount, lastrowid
+
+
+def _run(connection: sqlite3.Connection, operation: str, parameters: Any, many: bool) -> Outcome:
+    """On the connection's thread: the whole statement, rows included."""
+    cursor = connection.cursor()
+    try:
+        if many:
+            cursor.executemany(operation, parameters)
+        elif parameters is None:
+            cursor.execute(operation)
+        else:
+            cursor.execute(operation, parameters)
+        description = cursor.description
+        rows = cursor.fetchall() if description else ()
+        return description, rows, cursor.rowcount, cursor.lastrowid
+    finally:
+        cursor.close()
+
+
+class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
+    """A buffered cursor whose statement is one call on the connection's thread."""
+
+    __slots__ = ("_description", "_lastrowid", "_rowcount")
+
+    def __init__(self, adapt_connection: Any) -> None:  # no aiosqlite cursor: nothing to open (or close) per statement
+        self._adapt_connection = adapt_connection
+        self._connection = adapt_connection._connection
+        self._soft_closed_memoized = EMPTY_DICT
+        self._rows = collections.deque()
+        self._description: Any = None
+        self._rowcount = -1
+        self._lastrowid: int | None = None
+
+    @property
+    def description(self) -> Any:
+        return self._description
+
+    @property
+    def rowcount(self) -> int:
+        return self._rowcount
+
+    @property
+    def lastrowid(self) -> Any:
+        return self._lastrowid
+
+    async def _async_soft_close(self) -> None:
+        return None
+
+    def close(self) -> None:
+        self._rows.clear()
+
+    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
+        return await self._run(operation, parameters, many=False)
+
+    async def _executemany_async(self, operation: Any, seq_of_parameters: Any) -> Any:
+        return await self._run(operation, seq_of_parameters, many=True)
+
+    async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
+        connection: aiosqlite.Connection = self._connection  # type: ignore[assignment]
+        async with self._adapt_connection._execute_mutex:
+            outcome: Outcome = await connection._execute(  # type: ignore[no-untyped-call]
+                _run, connection._conn, operation, parameters, many
+            )
+        self._description, rows, self._rowcount, self._lastrowid = outcome
+        self._rows = collections.deque(rows)
+
+
+class OneHopConnection(AsyncAdapt_aiosqlite_connection):
+    __slots__ = ()
+    _cursor_cls = OneHopCursor
+
+
+class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):
+    """The DB-API module SQLAlchemy's aiosqlite dialect is given (``create_async_engine(..., module=...)``)."""
+
+    def connect(self, *arg: Any, **kw: Any) -> OneHopConnection:
+        connection = self.aiosqlite.connect(*arg, **kw)
+        connection._thread.daemon = True  # as SQLAlchemy's adapter does: never keep the process alive
+        return OneHopConnection(self, await_(connection))
+
+
+def one_hop_dbapi() -> OneHopDBAPI:
+    return OneHopDBAPI(aiosqlite, sqlite3)

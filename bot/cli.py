@@ -50,7 +50,7 @@ app.add_typer(outbox_app, name="outbox")
 def _settings() -> Settings:
     settings = Settings()
     token = settings.telegram.token
-    logs.configure(settings.log_level, [token.get_secret_value()] if token else [])
+    logs.configure(settings.log_level, [token.get_secret_value()] if token else [], fmt=settings.log_format)
     return settings
 
 
@@ -81,22 +81,154 @@ def _fail(message: str) -> NoReturn:
 def run(
     channel: str = typer.Option(None, help="aiogram (default) or ptb."),
     api_url: str = typer.Option(None, "--api-url", help="Bot API server (default: Telegram's)."),
+    webhook: bool = typer.Option(False, "--webhook", help="Take updates by webhook instead of long polling."),
+    webhook_url: str = typer.Option(None, "--webhook-url", help="Public HTTPS URL Telegram posts to."),
+    webhook_host: str = typer.Option(None, "--webhook-host", help="Address to listen on (default 127.0.0.1)."),
+    webhook_port: int = typer.Option(None, "--webhook-port", help="Port to listen on (default 8081)."),
+    webhook_path: str = typer.Option(None, "--webhook-path", help="Path to listen on (default /telegram/webhook)."),
+    delete_webhook: bool = typer.Option(
+        False, "--delete-webhook", help="Long polling after a webhook: delete the webhook first (updates are kept)."
+    ),
 ) -> None:
-    """Run the bot with long polling (needs SICHENG_TELEGRAM__TOKEN)."""
+    """Run the bot with long polling, or --webhook (needs SICHENG_TELEGRAM__TOKEN)."""
     settings = _settings()
     token = settings.telegram.token
     if token is None:
         _fail("No bot token: set SICHENG_TELEGRAM__TOKEN (see .env.example), or try `sicheng sandbox`.")
         return
+    from bot.channels.webhook import WebhookIntake
     from bot.runner import make_channel, run_bot
 
     kind = channel or settings.telegram.channel
     url = api_url or settings.telegram.api_url
+    intake = None
+    if webhook:
+        if delete_webhook:
+            _fail("--delete-webhook is for long polling; --webhook sets the webhook itself.")
+        try:
+            intake = WebhookIntake.from_settings(
+                settings.webhook,
+                token.get_secret_value(),
+                url=webhook_url,
+                host=webhook_host,
+                port=webhook_port,
+                path=webhook_path,
+            )
+        except ValueError as error:
+            _fail(str(error))
+        if not intake.url:
+            _fail(
+                "No public webhook URL: set SICHENG_WEBHOOK__URL (the HTTPS address of your proxy that forwards to "
+                "this process) or pass --webhook-url."
+            )
 
     async def work(built: Any) -> None:
-        await run_bot(built, make_channel(built, kind, token.get_secret_value(), url))
+        bot_channel = make_channel(built, kind, token.get_secret_value(), url)
+        if delete_webhook:
+            await bot_channel.delete_webhook()
+        await run_bot(built, bot_channel, webhook=intake)
 
     _with_app(settings, work)
+
+
+def _multi(settings: Settings) -> tuple[str, str]:
+    """(token, Redis URL) for the multi-worker commands, or a clear error."""
+    from bot.workers import MultiWorkerUnavailable, check_settings
+
+    token = settings.telegram.token
+    if token is None:
+        _fail("No bot token: set SICHENG_TELEGRAM__TOKEN (see .env.example).")
+    try:
+        return token.get_secret_value(), check_settings(settings)
+    except MultiWorkerUnavailable as error:
+        _fail(str(error))
+
+
+@app.command()
+def worker(
+    channel: str = typer.Option(None, help="aiogram (default) or ptb."),
+    api_url: str = typer.Option(None, "--api-url", help="Bot API server (default: Telegram's)."),
+    concurrency: int = typer.Option(16, min=1, max=256, help="Updates of different people handled at once."),
+) -> None:
+    """One of several worker processes (PostgreSQL + Redis): handles the updates `sicheng intake` takes in."""
+    settings = _settings()
+    token, redis_url = _multi(settings)
+    from bot.runner import make_channel
+    from bot.workers import run_worker
+
+    kind = channel or settings.telegram.channel
+    url = api_url or settings.telegram.api_url
+
+    async def work(built: Any, redis: Any) -> None:
+        bot_channel = make_channel(built, kind, token, url)
+        await run_worker(built, bot_channel, redis, token, concurrency=concurrency, prefix=settings.redis.prefix)
+
+    _with_redis(settings, redis_url, work)
+
+
+@app.command()
+def intake(
+    polling: bool = typer.Option(False, "--polling", help="Long polling instead of the webhook (one intake only)."),
+    channel: str = typer.Option(None, help="aiogram (default) or ptb."),
+    api_url: str = typer.Option(None, "--api-url", help="Bot API server (default: Telegram's)."),
+    webhook_url: str = typer.Option(None, "--webhook-url", help="Public HTTPS URL Telegram posts to."),
+    webhook_host: str = typer.Option(None, "--webhook-host", help="Address to listen on (default 127.0.0.1)."),
+    webhook_port: int = typer.Option(None, "--webhook-port", help="Port to listen on (default 8081)."),
+    webhook_path: str = typer.Option(None, "--webhook-path", help="Path to listen on (default /telegram/webhook)."),
+) -> None:
+    """Take updates in for several workers (PostgreSQL + Redis): store each, then announce it to `sicheng worker`.
+
+    By webhook (several intakes may run behind the proxy), or with --polling (exactly one intake)."""
+    settings = _settings()
+    token, redis_url = _multi(settings)
+    from bot.channels.webhook import WebhookIntake, start_webhook
+    from bot.runner import make_channel
+    from bot.workers import Take, run_intake
+
+    kind = channel or settings.telegram.channel
+    url = api_url or settings.telegram.api_url
+    hook: WebhookIntake | None = None
+    if not polling:
+        try:
+            hook = WebhookIntake.from_settings(
+                settings.webhook, token, url=webhook_url, host=webhook_host, port=webhook_port, path=webhook_path
+            )
+        except ValueError as error:
+            _fail(str(error))
+        if not hook.url:
+            _fail(
+                "No public webhook URL: set SICHENG_WEBHOOK__URL (the HTTPS address of your proxy that forwards to "
+                "this process) or pass --webhook-url; or take updates with --polling (one intake only)."
+            )
+
+    async def work(built: Any, redis: Any) -> None:
+        bot_channel = make_channel(built, kind, token, url)
+
+        async def serve(take: Take, stop: asyncio.Event) -> None:
+            assert hook is not None
+            server = await start_webhook(bot_channel, hook, take)
+            await server.serve(stop)
+
+        await run_intake(built, bot_channel, redis, token, serve=serve if hook else None, prefix=settings.redis.prefix)
+
+    _with_redis(settings, redis_url, work)
+
+
+def _with_redis(settings: Settings, redis_url: str, work: Callable[[Any, Any], Awaitable[None]]) -> None:
+    """Run ``work(app, redis)`` for the multi-worker commands: a clear error when Redis cannot be reached."""
+    from bot.workers import MultiWorkerUnavailable, connect
+
+    async def with_redis(built: Any) -> None:
+        redis = await connect(redis_url)
+        try:
+            await work(built, redis)
+        finally:
+            await redis.aclose()
+
+    try:
+        _with_app(settings, with_redis)
+    except MultiWorkerUnavailable as error:
+        _fail(str(error))
 
 
 @app.command()

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TELEGRAM_API = "https://api.telegram.org"
+SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")  # what Telegram allows in a webhook's secret_token
+# The update kinds bot.channels.translate turns into something to handle; a webhook asks Telegram for these only.
+HANDLED_UPDATES = ("message", "callback_query", "poll_answer")
 
 
 class TelegramSettings(BaseModel):
@@ -34,8 +38,10 @@ class DatabaseSettings(BaseModel):
 
 
 class RedisSettings(BaseModel):
-    # Empty: single process, in-memory locks and SQL dialog state. Set it when running several workers.
+    # Empty: single process, in-memory locks. Required by `sicheng worker` / `sicheng intake` (several workers).
     url: str | None = None
+    # Start of every key (streams, locks, leases); several bots or test runs on one Redis use different ones.
+    prefix: str = Field("sicheng", pattern=r"^[A-Za-z0-9_.:-]{1,40}$")
 
 
 class LocaleSettings(BaseModel):
@@ -49,9 +55,33 @@ class SandboxSettings(BaseModel):
     database: str = "sqlite+aiosqlite:///./sicheng-sandbox.db"
 
 
+class WebhookSettings(BaseModel):
+    """``sicheng run --webhook``: Telegram posts updates to ``url`` (HTTPS, at a TLS-terminating proxy), which forwards
+    them to ``host:port`` + ``path`` where the bot listens in plain HTTP."""
+
+    url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8081, ge=0, le=65535)
+    path: str = Field("/telegram/webhook", pattern="^/")
+    # Telegram sends it back in X-Telegram-Bot-Api-Secret-Token; 1-256 of A-Za-z0-9_- (checked at start, never echoed).
+    # Unset: derived from the token (stable across restarts and processes, see bot.channels.webhook.derive_secret).
+    secret: SecretStr | None = None
+    max_connections: int = Field(40, ge=1, le=100)
+    # Any other kind would only cost a request and an inbox row.
+    allowed_updates: list[str] = Field(default_factory=lambda: list(HANDLED_UPDATES))
+    max_body: int = Field(1024 * 1024, ge=1024)
+
+
 class FilesSettings(BaseModel):
     # Where residents' photos are kept (metadata stripped). A local folder by default; back it up.
     root: Path = Path("./media")
+
+
+class MetricsSettings(BaseModel):
+    """``GET /metrics`` in Prometheus' text format (docs/operations.md). Port 0: off. Keep it on a private address."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
 
 
 class Settings(BaseSettings):
@@ -64,6 +94,10 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     locale: LocaleSettings = LocaleSettings()
     sandbox: SandboxSettings = SandboxSettings()
+    webhook: WebhookSettings = WebhookSettings()
     files: FilesSettings = FilesSettings()
+    metrics: MetricsSettings = MetricsSettings()
     content_dir: Path | None = None
     log_level: str = "INFO"
+    # "json": one JSON object a line (time, level, logger, message, update_id, user_id, exception).
+    log_format: str = Field("text", pattern="^(text|json)$")

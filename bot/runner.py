@@ -13,7 +13,7 @@ import gc
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +22,8 @@ from bot.app import App, utcnow
 from bot.channels.dispatcher import Dispatcher, bulk_rate
 from bot.channels.gate import GateLimits, SendGate
 from bot.channels.inbox import Inbox, poll
+from bot.channels.webhook import WebhookIntake, start_webhook
+from bot.metrics import start_metrics_server
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +111,15 @@ class Timing:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: App, channel: Any, timing: Timing = Timing()) -> AsyncIterator[list[asyncio.Task[None]]]:
+async def serving(
+    app: App, channel: Any, timing: Timing = Timing(), webhook: WebhookIntake | None = None
+) -> AsyncIterator[list[asyncio.Task[None]]]:
     """Start intake, the inbox worker, the outbox dispatcher and the ticker; yield their tasks (intake first). On exit
-    polling ends first (nothing more is confirmed to Telegram), updates in hand get ``drain_seconds`` to finish, the
-    rest stay pending in the inbox for the next start."""
+    intake ends first (polling stops, or the webhook server stops accepting: nothing more is confirmed to Telegram),
+    updates in hand get ``drain_seconds`` to finish, the rest stay pending in the inbox for the next start.
+
+    Intake is long polling, or with ``webhook`` a server whose 200 follows ``inbox.take``'s commit; setWebhook is called
+    at start and the webhook is *not* deleted on exit: Telegram keeps the updates for the next start."""
     stop: asyncio.Event = channel.stopping
     await channel.start()
     dispatcher = make_dispatcher(app, channel.sender, timing.now)
@@ -125,8 +132,13 @@ async def serving(app: App, channel: Any, timing: Timing = Timing()) -> AsyncIte
         if removed:
             log.info("removed %s half-written photo file(s) left by a crash", removed)
     await inbox.recover()
+    intake: Coroutine[Any, Any, None]
+    if webhook is None:
+        intake = poll(channel.fetch_updates, inbox, stop, seconds=timing.poll_seconds)
+    else:
+        intake = (await start_webhook(channel, webhook, inbox.take)).serve(stop)
     tasks = [
-        asyncio.create_task(poll(channel.fetch_updates, inbox, stop, seconds=timing.poll_seconds), name="intake"),
+        asyncio.create_task(intake, name="intake"),
         asyncio.create_task(inbox.run(stop), name="inbox"),
         asyncio.create_task(dispatcher.run(stop), name="outbox"),
         asyncio.create_task(run_ticker(app, dispatcher, stop, timing.tick_seconds, timing.now), name="ticker"),
@@ -147,20 +159,29 @@ async def serving(app: App, channel: Any, timing: Timing = Timing()) -> AsyncIte
             await channel.close()
 
 
-async def run_bot(app: App, channel: Any, *, handle_signals: bool = True, timing: Timing = Timing()) -> None:
-    """Intake, handling, delivery and timers until ``channel.stopping`` is set (or a signal arrives)."""
+async def run_bot(
+    app: App,
+    channel: Any,
+    *,
+    handle_signals: bool = True,
+    timing: Timing = Timing(),
+    webhook: WebhookIntake | None = None,
+) -> None:
+    """Intake (long polling, or ``webhook``), handling, delivery and timers until ``channel.stopping`` is set (or a
+    signal arrives)."""
     stop: asyncio.Event = channel.stopping
+    metrics = await start_metrics_server(app.settings, app.uow)  # GET /metrics when SICHENG_METRICS__PORT is set
     if handle_signals:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
     try:
-        async with serving(app, channel, timing) as tasks:
+        async with serving(app, channel, timing, webhook) as tasks:
             # Everything built at start-up lives for the whole run: keep it out of the collector's sweeps (less GC
             # time per update under a burst, measured with bench.handling).
             gc.collect()
             gc.freeze()
-            log.info("polling with %s", type(channel).__name__)
+            log.info("%s with %s", "webhook intake" if webhook else "polling", type(channel).__name__)
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task.exception() is not None and not stop.is_set():
@@ -170,4 +191,5 @@ async def run_bot(app: App, channel: Any, *, handle_signals: bool = True, timing
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+        await metrics.stop()
         log.info("stopped")

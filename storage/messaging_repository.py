@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -18,12 +18,50 @@ from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
 from bot.domain.notices import Priority
 from bot.domain.outbox_admin import OutboxEntry, Selection
 from storage.messaging_models import InboxRow, OutboxRow
-from storage.models import GroupChatRow, ResidentRow
+from storage.models import CacheRevRow, DialogStateRow, GroupChatRow, ResidentRow
+from storage.revisions import COMMUNITIES, note_revisions, resident_key, state_key
 
 # Core-level statements on the tables (no ORM bulk machinery: these run several times per update).
 INBOX = cast(Table, InboxRow.__table__)
 OUTBOX = cast(Table, OutboxRow.__table__)
+RESIDENT = cast(Table, ResidentRow.__table__)
+CACHE_REV = cast(Table, CacheRevRow.__table__)
+STATE = cast(Table, DialogStateRow.__table__)
 BULK = int(Priority.BULK)
+
+# Statements run for every update, built once (building one costs more than SQLAlchemy's cached compilation).
+_START = (
+    update(INBOX)
+    .where(INBOX.c.id == bindparam("row"), INBOX.c.status == "pending")
+    .values(status="done", handled_at=bindparam("now"))
+)
+_START_READING = _START.returning(
+    select(RESIDENT.c.rev).where(RESIDENT.c.telegram_id == bindparam("user")).scalar_subquery(),
+    select(CACHE_REV.c.rev).where(CACHE_REV.c.name == COMMUNITIES[0]).scalar_subquery(),
+    select(STATE.c.rev)
+    .where(STATE.c.user_id == bindparam("user"), STATE.c.chat_id == bindparam("chat"))
+    .scalar_subquery(),
+)
+_PENDING = (
+    select(INBOX.c.id, INBOX.c.update_id, INBOX.c.payload, INBOX.c.user_id, INBOX.c.attempts, INBOX.c.error)
+    .where(INBOX.c.status == "pending", or_(INBOX.c.not_before.is_(None), INBOX.c.not_before <= bindparam("now")))
+    .order_by(INBOX.c.id)
+    .limit(bindparam("limit"))
+)
+_PENDING_SKIP = _PENDING.where(INBOX.c.id.not_in(bindparam("skip", expanding=True)))
+_ADD_MANY = OUTBOX.insert().returning(OUTBOX.c.id)
+_FINISH_MANY = (
+    update(OUTBOX)
+    .where(OUTBOX.c.id == bindparam("row"))
+    .values(
+        status=bindparam("mark"),
+        sent_at=bindparam("at"),
+        message_id=bindparam("message"),
+        error=bindparam("why"),
+        claimed_until=None,
+        claimed_by=None,
+    )
+)
 
 
 def digest(update: dict[str, Any]) -> str:
@@ -51,10 +89,12 @@ class SqlInboxRepository:
         return (postgresql if self._s.get_bind().dialect.name == "postgresql" else sqlite).insert(INBOX)
 
     async def add(self, updates: Sequence[dict[str, Any]], now: datetime) -> int:
-        """Record updates (a redelivered one is recorded once); returns how many were new."""
-        added = 0
-        for update_ in updates:
-            values = {
+        """Record updates (a redelivered one is recorded once); returns how many were new. One statement for the
+        whole batch (getUpdates returns up to 100)."""
+        if not updates:
+            return 0
+        rows = [
+            {
                 "update_id": int(update_.get("update_id", 0)),
                 "digest": digest(update_),
                 "payload": update_,
@@ -63,34 +103,38 @@ class SqlInboxRepository:
                 "attempts": 0,
                 "received_at": now,
             }
-            stmt = self._insert().values(**values).on_conflict_do_nothing(index_elements=["update_id", "digest"])
-            result = await self._s.execute(stmt)
-            added += int(getattr(result, "rowcount", 0) or 0)
-        return added
+            for update_ in updates
+        ]
+        stmt = self._insert().on_conflict_do_nothing(index_elements=["update_id", "digest"]).returning(INBOX.c.id)
+        return len((await self._s.execute(stmt, rows)).all())
 
     async def pending(self, now: datetime, limit: int, skip: Sequence[int] = ()) -> list[InboxItem]:
         """Updates to handle, oldest first (``skip``: ones this process is handling)."""
-        query = (
-            select(InboxRow)
-            .where(InboxRow.status == "pending", or_(InboxRow.not_before.is_(None), InboxRow.not_before <= now))
-            .order_by(InboxRow.id)
-            .limit(limit)
-        )
+        params: dict[str, Any] = {"now": now, "limit": limit}
         if skip:
-            query = query.where(InboxRow.id.not_in(list(skip)))
-        return [_inbox(r) for r in (await self._s.scalars(query)).all()]
+            params["skip"] = list(skip)
+        rows = (await self._s.execute(_PENDING_SKIP if skip else _PENDING, params)).all()
+        # Plain columns, no ORM objects: the payload is a fresh dict already.
+        return [InboxItem(r.id, r.update_id, r.payload, r.user_id, r.attempts, r.error) for r in rows]
 
-    async def start(self, item_id: int, now: datetime) -> bool:
+    async def start(self, item_id: int, now: datetime, *, sender: tuple[int, int] | None = None) -> bool:
         """Mark the update done in the transaction that handles it; False if it was handled already.
 
         On PostgreSQL the row stays locked until that transaction ends, so a second worker waits, then sees it done.
+        With ``sender`` (user id, chat id) the same statement reads the cache revisions the update needs — the
+        sender's resident, the communities, the sender's dialog state in that chat — for the caches to compare with
+        (storage/revisions.py): no extra round trip.
         """
-        result = await self._s.execute(
-            update(INBOX)
-            .where(InboxRow.id == item_id, InboxRow.status == "pending")
-            .values(status="done", handled_at=now)
-        )
-        return bool(getattr(result, "rowcount", 0))
+        if sender is None:
+            result = await self._s.execute(_START, {"row": item_id, "now": now})
+            return bool(getattr(result, "rowcount", 0))
+        user_id, chat_id = sender
+        params = {"row": item_id, "now": now, "user": user_id, "chat": chat_id}
+        row = (await self._s.execute(_START_READING, params)).first()
+        if row is None:
+            return False
+        note_revisions({resident_key(user_id): row[0], COMMUNITIES: row[1], state_key(user_id, chat_id): row[2]})
+        return True
 
     async def defer(self, item_id: int, until: datetime, reason: str) -> None:
         await self._s.execute(
@@ -134,6 +178,69 @@ class SqlInboxRepository:
     async def set_aside_items(self, limit: int = 50) -> list[InboxItem]:
         query = select(InboxRow).where(InboxRow.status == "set_aside").order_by(InboxRow.id.desc()).limit(limit)
         return [_inbox(r) for r in (await self._s.scalars(query)).all()]
+
+    # ---- several workers (bot/workers.py) ----------------------------------------------------------------------
+
+    async def add_announced(self, updates: Sequence[dict[str, Any]], now: datetime) -> list[tuple[int, int | None]]:
+        """Like :meth:`add`, returning (row id, sender) of each update new to the inbox, to announce to workers."""
+        rows: list[tuple[int, int | None]] = []
+        for update_ in updates:
+            stmt = (
+                self._insert()
+                .values(
+                    update_id=int(update_.get("update_id", 0)),
+                    digest=digest(update_),
+                    payload=update_,
+                    user_id=sender_of(update_),
+                    status="pending",
+                    attempts=0,
+                    received_at=now,
+                )
+                .on_conflict_do_nothing(index_elements=["update_id", "digest"])
+                .returning(InboxRow.id, InboxRow.user_id)
+            )
+            row = (await self._s.execute(stmt)).first()
+            if row is not None:
+                rows.append((int(row[0]), None if row[1] is None else int(row[1])))
+        return rows
+
+    async def pending_of(self, user_id: int | None, row: int, now: datetime, limit: int = 20) -> list[InboxItem]:
+        """The sender's pending updates that are due, oldest first (without a sender: that one row, if pending)."""
+        due = or_(InboxRow.not_before.is_(None), InboxRow.not_before <= now)
+        mine = InboxRow.user_id == user_id if user_id is not None else InboxRow.id == row
+        query = select(InboxRow).where(InboxRow.status == "pending", mine, due).order_by(InboxRow.id).limit(limit)
+        return [_inbox(r) for r in (await self._s.scalars(query)).all()]
+
+    async def pick_of(self, user_id: int | None, row: int, now: datetime, limit: int = 20) -> list[InboxItem]:
+        """:meth:`pending_of` and :meth:`picked` in one statement: the sender's due rows, their attempt counted (the
+        items carry the count from before, as :meth:`pending` gives it), oldest first."""
+        due = or_(INBOX.c.not_before.is_(None), INBOX.c.not_before <= now)
+        mine = INBOX.c.user_id == user_id if user_id is not None else INBOX.c.id == row
+        chosen = select(INBOX.c.id).where(INBOX.c.status == "pending", mine, due).order_by(INBOX.c.id).limit(limit)
+        result = await self._s.execute(
+            update(INBOX)
+            .where(INBOX.c.id.in_(chosen.scalar_subquery()))
+            .values(attempts=INBOX.c.attempts + 1)
+            .returning(INBOX.c.id, INBOX.c.update_id, INBOX.c.payload, INBOX.c.user_id, INBOX.c.attempts, INBOX.c.error)
+        )
+        items = [InboxItem(r[0], r[1], dict(r[2]), r[3], int(r[4]) - 1, r[5]) for r in result.all()]
+        return sorted(items, key=lambda item: item.id)
+
+    async def overlooked(self, received_before: datetime, now: datetime, limit: int) -> list[tuple[int, int | None]]:
+        """Pending, due updates received before ``received_before``: their announcement may be lost."""
+        due = or_(InboxRow.not_before.is_(None), InboxRow.not_before <= now)
+        query = (
+            select(InboxRow.id, InboxRow.user_id)
+            .where(InboxRow.status == "pending", InboxRow.received_at < received_before, due)
+            .order_by(InboxRow.id)
+            .limit(limit)
+        )
+        return [(int(i), None if u is None else int(u)) for i, u in (await self._s.execute(query)).all()]
+
+    async def pending_count(self) -> int:
+        """Updates stored and not handled yet (due or not): one range of the status index (``bot.metrics``)."""
+        query = select(func.count()).select_from(InboxRow).where(InboxRow.status == "pending")
+        return int(await self._s.scalar(query) or 0)
 
 
 def _inbox(row: InboxRow) -> InboxItem:
@@ -179,6 +286,40 @@ class SqlOutboxRepository:
             stmt = stmt.on_conflict_do_nothing(index_elements=["key"])
         stmt = stmt.returning(OUTBOX.c.id)
         return (await self._s.execute(stmt)).scalar_one_or_none()
+
+    async def add_many(
+        self,
+        messages: Sequence[tuple[int, str, dict[str, Any]]],
+        *,
+        now: datetime,
+        priority: int,
+        claimed_by: str | None = None,
+        claimed_until: datetime | None = None,
+    ) -> list[int]:
+        """Queue several messages (chat, kind, payload) without keys in one statement; their ids, in order."""
+        if not messages:
+            return []
+        rows = [
+            {
+                "chat_id": chat_id,
+                "kind": kind,
+                "payload": payload,
+                "priority": priority,
+                "key": None,
+                "ref": None,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+                "claimed_by": claimed_by,
+                "claimed_until": claimed_until,
+            }
+            for chat_id, kind, payload in messages
+        ]
+        # SQLAlchemy sends the rows as one multi-row INSERT of a statement compiled once ("insertmanyvalues"; a
+        # .values(list) would be compiled anew every time). Ids count up along the rows (SQLite's rowids and
+        # PostgreSQL's sequence alike), so sorting them restores the order RETURNING does not promise.
+        result = await self._s.execute(_ADD_MANY, rows)
+        return sorted(int(i) for i in result.scalars().all())
 
     async def claim(self, by: str, now: datetime, until: datetime, limit: int) -> list[OutboxItem]:
         """Lease due rows, most urgent first; rows another dispatcher holds (or locks right now) are skipped."""
@@ -245,6 +386,16 @@ class SqlOutboxRepository:
                 claimed_by=None,
             )
         )
+
+    async def finish_many(self, marks: Sequence[tuple[int, OutboxStatus, datetime, int | None, str | None]]) -> None:
+        """:meth:`finish` for several rows (id, status, at, message id, error) in one statement."""
+        if not marks:
+            return
+        params = [
+            {"row": i, "mark": status.value, "at": at, "message": message_id, "why": error[:300] if error else None}
+            for i, status, at, message_id, error in marks
+        ]
+        await self._s.execute(_FINISH_MANY, params)
 
     async def retry(self, item_id: int, not_before: datetime, error: str | None) -> None:
         await self._s.execute(
@@ -389,6 +540,13 @@ class SqlOutboxRepository:
             .values(status=OutboxStatus.CANCELLED.value, sent_at=at, error=reason[:300])
         )
         return int(getattr(result, "rowcount", 0) or 0)
+
+    async def backlog(self) -> dict[int, int]:
+        """Pending rows by priority (due or held until later): one range of the status index (``bot.metrics``)."""
+        rows = await self._s.execute(
+            select(OutboxRow.priority, func.count()).where(OutboxRow.status == "pending").group_by(OutboxRow.priority)
+        )
+        return {int(priority): int(n) for priority, n in rows.all()}
 
 
 def _selected(query: Any, selection: Selection) -> Any:

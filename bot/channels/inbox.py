@@ -20,8 +20,9 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
+from bot import metrics
 from bot.channels.dispatcher import Dispatcher
 from bot.channels.translate import to_incoming
 from bot.conversation.core import Core, Deferred
@@ -63,8 +64,13 @@ class Inbox:
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
+        # Whether pending rows may be waiting that were not started yet: set by intake, by a start that filled every
+        # free slot and by the idle timer (rows deferred until later). Handled updates wake the loop only then,
+        # instead of a query for every update that finishes (bench.handling).
+        self._more = True
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
+        self.deferrals = 0  # updates deferred so far (``Deferred``: a handler could not act yet)
 
     # ---- intake ------------------------------------------------------------------------------
 
@@ -75,6 +81,7 @@ class Inbox:
         async with self._tx.scope() as uow:
             added = await uow.inbox.add(updates, self._clock())
             await uow.commit()
+        self._more = True
         self._wake.set()
         return added
 
@@ -92,14 +99,19 @@ class Inbox:
         """Handle pending updates until ``stop``; then let the ones in hand finish."""
         while not stop.is_set():
             self._wake.clear()  # before looking, so an update stored while we look is not left waiting for IDLE
-            try:
-                started = await self.start_pending()
-            except Exception:
-                log.exception("inbox: could not read pending updates")
-                started = 0
+            started = 0
+            if self._more:
+                self._more = False
+                try:
+                    started = await self.start_pending()
+                except Exception:
+                    log.exception("inbox: could not read pending updates")
+                    self._more = True
             if started == 0 or len(self._in_flight) >= self._concurrency:
-                with contextlib.suppress(TimeoutError):
+                try:
                     await asyncio.wait_for(self._wake.wait(), IDLE)
+                except TimeoutError:
+                    self._more = True  # rows deferred until now, or stored by another process
 
     async def start_pending(self) -> int:
         """Start handling pending updates not in hand yet, oldest first, as many as there are free slots.
@@ -109,9 +121,12 @@ class Inbox:
         """
         room = self._concurrency - len(self._in_flight)
         if room <= 0:
+            self._more = True
             return 0
         async with self._uow() as uow:
             items = await uow.inbox.pending(self._clock(), min(room, BATCH), sorted(self._in_flight))
+        if len(items) == min(room, BATCH):
+            self._more = True  # there may be more behind them
         if items:
             async with self._tx.scope() as tx:  # a write: through the serialised writer on SQLite
                 await tx.inbox.picked([i.id for i in items])
@@ -138,7 +153,17 @@ class Inbox:
             await self._retry_later(item, f"{type(error).__name__}: {error}")
         finally:
             self._in_flight.discard(item.id)
-            self._wake.set()
+            if self._more:  # a slot is free for rows that are waiting
+                self._wake.set()
+
+    async def handle_held(self, item: InboxItem) -> None:
+        """Handle one stored update when the caller already holds the sender's lock (the multi-worker loop,
+        ``bot/workers.py``); if storage or the outbox fails it is tried again later, as :meth:`_guarded` does."""
+        try:
+            await self._handle_locked(item)
+        except Exception as error:
+            log.exception("inbox: update %s (row %s) could not be handled; trying again later", item.update_id, item.id)
+            await self._retry_later(item, f"{type(error).__name__}: {error}")
 
     async def handle(self, item: InboxItem) -> None:
         """Handle one stored update exactly once (see the module's docstring).
@@ -157,7 +182,8 @@ class Inbox:
         if self._prefetch is not None:  # downloads cannot be in a transaction: idempotent, before it
             await self._prefetch(incoming)
         try:
-            replies = await self._handle_in_transaction(item, incoming)
+            with metrics.timed_update(incoming):  # counts, latency, update_id/user_id in log records
+                replies = await self._handle_in_transaction(item, incoming)
         except Deferred as wait:
             await self._defer(item, wait)
             return
@@ -168,31 +194,26 @@ class Inbox:
     async def _handle_in_transaction(self, item: InboxItem, incoming: Incoming) -> list[OutboxItem] | None:
         now = self._clock()
         async with self._tx.scope() as uow:
-            if not await uow.inbox.start(item.id, now):
+            # The same statement reads the revisions the caches of the sender's profile, the communities and the
+            # sender's dialog state are checked against (storage/revisions.py).
+            if not await uow.inbox.start(item.id, now, sender=(incoming.user_id, incoming.chat_id)):
                 return None  # handled already (another worker, or a redelivery)
             if incoming.chat_type.is_group:
                 await uow.outbox.group_reachable(incoming.chat_id)
             outgoing = await self.core.process(incoming)
-            until = now + self.dispatcher.lease
-            replies: list[OutboxItem] = []
-            for out in outgoing:
-                kind, payload = out_to_json(out)
-                chat = getattr(out, "chat_id", incoming.chat_id)
-                row = await uow.outbox.add(
-                    chat,
-                    kind,
-                    payload,
-                    now=now,
-                    priority=int(Priority.REPLY),
-                    claimed_by=self.dispatcher.name,
-                    claimed_until=until,
-                )
-                if row is not None:
-                    replies.append(
-                        OutboxItem(row, chat, kind, payload, int(Priority.REPLY), None, OutboxStatus.PENDING)
-                    )
+            messages = [(getattr(out, "chat_id", incoming.chat_id), *out_to_json(out)) for out in outgoing]
+            rows = await uow.outbox.add_many(
+                messages,
+                now=now,
+                priority=int(Priority.REPLY),
+                claimed_by=self.dispatcher.name,
+                claimed_until=now + self.dispatcher.lease,
+            )
             await uow.commit()
-        return replies
+        return [
+            OutboxItem(row, chat, kind, payload, int(Priority.REPLY), None, OutboxStatus.PENDING)
+            for row, (chat, kind, payload) in zip(rows, messages, strict=True)
+        ]
 
     async def _incoming(self, item: InboxItem) -> Incoming | None:
         """The update as the core sees it; a malformed one is set aside (kept for inspection), once."""
@@ -233,6 +254,7 @@ class Inbox:
             log.exception("inbox: could not reschedule update %s", item.update_id)
 
     async def _defer(self, item: InboxItem, wait: Deferred) -> None:
+        self.deferrals += 1  # the multi-worker loop looks again soon when this moved
         async with self._tx.scope() as uow:
             if item.attempts + 1 >= MAX_INBOX_ATTEMPTS * 3:
                 await uow.inbox.set_aside(item.id, self._clock(), f"deferred too often: {wait}")
@@ -241,9 +263,15 @@ class Inbox:
             await uow.commit()
 
 
+class Intake(Protocol):
+    """Where polled updates go: the inbox, or (several workers) the inbox plus an announcement."""
+
+    async def take(self, updates: Sequence[dict[str, Any]]) -> int: ...
+
+
 async def poll(
     fetch: Callable[[int | None, int], Awaitable[list[dict[str, Any]]]],
-    inbox: Inbox,
+    inbox: Intake,
     stop: asyncio.Event,
     *,
     seconds: int = 25,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
@@ -89,10 +90,39 @@ class AuditRepository(Protocol):
     async def pseudonymise(self, erasure: Erasure) -> int: ...
 
 
+@dataclass(frozen=True)
+class Credit:
+    """Points to add to a locked account: one entry, its lot and the balance (``PointsRepository.add_credits``)."""
+
+    account_id: int
+    amount: int
+    reason: Reason
+    ref: str
+    key: str
+    at: datetime
+    expires_at: datetime | None
+
+
 class PointsRepository(Protocol):
     """Accounts, the append-only ledger and its lots. ``lock_account*`` serialise writers of one account."""
 
     async def lock_account(self, resident_id: int, community_id: int) -> Account: ...
+
+    async def lock_for_award(
+        self, resident_id: int, key: str, reason: Reason, windows: tuple[datetime, datetime] | None
+    ) -> tuple[Account, bool, int, int] | None: ...
+
+    async def lock_members(self, resident_ids: Sequence[int]) -> dict[int, Account]: ...
+
+    async def add_credit(self, credit: Credit, actor: int | None = None) -> int | None: ...
+
+    async def taken_keys(self, keys: Sequence[str]) -> set[str]: ...
+
+    async def earned_many(
+        self, account_ids: Sequence[int], reasons: Sequence[Reason], day: datetime, week: datetime
+    ) -> dict[tuple[int, Reason], tuple[int, int]]: ...
+
+    async def add_credits(self, credits: Sequence[Credit]) -> None: ...
 
     async def lock_account_id(self, account_id: int) -> Account: ...
 
@@ -109,8 +139,6 @@ class PointsRepository(Protocol):
     async def entry_ref(self, key: str) -> str | None: ...
 
     async def community_of(self, resident_id: int) -> int | None: ...
-
-    async def earned_since(self, account_id: int, reason: Reason, day: datetime, week: datetime) -> tuple[int, int]: ...
 
     async def add_entry(
         self,
@@ -251,6 +279,8 @@ class JobRepository(Protocol):
 
     async def retry(self, job_id: int, due_at: datetime, error: str) -> None: ...
 
+    async def oldest_due(self, now: datetime) -> datetime | None: ...
+
 
 class QuizRepository(Protocol):
     """Quiz rounds, answers, reviews, group quizzes and votes; ``add_*`` return None/False for a repeat."""
@@ -281,6 +311,10 @@ class QuizRepository(Protocol):
 
     async def save_review(self, resident_id: int, review: Review) -> None: ...
 
+    async def reviews_of(self, question_id: str, resident_ids: Sequence[int]) -> dict[int, Review]: ...
+
+    async def save_reviews(self, reviews: Sequence[tuple[int, Review]]) -> None: ...
+
     async def running_quiz(self, chat_id: int) -> GroupQuiz | None: ...
 
     async def group_quiz(self, quiz_id: int) -> GroupQuiz | None: ...
@@ -301,7 +335,7 @@ class QuizRepository(Protocol):
 
     async def add_vote(self, poll: GroupPoll, vote: PollVote, now: datetime) -> int | None: ...
 
-    async def set_vote_credit(self, vote_id: int, resident_id: int, points: int) -> None: ...
+    async def set_votes_credit(self, credits: Sequence[tuple[int, int, int]]) -> None: ...
 
     async def votes(self, quiz_id: int, position: int | None = None) -> list[PollVote]: ...
 
@@ -329,7 +363,7 @@ class InboxRepository(Protocol):
 
     async def pending(self, now: datetime, limit: int, skip: Sequence[int] = ()) -> list[InboxItem]: ...
 
-    async def start(self, item_id: int, now: datetime) -> bool: ...
+    async def start(self, item_id: int, now: datetime, *, sender: tuple[int, int] | None = None) -> bool: ...
 
     async def defer(self, item_id: int, until: datetime, reason: str) -> None: ...
 
@@ -344,6 +378,18 @@ class InboxRepository(Protocol):
     async def counts(self) -> dict[str, int]: ...
 
     async def set_aside_items(self, limit: int = 50) -> list[InboxItem]: ...
+
+    async def add_announced(self, updates: Sequence[dict[str, Any]], now: datetime) -> list[tuple[int, int | None]]: ...
+
+    async def pending_of(self, user_id: int | None, row: int, now: datetime, limit: int = 20) -> list[InboxItem]: ...
+
+    async def pick_of(self, user_id: int | None, row: int, now: datetime, limit: int = 20) -> list[InboxItem]: ...
+
+    async def overlooked(
+        self, received_before: datetime, now: datetime, limit: int
+    ) -> list[tuple[int, int | None]]: ...
+
+    async def pending_count(self) -> int: ...
 
 
 class OutboxRepository(Protocol):
@@ -362,6 +408,20 @@ class OutboxRepository(Protocol):
         claimed_by: str | None = None,
         claimed_until: datetime | None = None,
     ) -> int | None: ...
+
+    async def add_many(
+        self,
+        messages: Sequence[tuple[int, str, dict[str, Any]]],
+        *,
+        now: datetime,
+        priority: int,
+        claimed_by: str | None = None,
+        claimed_until: datetime | None = None,
+    ) -> list[int]: ...
+
+    async def finish_many(
+        self, marks: Sequence[tuple[int, OutboxStatus, datetime, int | None, str | None]]
+    ) -> None: ...
 
     async def claim(self, by: str, now: datetime, until: datetime, limit: int) -> list[OutboxItem]: ...
 
@@ -404,6 +464,8 @@ class OutboxRepository(Protocol):
     async def requeue_failed(self, ids: Sequence[int]) -> list[int | None]: ...
 
     async def cancel_pending(self, ids: Sequence[int], at: datetime, reason: str) -> int: ...
+
+    async def backlog(self) -> dict[int, int]: ...
 
 
 class CampaignRepository(Protocol):

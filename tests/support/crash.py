@@ -462,8 +462,9 @@ class Kill:
 class BotProcess:
     """``sicheng run`` against the emulator: started, killed and restarted by the test."""
 
-    def __init__(self, env: CrashEnv) -> None:
+    def __init__(self, env: CrashEnv, argv: Sequence[str] | None = None) -> None:
         self.env = env
+        self.argv = list(argv) if argv is not None else None  # default: ``sicheng run`` (env.argv())
         self.starts = 0
         self.kills: list[Kill] = []
         self.child: Launched | None = None
@@ -485,7 +486,7 @@ class BotProcess:
         self._request_mark = self.env.emulator.requests_started
         self.started_at = time.monotonic()
         environment = {**self.env.process_env(), **(extra_env or {})}
-        self.child = await self.env.launch(self.env.argv(), environment, self.env.log)
+        self.child = await self.env.launch(self.argv or self.env.argv(), environment, self.env.log)
 
     async def wait_ready(self, timeout: float = START_TIMEOUT) -> float:
         """Until the bot's first getUpdates request arrives (it has started and is polling); returns seconds."""
@@ -643,6 +644,7 @@ class CrashEnv:
     log: Path
     bots: list[BotProcess] = field(default_factory=list)
     tables: frozenset[str] = frozenset()
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. Redis for the multi-worker test
     settled: dict[str, int] = field(default_factory=dict)  # inbox/outbox rows by status when the bot last settled
     began: float = field(default_factory=time.monotonic)
 
@@ -669,10 +671,11 @@ class CrashEnv:
             "SICHENG_TELEGRAM__GROUP_PER_MINUTE": "1000",
             "SICHENG_LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            **self.extra_env,
         }
 
-    def bot(self) -> BotProcess:
-        process = BotProcess(self)
+    def bot(self, argv: Sequence[str] | None = None) -> BotProcess:
+        process = BotProcess(self, argv)
         self.bots.append(process)
         return process
 

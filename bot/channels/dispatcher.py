@@ -231,9 +231,9 @@ class Dispatcher:
         bulk = item.priority >= Priority.BULK
         try:
             for out in outs:
-                if bulk and not (isinstance(out, OutMessage | OutPhoto) and out.paid):
-                    await self._bulk_turn()
-                async with self._requests:
+                async with self._requests:  # the bulk turn inside: the send leaves at its turn, not later in a bunch
+                    if bulk and not (isinstance(out, OutMessage | OutPhoto) and out.paid):
+                        await self._bulk_turn()
                     sent = await send_one(self.sender, out)
                 message_id = message_id or sent[1]
                 if isinstance(out, OutPoll) and sent[0] is not None:

@@ -33,7 +33,7 @@ from redis.exceptions import RedisError
 from bot.app import App, utcnow
 from bot.channels.broker import Announcement, UpdateBroker
 from bot.channels.inbox import Inbox, poll
-from bot.channels.redis_locks import RedisUserLocks
+from bot.channels.redis_locks import RENEW, RedisUserLocks
 from bot.channels.redis_pace import key_base
 from bot.config import Settings
 from bot.metrics import start_metrics_server
@@ -143,13 +143,11 @@ class Leader:
     answers again and the lease is free.
     """
 
-    RENEW = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0"
-
     def __init__(self, redis: Redis, token: str, me: str, prefix: str = "sicheng") -> None:
         self._redis = redis
         self._key = f"{key_base(token, prefix)}:leader"
         self._me = me
-        self._renew = redis.register_script(self.RENEW)
+        self._renew = redis.register_script(RENEW)  # the user locks' compare-and-extend
         self.leading = False
 
     async def refresh(self) -> bool:

@@ -89,24 +89,8 @@ class SqlInboxRepository:
         return (postgresql if self._s.get_bind().dialect.name == "postgresql" else sqlite).insert(INBOX)
 
     async def add(self, updates: Sequence[dict[str, Any]], now: datetime) -> int:
-        """Record updates (a redelivered one is recorded once); returns how many were new. One statement for the
-        whole batch (getUpdates returns up to 100)."""
-        if not updates:
-            return 0
-        rows = [
-            {
-                "update_id": int(update_.get("update_id", 0)),
-                "digest": digest(update_),
-                "payload": update_,
-                "user_id": sender_of(update_),
-                "status": "pending",
-                "attempts": 0,
-                "received_at": now,
-            }
-            for update_ in updates
-        ]
-        stmt = self._insert().on_conflict_do_nothing(index_elements=["update_id", "digest"]).returning(INBOX.c.id)
-        return len((await self._s.execute(stmt, rows)).all())
+        """Record updates (a redelivered one is recorded once); returns how many were new."""
+        return len(await self.add_announced(updates, now))
 
     async def pending(self, now: datetime, limit: int, skip: Sequence[int] = ()) -> list[InboxItem]:
         """Updates to handle, oldest first (``skip``: ones this process is handling)."""
@@ -182,27 +166,29 @@ class SqlInboxRepository:
     # ---- several workers (bot/workers.py) ----------------------------------------------------------------------
 
     async def add_announced(self, updates: Sequence[dict[str, Any]], now: datetime) -> list[tuple[int, int | None]]:
-        """Like :meth:`add`, returning (row id, sender) of each update new to the inbox, to announce to workers."""
-        rows: list[tuple[int, int | None]] = []
-        for update_ in updates:
-            stmt = (
-                self._insert()
-                .values(
-                    update_id=int(update_.get("update_id", 0)),
-                    digest=digest(update_),
-                    payload=update_,
-                    user_id=sender_of(update_),
-                    status="pending",
-                    attempts=0,
-                    received_at=now,
-                )
-                .on_conflict_do_nothing(index_elements=["update_id", "digest"])
-                .returning(InboxRow.id, InboxRow.user_id)
-            )
-            row = (await self._s.execute(stmt)).first()
-            if row is not None:
-                rows.append((int(row[0]), None if row[1] is None else int(row[1])))
-        return rows
+        """Record updates (a redelivered one is recorded once) in one statement for the whole batch (getUpdates
+        returns up to 100); returns (row id, sender) of each new one, oldest first, to announce to workers."""
+        if not updates:
+            return []
+        rows = [
+            {
+                "update_id": int(update_.get("update_id", 0)),
+                "digest": digest(update_),
+                "payload": update_,
+                "user_id": sender_of(update_),
+                "status": "pending",
+                "attempts": 0,
+                "received_at": now,
+            }
+            for update_ in updates
+        ]
+        stmt = (
+            self._insert()
+            .on_conflict_do_nothing(index_elements=["update_id", "digest"])
+            .returning(INBOX.c.id, INBOX.c.user_id)
+        )
+        added = [(int(i), None if u is None else int(u)) for i, u in (await self._s.execute(stmt, rows)).all()]
+        return sorted(added)
 
     async def pending_of(self, user_id: int | None, row: int, now: datetime, limit: int = 20) -> list[InboxItem]:
         """The sender's pending updates that are due, oldest first (without a sender: that one row, if pending)."""

@@ -16,8 +16,9 @@ then ``--repeats`` timed bursts; the median is reported.
   for an echo is about twice as fast as 64 concurrent updates (see docs/benchmarks.md).
 * Sicheng: the real channel adapter (``AiogramChannel`` / ``PtbChannel``), core, services and SQLite database, run
   by ``run_bot`` (intake, inbox worker, outbox dispatcher, periodic ticker), like ``sicheng sandbox``. Per tap:
-  intake stores the update in the inbox (one transaction per getUpdates batch); the worker handles it in one
-  transaction (marks the row done, reads the resident, the dialog state and the community, renders the settings
+  intake stores the update in the inbox (one INSERT per getUpdates batch); the worker handles it in one
+  transaction (marks the row done and reads the cache revisions with it, takes the resident, the dialog state and the
+  community from the process's caches when their revisions match, reads the notice settings, renders the settings
   template with its inline keyboard, queues both replies in the outbox) and then sends them, marking each row sent.
 
 Pacing. The send gate stays in the path but must not be what is measured: each burst taps once per resident, so
@@ -40,12 +41,10 @@ import contextlib
 import dataclasses
 import inspect
 import logging
-import multiprocessing
 import statistics
 import tempfile
 import time
 from collections.abc import AsyncIterator, Sequence
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +53,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.types import CallbackQuery, Message
 
+from bench.remote import RemoteEmulator, emulator_process
 from bot.app import App, build_app, build_renderer, prepare_database
 from bot.channels.base import ALLOWED_UPDATES
 from bot.channels.gate import GateLimits, SendGate
@@ -167,41 +167,10 @@ class LocalEmulator:
         return await result if inspect.isawaitable(result) else result
 
 
-class RemoteEmulator:
-    """``--emulator process``: the driver runs in a child process; calls go through a pipe."""
-
-    def __init__(self, conn: Connection, base_url: str) -> None:
-        self.conn, self.base_url = conn, base_url
-
-    def _roundtrip(self, message: tuple[str, tuple[Any, ...]]) -> Any:
-        self.conn.send(message)
-        status, result = self.conn.recv()
-        if status != "ok":
-            raise RuntimeError(f"emulator process: {result}")
-        return result
-
-    async def call(self, name: str, *args: Any) -> Any:
-        # A worker thread waits on the pipe, so the bot's event loop keeps running during a burst.
-        return await asyncio.to_thread(self._roundtrip, (name, args))
-
-
-def _emulator_process(conn: Connection) -> None:
-    """Child process: serve the emulator over HTTP and run the driver's commands from the pipe."""
-    logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_serve_commands(conn))
-
-
-async def _serve_commands(conn: Connection) -> None:
+def _driver() -> tuple[Emulator, Driver]:
+    """The emulator and its driver, built in the emulator's child process (``--emulator process``)."""
     emulator = Emulator(tokens=TOKENS)
-    driver = LocalEmulator(Driver(emulator), "")
-    async with run_emulator(emulator=emulator) as (_, base_url):
-        conn.send(base_url)
-        while (message := await asyncio.to_thread(conn.recv)) is not None:
-            name, args = message
-            try:
-                conn.send(("ok", await driver.call(name, *args)))
-            except Exception as error:
-                conn.send(("error", repr(error)))
+    return emulator, Driver(emulator)
 
 
 @contextlib.asynccontextmanager
@@ -211,18 +180,8 @@ async def emulator_side(mode: str) -> AsyncIterator[LocalEmulator | RemoteEmulat
         async with run_emulator(emulator=emulator) as (_, base_url):
             yield LocalEmulator(Driver(emulator), base_url)
         return
-    parent, child = multiprocessing.get_context("spawn").Pipe()
-    process = multiprocessing.get_context("spawn").Process(target=_emulator_process, args=(child,), daemon=True)
-    process.start()
-    try:
-        base_url = await asyncio.to_thread(parent.recv)
-        yield RemoteEmulator(parent, base_url)
-    finally:
-        with contextlib.suppress(OSError):
-            parent.send(None)
-        await asyncio.to_thread(process.join, 10)
-        if process.is_alive():
-            process.terminate()
+    async with emulator_process(_driver) as remote:
+        yield remote
 
 
 # --- the bots under test ------------------------------------------------------------------------------------------

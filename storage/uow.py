@@ -397,13 +397,16 @@ class Transactions:
     async def _commit(self, batch: _Batch) -> None:
         """Commit a batch once the scopes queued before this call have had their turn."""
         assert self._lock is not None
+        finishing: asyncio.Future[None] | None = None
         try:
             async with self._lock:
                 self._batch = None  # scopes after this one open a new batch
-                # Shielded: a shutdown cancelling this task must not cut a COMMIT in half.
-                await asyncio.shield(self._finish(batch))
-        except asyncio.CancelledError:  # cancelled while waiting for its turn (shutting down): nothing is durable
-            if not batch.done.done():
+                # Shielded: a shutdown cancelling this task must not cut a COMMIT in half (the scopes waiting for
+                # it learn its outcome from the COMMIT itself).
+                finishing = asyncio.ensure_future(self._finish(batch))
+                await asyncio.shield(finishing)
+        except asyncio.CancelledError:
+            if finishing is None and not batch.done.done():  # cancelled before its turn: nothing became durable
                 batch.done.set_exception(ConnectionError("stopped before the batch was committed"))
             raise
 
@@ -412,11 +415,13 @@ class Transactions:
         try:
             await batch.connection.commit()
         except Exception as error:
-            batch.done.set_exception(error)
+            if not batch.done.done():
+                batch.done.set_exception(error)
             with contextlib.suppress(Exception):
                 await batch.connection.rollback()
         else:
-            batch.done.set_result(None)
+            if not batch.done.done():
+                batch.done.set_result(None)
         finally:
             with contextlib.suppress(Exception):
                 await batch.connection.close()

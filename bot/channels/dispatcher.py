@@ -68,10 +68,10 @@ ANSWER = "out.answer"  # the outbox kind of a callback answer (bot.conversation.
 BATCH = 100
 CHATS_AT_ONCE = 16
 # Bot API requests of one dispatcher in flight at once. python-telegram-bot's HTTP pool (httpcore) looks at every
-# pooled connection and queued request on each request, so its cost per request grows with the requests in flight:
-# with replies of 16 updates and 16 chats of the loop sent at once it was 3-4x the cost of one at a time
-# (bench.handling). Eight keep a Telegram round trip of 0.2 s above the token's 30 messages a second.
-SENDS_AT_ONCE = 4
+# pooled connection on each request (quadratically, for idle ones), and it keeps one connection per request that
+# was ever in flight at the same time; unbounded, a burst of taps left it 3.5x the echo's pool work per update
+# (bench.handling). Eight still allow 40 requests a second at a 0.2 s round trip, above the token's 30 messages.
+SENDS_AT_ONCE = 8
 IDLE = 1.0  # seconds between looks at the outbox when nothing woke the loop
 BULK_HEADROOM = 1.0  # messages a second of the token's pace that bulk rows leave free for replies
 BULK_CATCH_UP = 1  # a bulk turn missed lately (the loop was busy) may still be taken, at once with the next

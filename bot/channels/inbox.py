@@ -64,10 +64,6 @@ class Inbox:
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
         self._wake = asyncio.Event()
-        # Whether pending rows may be waiting that were not started yet: set by intake, by a start that filled every
-        # free slot and by the idle timer (rows deferred until later). Handled updates wake the loop only then,
-        # instead of a query for every update that finishes (bench.handling).
-        self._more = True
         self._in_flight: set[int] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.deferrals = 0  # updates deferred so far (``Deferred``: a handler could not act yet)
@@ -81,7 +77,6 @@ class Inbox:
         async with self._tx.scope() as uow:
             added = await uow.inbox.add(updates, self._clock())
             await uow.commit()
-        self._more = True
         self._wake.set()
         return added
 
@@ -99,19 +94,14 @@ class Inbox:
         """Handle pending updates until ``stop``; then let the ones in hand finish."""
         while not stop.is_set():
             self._wake.clear()  # before looking, so an update stored while we look is not left waiting for IDLE
-            started = 0
-            if self._more:
-                self._more = False
-                try:
-                    started = await self.start_pending()
-                except Exception:
-                    log.exception("inbox: could not read pending updates")
-                    self._more = True
+            try:
+                started = await self.start_pending()
+            except Exception:
+                log.exception("inbox: could not read pending updates")
+                started = 0
             if started == 0 or len(self._in_flight) >= self._concurrency:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), IDLE)
-                except TimeoutError:
-                    self._more = True  # rows deferred until now, or stored by another process
 
     async def start_pending(self) -> int:
         """Start handling pending updates not in hand yet, oldest first, as many as there are free slots.
@@ -121,12 +111,9 @@ class Inbox:
         """
         room = self._concurrency - len(self._in_flight)
         if room <= 0:
-            self._more = True
             return 0
         async with self._uow() as uow:
             items = await uow.inbox.pending(self._clock(), min(room, BATCH), sorted(self._in_flight))
-        if len(items) == min(room, BATCH):
-            self._more = True  # there may be more behind them
         if items:
             async with self._tx.scope() as tx:  # a write: through the serialised writer on SQLite
                 await tx.inbox.picked([i.id for i in items])
@@ -153,8 +140,7 @@ class Inbox:
             await self._retry_later(item, f"{type(error).__name__}: {error}")
         finally:
             self._in_flight.discard(item.id)
-            if self._more:  # a slot is free for rows that are waiting
-                self._wake.set()
+            self._wake.set()
 
     async def handle_held(self, item: InboxItem) -> None:
         """Handle one stored update when the caller already holds the sender's lock (the multi-worker loop,

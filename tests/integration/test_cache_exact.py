@@ -260,3 +260,36 @@ async def test_two_workers_on_one_database_stay_exact(worker: Worker, db_url: st
         assert "English" in await other.settings_page()
     finally:
         await other_app.aclose()
+
+
+# ---- the transactions the caches rely on ------------------------------------------------------------------------
+
+
+async def test_concurrent_scopes_keep_their_own_effects_when_others_fail(worker: Worker) -> None:
+    """On SQLite scopes queued for the writer share one transaction (group commit), each in a savepoint of its own;
+    on PostgreSQL each is its own transaction. Either way a failing scope, or a unit of work left without commit,
+    takes back its own writes and nothing else's, and a committed scope's writes are durable once commit returns."""
+    app = worker.app
+    at = datetime.now(UTC)
+
+    async def scope(n: int) -> int:
+        async with app.transactions.scope() as uow:
+            await uow.audit.add(at, n, f"scope{n}", True, {})
+            async with app.uow() as inner:  # a service's unit of work inside the update's transaction
+                await inner.audit.add(at, n, f"inner{n}", True, {})
+                if n % 3 == 0:
+                    await inner.commit()
+            await asyncio.sleep(0)  # let the others queue for the writer
+            if n % 4 == 1:
+                raise RuntimeError("boom")
+            if n % 5 == 2:
+                return n  # left without commit
+            await uow.commit()
+        return n
+
+    results = await asyncio.gather(*(scope(n) for n in range(12)), return_exceptions=True)
+    assert [isinstance(r, RuntimeError) for r in results] == [n % 4 == 1 for n in range(12)]
+    async with app.uow() as uow:
+        kept = {row.action for row in await uow.audit.recent(100)}
+    committed = [n for n in range(12) if n % 4 != 1 and n % 5 != 2]
+    assert kept == {f"scope{n}" for n in committed} | {f"inner{n}" for n in committed if n % 3 == 0}

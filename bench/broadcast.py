@@ -37,23 +37,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
-import multiprocessing
 import random
 import statistics
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import content
-from bench.handling import RemoteEmulator
+from bench.remote import emulator_process
 from bot.app import App, build_app, prepare_database
 from bot.channels.gate import GateLimits, SendGate
 from bot.config import DatabaseSettings, Settings
@@ -63,7 +62,6 @@ from bot.runner import TICK_SECONDS, Timing, serving
 from bot.sandbox.core import DEFAULT_TOKEN
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.limits import Faults, RateLimits, is_metered
-from bot.sandbox.server import run_emulator
 from bot.seed import import_communities
 from storage.uow import SqlUnitOfWork
 
@@ -207,42 +205,10 @@ class Driver:
         )
 
 
-def _emulator_process(conn: Connection, time_scale: float, faults: Faults) -> None:
-    logging.basicConfig(level=logging.WARNING)
-    asyncio.run(_serve(conn, time_scale, faults))
-
-
-async def _serve(conn: Connection, time_scale: float, faults: Faults) -> None:
+def _driver(time_scale: float, faults: Faults) -> tuple[Emulator, Driver]:
+    """The emulator and its driver, built in the emulator's child process."""
     emulator = Emulator(rate_limits=RateLimits(), faults=faults, time_scale=time_scale)
-    driver = Driver(emulator)
-    async with run_emulator(emulator=emulator) as (_, base_url):
-        conn.send(base_url)
-        while (message := await asyncio.to_thread(conn.recv)) is not None:
-            name, args = message
-            try:
-                result = getattr(driver, name)(*args)
-                if asyncio.iscoroutine(result):
-                    result = await result
-                conn.send(("ok", result))
-            except Exception as error:
-                conn.send(("error", repr(error)))
-
-
-@contextlib.asynccontextmanager
-async def emulator_process(time_scale: float, faults: Faults) -> AsyncIterator[RemoteEmulator]:
-    context = multiprocessing.get_context("spawn")
-    parent, child = context.Pipe()
-    process = context.Process(target=_emulator_process, args=(child, time_scale, faults), daemon=True)
-    process.start()
-    try:
-        base_url = await asyncio.to_thread(parent.recv)
-        yield RemoteEmulator(parent, base_url)
-    finally:
-        with contextlib.suppress(OSError):
-            parent.send(None)
-        await asyncio.to_thread(process.join, 10)
-        if process.is_alive():
-            process.terminate()
+    return emulator, Driver(emulator)
 
 
 # --- the bot ------------------------------------------------------------------------------------------------------
@@ -316,7 +282,7 @@ async def main(args: argparse.Namespace) -> None:
             for user_id in tappers:  # not recipients: their only messages are the answers to their taps
                 await app.services.campaigns.set_notices(user_id, False)
             faults = Faults(share_429=args.share_429, share_5xx=args.share_5xx, seed=1)
-            async with emulator_process(scale, faults) as driver:
+            async with emulator_process(functools.partial(_driver, scale, faults)) as driver:
                 await driver.call("meet", [ORGANISER, *recipients, *tappers], blocked)
                 await driver.call("reset")
                 limits = GateLimits.from_rates(settings.telegram.chat_per_second, settings.telegram.group_per_minute)

@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.remote import pg_database
 from bot.domain.points import Policy, Reason, Rule
 from bot.services.points import PointsService
 from storage.db import make_engine, make_sessionmaker, upgrade_async
@@ -159,17 +159,6 @@ def _line(name: str, ledger: Loop, plain: Loop, ratios: list[float]) -> str:
     )
 
 
-async def _pg_database(admin_url: str, create: bool, name: str) -> str:
-    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            sql = f'CREATE DATABASE "{name}"' if create else f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-            await conn.execute(text(sql))
-    finally:
-        await engine.dispose()
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
 async def main(args: argparse.Namespace) -> None:
     ratios: list[str] = []
     with tempfile.TemporaryDirectory() as folder:
@@ -179,11 +168,11 @@ async def main(args: argparse.Namespace) -> None:
     ratios.append(f"sqlite={ledger.rate / plain.rate:.2f}")
     if args.pg_url:
         name = f"sicheng_bench_{uuid.uuid4().hex[:8]}"
-        url = await _pg_database(args.pg_url, True, name)
+        url = await pg_database(args.pg_url, name, create=True)
         try:
             ledger, plain, rounds = await measure(url, args.residents, args.awards, args.pg_connections, args.rounds)
         finally:
-            await _pg_database(args.pg_url, False, name)
+            await pg_database(args.pg_url, name, create=False)
         print(_line("postgres", ledger, plain, rounds))
         ratios.append(f"postgres={ledger.rate / plain.rate:.2f}")
     print("ratio " + " ".join(ratios))

@@ -50,7 +50,8 @@ async def balance(app: App, user_id: int) -> int:
 
 async def test_full_private_round_with_feedback_score_and_points(resident: FakeChat, app: App) -> None:
     replies = await resident.send("/quiz")
-    assert "学习答题" in replies[0] and "已答 0/48 题" in replies[0]
+    garden = sum(1 for question in app.services.quiz.library.questions.values() if question.track == "garden")
+    assert "学习答题" in replies[0] and f"已答 0/{garden} 题" in replies[0]
     assert resident.labels()[:4] == ["🏅 全国文明城市", "🧹 国家卫生城市", "🌳 国家园林城市", "🥗 国家食品安全示范城市"]
     assert "综合答题" in resident.labels()[4]
 
@@ -63,11 +64,11 @@ async def test_full_private_round_with_feedback_score_and_points(resident: FakeC
     for number in range(1, 5):
         replies = await answer_current(resident, app, right=True)
         assert "✅ 回答正确！" in replies[0] and "💡" in replies[0]
-        assert f"+1 文明积分（余额 {number} 分）" in replies[0]
+        assert f"文明积分 +1 分（余额 {number} 分）" in replies[0]
         assert f"第 {number + 1}/5 题" in replies[1]
     replies = await answer_current(resident, app, right=False)
     assert "❌ 回答错误。" in replies[0] and "正确答案：" in replies[0] and "明天会再出现" in replies[0]
-    assert "答对 <b>4/5</b> 题，获得 4 文明积分" in replies[1]
+    assert "答对 <b>4/5</b> 题，获得文明积分 4 分" in replies[1]
     assert "1 天、3 天、7 天" in replies[1]
     assert await balance(app, resident.user_id) == 4
 
@@ -142,7 +143,7 @@ async def test_the_eleventh_point_of_a_day_is_capped_and_explained(resident: Fak
     assert "余额 10 分" in replies[0]
     replies = await answer_current(resident, app, right=True)
     assert "今天的答题积分已达上限（每天最多 10 分）" in replies[0]
-    assert "答对 <b>11/11</b> 题，获得 10 文明积分" in replies[1]
+    assert "答对 <b>11/11</b> 题，获得文明积分 10 分" in replies[1]
     assert "每天最多 10 分" in replies[1]
     assert await balance(app, resident.user_id) == 10
 

@@ -59,7 +59,8 @@ async def answer_current(chat: FakeChat, app: App, *, right: bool) -> list[str]:
         return await chat.press_data(buttons[pick[0]])
     for index in pick:
         await chat.press_data(option_buttons(chat)[index])
-    return await chat.press("提交答案")
+    submit = next(d for row in chat.last().buttons for _, d in row if d and "quiz.sub" in d)
+    return await chat.press_data(submit)
 
 
 def polls(out: list[Outgoing]) -> list[OutPoll]:

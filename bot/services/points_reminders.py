@@ -29,12 +29,16 @@ class PointsReminders:
         return added
 
     async def remind(self, job: Job, now: datetime) -> list[Notice]:
-        """The message itself, in the resident's language; nothing if they left or blocked the bot."""
+        """The message itself, in the resident's language, naming rewards their community offers now; nothing if they
+        left or blocked the bot."""
         telegram_id = int(job.payload["telegram_id"])
         async with self._uow() as uow:
             resident = await uow.residents.get_by_telegram_id(telegram_id)
+            home = resident.community_id if resident else None
+            offered = [r for r in await uow.rewards.in_community(home) if r.available(now)] if home else []
         if resident is None or resident.unreachable_at is not None:
             return []
         expires = datetime.fromisoformat(str(job.payload["expires"]))
-        context = {"points": int(job.payload["points"]), "expires": expires.strftime("%Y-%m-%d")}
+        rewards = [{"name": r.title(resident.locale), "cost": r.cost} for r in offered]  # cheapest first
+        context = {"points": int(job.payload["points"]), "expires": expires.strftime("%Y-%m-%d"), "rewards": rewards}
         return [Notice(telegram_id, "points/expiring", context, resident.locale)]

@@ -64,19 +64,19 @@ async def test_worker_who_never_started_is_told_through_the_group_and_resolves_f
         ticket = await report_problem(aunt)
         await organiser.wait_for(f"新问题 {ticket}", chat_id=STAFF_GROUP)
         await organiser.press("受理并指派", chat_id=STAFF_GROUP)
-        await organiser.wait_for("请选择负责的网格员", chat_id=STAFF_GROUP)
+        await organiser.wait_for("请选择责任人", chat_id=STAFF_GROUP)
         await organiser.press(f"ID {NEWBIE}", chat_id=STAFF_GROUP)
 
         # The staff group is told the truth, with the link (and a button for him, were he in the group).
         told = await organiser.wait_for(f"{ticket} 已受理，由 ID {NEWBIE} 负责", chat_id=STAFF_GROUP)
-        assert "已通知报告人。" in told["text"] and "已通知负责人" not in told["text"]
+        assert "已通知报告人。" in told["text"] and "已通知责任人" not in told["text"]
         assert f"ID {NEWBIE} 还没有开始使用本机器人" in told["text"] and LINK in told["text"]
         assert [b.get("url") for row in told["inline_keyboard"] for b in row] == [LINK]
         # Telegram refused the notice to him: the outbox recorded it, and nothing reached his chat.
         rows = [r for r in await settled(box.app) if r.chat_id == NEWBIE]
         assert rows and all(r.status is OutboxStatus.SKIPPED for r in rows)
         assert emulator.transcript(NEWBIE)["messages"] == []
-        card = await organiser.wait_for(f"负责人：ID {NEWBIE}", chat_id=STAFF_GROUP)
+        card = await organiser.wait_for(f"责任人：ID {NEWBIE}", chat_id=STAFF_GROUP)
         assert buttons(card) == ["🛠 开始处理", "📷 整改完成", "🔀 改派", "📅 调整期限"]
 
         # He opens t.me/sicheng_bot?start=tasks: language, consent, and his tasks straight away.

@@ -101,7 +101,7 @@ async def test_photo_report_resolved_and_confirmed_is_verified_with_points(
         await worker.press("受理并指派", chat_id=STAFF_GROUP)
         await worker.press("老张", chat_id=STAFF_GROUP)
         await worker.wait_for(f"{ticket} 已受理", chat_id=STAFF_GROUP)
-        told = await aunt.wait_for("已受理，由网格员 老张 负责")
+        told = await aunt.wait_for("已受理，由责任人 老张 负责")
         assert "获得文明积分 5 分" in told["text"]
         task = await worker.wait_for(f"您有新的待办：{ticket}")
         assert buttons(task) == ["🛠 开始处理", "📷 整改完成"]

@@ -146,7 +146,7 @@ async def create_activity(organiser: SimResident, start: datetime, end: datetime
     await tap(organiser, "跳过", "每周同一时间重复几周")
     summary = await tap(organiser, "只办一次", "请确认")
     assert f"活动：{TITLE}" in summary["text"] and f"地点：{PLACE}" in summary["text"]
-    assert f"名额：2 人 · 每小时 {POINTS_PER_HOUR} 积分 · " in summary["text"], summary["text"]
+    assert f"名额：2 人 · 每小时文明积分 {POINTS_PER_HOUR} 分 · " in summary["text"], summary["text"]
     await tap(organiser, "确认创建", f"已创建志愿活动「{TITLE}」，共 1 个班次")
 
 
@@ -264,7 +264,7 @@ async def test_waitlisted_volunteer_promoted_checks_in_and_gets_points_once(
         assert first["text"] == "已认定 2 位志愿者共 120 分钟，积分已发放。"
         for person in (chen, aunt):
             (told,) = await hours_approved(person, at_least=1)
-            assert "1 小时" in told and f"获得 {POINTS_PER_HOUR} 个文明积分" in told
+            assert "1 小时" in told and f"获得文明积分 {POINTS_PER_HOUR} 分" in told
         again = await press_answered(organiser, "全部通过（2 人）")  # the older message still shows the button
         assert again["text"] == "没有待认定的时长（可能已经认定过了）。"
         await ticked(box, clock())  # anything the second tap might have queued is delivered before counting

@@ -310,7 +310,7 @@ async def test_stats_counts_residents_only_and_says_why_a_building_has_no_figure
     text = replies[0]
     assert "<b>全社区</b>（已登记居民 2 人）" in text and "网格员、组织者和服务点不计入" in text
     assert "<b>1号楼</b>（已登记居民 1 人）" in text
-    assert "<b>2号楼</b>（已登记居民 1 人）" in text and "参与率：0% · 平均正确率：—（近 30 天无人答题）" in text
+    assert "<b>2号楼</b>（已登记居民 1 人）" in text and "参与率：0% · 平均正确率：暂无（近 30 天无人答题）" in text
     assert "<b>3号楼</b>：—（暂无登记居民）" in text  # only the grid worker lives there
     rows = text.split("\n\n")[1:]
     assert [row.count("%") for row in rows] == [6, 6, 5, 0]  # figures of nobody are never 0%

@@ -39,7 +39,7 @@ async def test_redeem_verify_cancel_flow_in_chinese(app: App, chat: FakeChat, st
     organiser, counter = staff
     await _join(chat, "中文")
     replies = await organiser.send("/grant 1001 60 参加楼道清洁")
-    assert "已给 <b>小李</b>（1号楼）发放 60 分（参加楼道清洁），对方现有 60 分" in replies[0]
+    assert "已给 <b>小李</b>（1号楼）发放文明积分 60 分（参加楼道清洁），对方现有 60 分" in replies[0]
 
     replies = await chat.press("文明积分")
     assert "我的文明积分</b>：60 分" in replies[0] and "社区奖励　+60（参加楼道清洁）" in replies[0]
@@ -76,7 +76,7 @@ async def test_redeem_verify_cancel_flow_in_english(app: App, staff: tuple[FakeC
     await _join(chat, "English")
     await organiser.send("/grant 2002 50 stairwell clean-up")
     replies = await chat.send("/points")
-    assert "My civic points</b>: 50" in replies[0] and "community award  +50 (stairwell clean-up)" in replies[0]
+    assert "My civility points</b>: 50" in replies[0] and "community award  +50 (stairwell clean-up)" in replies[0]
     await chat.press("Rewards")
     replies = await chat.press("Small appliance repair · 50 points")
     assert "Redeem it? 50 points will be taken" in replies[0]
@@ -155,7 +155,7 @@ async def test_deduct_reverses_points_and_never_goes_below_zero(
     await _join(chat, "中文")
     await organiser.send("/grant 1001 10 参加楼道清洁")
     replies = await organiser.send("/deduct 1001 4 重复发放")
-    assert "已扣回 <b>小李</b>（1号楼）的 4 分（重复发放），对方现有 6 分" in replies[0]
+    assert "已扣回 <b>小李</b>（1号楼）的文明积分 4 分（重复发放），对方现有 6 分" in replies[0]
     replies = await organiser.send("/deduct 1001 50 重复发放")
     assert "现有 6 分" not in replies[0]
     assert (await app.services.points.overview(1001)).balance == 6

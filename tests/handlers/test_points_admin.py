@@ -56,8 +56,8 @@ async def test_grant_by_reply_in_group_thanks_there_and_confirms_privately_with_
     sent = await _reply(group, "/grant 5 参加楼道清洁", to=1002)
     public = [o.text for o in sent if o.chat_id == GROUP]
     private = [o.text for o in sent if o.chat_id == ORGANISER]
-    assert public == ["👏 感谢 李小明（参加楼道清洁），获得 5 文明积分！"]
-    assert private == ["✅ 已给 <b>李小明</b>（1号楼）发放 5 分（参加楼道清洁），对方现有 5 分。此操作已记录。"]
+    assert public == ["👏 感谢 李小明（参加楼道清洁），获得文明积分 5 分！"]
+    assert private == ["✅ 已给 <b>李小明</b>（1号楼）发放文明积分 5 分（参加楼道清洁），对方现有 5 分。此操作已记录。"]
     assert (await app.services.points.overview(1002)).balance == 5
 
 
@@ -66,7 +66,7 @@ async def test_deduct_by_reply_in_group_is_not_announced(app: App, organiser: Fa
     await _reply(group, "/grant 10 参加楼道清洁", to=1001)
     sent = await _reply(group, "/deduct 3 重复发放，予以扣回", to=1001)
     assert [o.chat_id for o in sent] == [ORGANISER]
-    assert "已扣回 <b>小李</b>（1号楼）的 3 分（重复发放，予以扣回），对方现有 7 分" in sent[0].text
+    assert "已扣回 <b>小李</b>（1号楼）的文明积分 3 分（重复发放，予以扣回），对方现有 7 分" in sent[0].text
 
 
 async def test_grant_by_reply_to_someone_not_registered_is_refused(app: App, organiser: FakeChat) -> None:
@@ -85,11 +85,11 @@ async def test_grant_by_name_lists_residents_and_confirms_with_name_once(app: Ap
     assert "找到 2 位名字里有「李」的居民" in replies[0] and "发放 8 分（垃圾分类督导）" in replies[0]
     assert organiser.labels() == ["小李 · 1号楼", "李小明 · 1号楼", "✖️ 取消"]
     replies = await organiser.press("李小明")
-    assert "给<b>李小明</b>（1号楼）发放 8 分，原因：垃圾分类督导" in replies[0]
+    assert "给<b>李小明</b>（1号楼）发放文明积分 8 分，原因：垃圾分类督导" in replies[0]
     card = organiser.last()
     confirm = next(d for row in card.buttons for label, d in row if "确认发放" in label and d)
     replies = await organiser.press_data(confirm, card.message_id)
-    assert "✅ 已给 <b>李小明</b>（1号楼）发放 8 分（垃圾分类督导），对方现有 8 分" in replies[0]
+    assert "✅ 已给 <b>李小明</b>（1号楼）发放文明积分 8 分（垃圾分类督导），对方现有 8 分" in replies[0]
     replies = await organiser.press_data(confirm, card.message_id)  # a second tap before the card changed
     assert "按钮已失效" in replies[0]
     assert (await app.services.points.overview(1002)).balance == 8
@@ -110,7 +110,7 @@ async def test_grant_by_name_without_match_says_so(organiser: FakeChat) -> None:
 
 async def test_grant_by_id_confirms_with_name(app: App, organiser: FakeChat) -> None:
     replies = await organiser.send("/grant 1001 12 参加楼道清洁")
-    assert "已给 <b>小李</b>（1号楼）发放 12 分（参加楼道清洁），对方现有 12 分" in replies[0]
+    assert "已给 <b>小李</b>（1号楼）发放文明积分 12 分（参加楼道清洁），对方现有 12 分" in replies[0]
 
 
 async def test_deduct_usage_example_reads_like_a_deduction(organiser: FakeChat) -> None:
@@ -133,12 +133,13 @@ async def test_deduct_by_name_in_english(app: App) -> None:
     replies = await organiser.send("/deduct lee 5 given twice by mistake")
     assert "1 resident with “lee” in their name. Pick the one to take back 5 points" in replies[0]
     replies = await organiser.press("Anna Lee · 1号楼")
-    assert "Take back 5 points from <b>Anna Lee</b> (1号楼), reason: given twice by mistake" in replies[0]
+    assert "Take back 5 civility points from <b>Anna Lee</b> (1号楼), reason: given twice by mistake" in replies[0]
     replies = await organiser.press("Confirm, take back")
-    assert "✅ Took back 5 points from <b>Anna Lee</b> (1号楼) (given twice by mistake); they now have 15" in replies[0]
+    took_back = "✅ Took back 5 civility points from <b>Anna Lee</b> (1号楼) (given twice by mistake); they now have 15"
+    assert took_back in replies[0]
     sent = await _reply(_in_group(app), "/grant 3 helped at the fair", to=2002)
     assert [o.text for o in sent if o.chat_id == GROUP] == [
-        "👏 Thank you, Anna Lee (helped at the fair): 3 civic points!"
+        "👏 Thank you, Anna Lee (helped at the fair): 3 civility points!"
     ]
 
 

@@ -150,7 +150,7 @@ async def test_mydata_in_english_names_the_zone_and_cuts_long_lists(world: World
         await world.app.services.points.grant(ORGANISER, RESIDENT, 1, "thanks", f"many{n}")
     (text,) = await chat.send("/mydata")
     assert "(All times are China time (UTC+8).)" in text
-    assert "Telegram id: 1001" in text and "Language: English" in text
+    assert "Telegram ID: 1001" in text and "Language: English" in text
     assert "Registered: 2026-11-26 10:00" in text and "Last seen: 2026-11-26 10:00" in text
     assert "<b>Civility points</b>: balance 12, 12 entries" in text
     assert text.count("+1  community award") == 10

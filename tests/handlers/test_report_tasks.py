@@ -87,12 +87,12 @@ async def test_assign_to_worker_who_never_started_tells_group_the_truth_and_link
     assert staff.labels() == ["张网格", "李网格", "刘书记", "ID 2004"]  # the bot has no name for him yet
     replies = await staff.press("ID 2004")
     assert "R-2026-000001</b> 已受理，由 ID 2004 负责" in replies[0] and "已通知报告人。" in replies[0]
-    assert "已通知负责人" not in replies[0]
+    assert "已通知责任人" not in replies[0]
     assert "ID 2004 还没有开始使用本机器人（或已把它屏蔽），我没法私聊通知他" in replies[0]
     assert f"请他用 Telegram 点开这个链接一次：{LINK}" in replies[0]
     assert staff.last().buttons == [[("📲 打开我的待办", LINK)]]
     card = await world.outbox.card("report:1", STAFF_GROUP)
-    assert "负责人：ID 2004" in card.text and card.labels() == ["🛠 开始处理", "📷 整改完成", "🔀 改派", "📅 调整期限"]
+    assert "责任人：ID 2004" in card.text and card.labels() == ["🛠 开始处理", "📷 整改完成", "🔀 改派", "📅 调整期限"]
 
     # He opens the link: language, consent, and straight to what is assigned to him.
     newbie = world.chat(NEWBIE, "老赵")
@@ -114,7 +114,7 @@ async def test_assign_to_worker_who_never_started_tells_group_the_truth_and_link
     # From now on the bot knows his name, and a later assignment reaches him.
     await report(world.chat(RESIDENT, "王小明"), where=(31.3, 121.5))
     replies = await take(world, staff, "老赵", 2)
-    assert "已通知负责人和报告人" in replies[0] and "还没有开始使用" not in replies[0]
+    assert "已通知责任人和报告人" in replies[0] and "还没有开始使用" not in replies[0]
     assert staff.last().buttons == []
 
 
@@ -124,7 +124,7 @@ async def test_unreachable_assignee_told_in_english_and_link_works_in_english(wo
     staff = world.chat(WORKER, "Zhang", STAFF_GROUP, language="en")
     await staff.press_data((await world.outbox.card("report:1", STAFF_GROUP)).data("受理并指派"))
     replies = await staff.press("ID 2004")
-    assert "accepted; ID 2004 handles it" in replies[0] and "The reporter has been told." in replies[0]
+    assert "accepted; person responsible: ID 2004" in replies[0] and "The reporter has been told." in replies[0]
     assert "But ID 2004 has not started the bot yet (or has blocked it), so I cannot message them." in replies[0]
     assert f"Ask them to open this link in Telegram once: {LINK}" in replies[0]
     assert staff.last().buttons == [[("📲 Open my tasks", LINK)]]
@@ -172,17 +172,17 @@ async def test_reassign_tells_old_and_new_assignee_and_reporter_and_is_audited(w
     organiser = world.group(ORGANISER, "刘书记")
     await world.outbox.fresh()
     await organiser.press_data((await world.outbox.card("report:1", STAFF_GROUP)).data("改派"))
-    assert "改派 <b>R-2026-000001</b>：请选择接手的网格员（处理期限不变）" in organiser.last().text
+    assert "改派 <b>R-2026-000001</b>：请选择新的责任人（处理期限不变）" in organiser.last().text
     assert organiser.labels() == ["李网格", "刘书记", "ID 2004"]  # not the one handling it now
     replies = await organiser.press("李网格")
     assert "R-2026-000001</b> 已改由 李网格 负责，处理期限 11月27日 10:00" in replies[0]
-    assert "已通知新负责人、原负责人和报告人" in replies[0]
+    assert "已通知新、原责任人和报告人" in replies[0]
     told = {q.chat_id: q for q in await world.outbox.fresh()}
     assert "已改由 李网格 负责，您不用再处理了" in told[WORKER].text and told[WORKER].buttons == ()
     assert "您有新的待办：<b>R-2026-000001</b>" in told[OTHER].text
     assert told[OTHER].labels() == ["🛠 开始处理", "📷 整改完成"]
-    assert "问题 <b>R-2026-000001</b>（乱扔垃圾/垃圾满溢）改由网格员 李网格 负责" in told[RESIDENT].text
-    assert "负责人：李网格" in told[STAFF_GROUP].text and told[STAFF_GROUP].edit
+    assert "问题 <b>R-2026-000001</b>（乱扔垃圾/垃圾满溢）责任人已改为 李网格" in told[RESIDENT].text
+    assert "责任人：李网格" in told[STAFF_GROUP].text and told[STAFF_GROUP].edit
     assert await audit(world.app, "report.reassign") == [
         {"report": "R-2026-000001", "move": "reassign", "to": "accepted", "from": WORKER, "assignee": OTHER,
          "actor": ORGANISER}]  # fmt: skip
@@ -202,10 +202,11 @@ async def test_reassign_in_english(world: World) -> None:
     await take(world, world.group(), "张网格")
     organiser = world.chat(ORGANISER, "Liu", STAFF_GROUP, language="en")
     await organiser.press_data((await world.outbox.card("report:1", STAFF_GROUP)).data("改派"))
-    assert "Reassign <b>R-2026-000001</b>: who takes it over? (The deadline stays.)" in organiser.last().text
+    asked = "Reassign <b>R-2026-000001</b>: who is the new person responsible? (The deadline stays.)"
+    assert asked in organiser.last().text
     replies = await organiser.press("李网格")
-    assert "is now handled by 李网格, due 27 Nov 10:00" in replies[0]
-    assert "The new and the previous assignee and the reporter have been told." in replies[0]
+    assert "now has 李网格 as the person responsible, due 27 Nov 10:00" in replies[0]
+    assert "The new and the previous person responsible and the reporter have been told." in replies[0]
     assert "New task for you: <b>R-2026-000001</b>" in (await world.outbox.last(OTHER)).text
 
 

@@ -118,7 +118,7 @@ async def test_whole_report_flow_with_photos_location_and_staff_post(world: Worl
     post = await world.outbox.to(STAFF_GROUP)
     assert len(post) == 1 and post[0].photo is not None and (post[0].ref, post[0].edit) == ("report:1", False)
     assert "新问题 R-2026-000001" in post[0].text and "报告人：王小明" in post[0].text
-    assert "状态：已提交，待受理" in post[0].text and "负责人：—" in post[0].text
+    assert "状态：已提交，待受理" in post[0].text and "责任人：—" in post[0].text
     assert post[0].labels() == ["✅ 受理并指派", "❌ 不予受理"]
     stored = Image.open(io.BytesIO(read(post[0].photo)))
     assert Path(post[0].photo).is_relative_to(world.media.resolve())
@@ -162,9 +162,9 @@ async def test_staff_reject_as_invalid_tells_reporter_and_awards_nothing(world: 
     assert "R-2026-000001</b> 已不予受理（信息无效或问题不存在）" in replies[0]
     assert to_chat(staff.sent, RESIDENT) == []  # told through the outbox
     told = await world.outbox.last(RESIDENT)
-    assert "未予受理，原因：信息无效或问题不存在" in told.text
+    assert "不予受理，原因：信息无效或问题不存在" in told.text
     card = await world.outbox.card("report:1", STAFF_GROUP)
-    assert card.edit and "状态：未受理（信息无效或问题不存在）" in card.text and card.buttons == ()
+    assert card.edit and "状态：不予受理（信息无效或问题不存在）" in card.text and card.buttons == ()
     overview = await world.app.services.points.overview(RESIDENT)
     assert overview.balance == 0
 
@@ -212,7 +212,7 @@ async def test_accept_resolve_verify_closes_with_points(world: World) -> None:
     await report(reporter)
     await accept(world)
     told = await world.outbox.last(RESIDENT)
-    assert "已受理，由网格员 张网格 负责" in told.text and "获得文明积分 5 分" in told.text
+    assert "已受理，由责任人 张网格 负责" in told.text and "获得文明积分 5 分" in told.text
     worker = await worker_chat(world)
     await resolve(world, worker)
     check = await world.outbox.last(RESIDENT)
@@ -310,7 +310,7 @@ async def test_resident_cannot_act_on_reports_even_with_forged_buttons(world: Wo
     data = (await world.outbox.card("report:1", STAFF_GROUP)).data("受理并指派")
     neighbour = world.chat(NEIGHBOUR, "赵阿姨")
     replies = await neighbour.press_data(data)
-    assert "只有这个问题的报告人、负责的网格员或社区负责人" in replies[0]
+    assert "只有这个问题的报告人、责任人或社区组织者" in replies[0]
     replies = await neighbour.press_data(world.app.router.codec.encode("rs", "assign", 1, 4))
     assert "只有这个问题的报告人" in replies[0]
     replies = await neighbour.press_data(world.app.router.encode_ref(FOLLOWUP_OK, 1))
@@ -363,7 +363,7 @@ async def test_each_person_is_told_in_their_own_language(world: World) -> None:
     post = await world.outbox.card("report:1", STAFF_GROUP)
     assert post.photo is None and "新问题 R-2026-000001" in post.text  # the staff group reads Chinese
     await accept(world)
-    assert "was accepted; grid worker 张网格 handles it" in (await world.outbox.last(RESIDENT)).text
+    assert "was accepted; 张网格 is the person responsible" in (await world.outbox.last(RESIDENT)).text
     assigned = await world.outbox.last(WORKER)
     assert "New task for you" in assigned.text and assigned.labels()[1] == "📷 Mark fixed"
     assert "状态：已受理" in (await world.outbox.card("report:1", STAFF_GROUP)).text
@@ -378,14 +378,14 @@ async def test_each_person_is_told_in_their_own_language(world: World) -> None:
     replies = await reporter.press("No photo, just reopen")
     assert "is reopened; the new deadline is" in replies[0]
     replies = await reporter.send("/myreports")
-    assert "handled by 张网格" in replies[0]
+    assert "person responsible: 张网格" in replies[0]
     replies = await reporter.press("View R-2026-000001")
     assert "History" in replies[0] and "reopened" in replies[0] and "Reported by" not in replies[0]
 
 
 def card_lines(card: Queued) -> list[str]:
     """The lines of a staff card that change as the report moves on."""
-    return [line for line in card.text.splitlines() if line.startswith(("状态：", "负责人：", "处理期限："))]
+    return [line for line in card.text.splitlines() if line.startswith(("状态：", "责任人：", "处理期限："))]
 
 
 async def test_report_moves_staff_card_edited_each_state(world: World) -> None:
@@ -407,20 +407,20 @@ async def test_report_moves_staff_card_edited_each_state(world: World) -> None:
     assert [v.edit for v in versions] == [False] + [True] * (len(versions) - 1)
     assert all(v.photo == versions[0].photo is not None for v in versions)  # the card is a photo: its caption
     first, later = "11月27日 10:00", "11月28日 16:00"  # 24 h from submission; 24 h from the reopening
-    overdue = "　🚨 已逾期，已上报社区负责人"  # until it is fixed
+    overdue = "　🚨 已逾期，已上报社区组织者"  # until it is fixed
     steer = ["🔀 改派", "📅 调整期限"]  # the card's second row while someone handles it
     take, start, fix, close = ["✅ 受理并指派", "❌ 不予受理"], ["🛠 开始处理", "📷 整改完成", *steer], [
         "📷 整改完成", *steer], ["✅ 复查通过，销号", "🔁 未整改好，重新处理"]  # fmt: skip
     assert [(card_lines(v), v.labels()) for v in versions] == [
-        (["状态：已提交，待受理", "负责人：—", f"处理期限：{first}"], take),
-        (["状态：已受理", "负责人：张网格", f"处理期限：{first}"], start),
-        (["状态：处理中", "负责人：张网格", f"处理期限：{first}"], fix),
-        (["状态：已整改，待确认", "负责人：张网格", f"处理期限：{first}"], close),
-        (["状态：已受理，已退回重新处理 1 次", "负责人：张网格", f"处理期限：{later}"], start),
-        (["状态：已受理，已退回重新处理 1 次", "负责人：张网格", f"处理期限：{later}{overdue}"], start),
-        (["状态：处理中，已退回重新处理 1 次", "负责人：张网格", f"处理期限：{later}{overdue}"], fix),
-        (["状态：已整改，待确认，已退回重新处理 1 次", "负责人：张网格", f"处理期限：{later}"], close),
-        (["状态：已销号，已退回重新处理 1 次", "负责人：张网格", f"处理期限：{later}"], []),
+        (["状态：已提交，待受理", "责任人：—", f"处理期限：{first}"], take),
+        (["状态：已受理", "责任人：张网格", f"处理期限：{first}"], start),
+        (["状态：处理中", "责任人：张网格", f"处理期限：{first}"], fix),
+        (["状态：已整改，待确认", "责任人：张网格", f"处理期限：{first}"], close),
+        (["状态：已受理，已退回重新处理 1 次", "责任人：张网格", f"处理期限：{later}"], start),
+        (["状态：已受理，已退回重新处理 1 次", "责任人：张网格", f"处理期限：{later}{overdue}"], start),
+        (["状态：处理中，已退回重新处理 1 次", "责任人：张网格", f"处理期限：{later}{overdue}"], fix),
+        (["状态：已整改，待确认，已退回重新处理 1 次", "责任人：张网格", f"处理期限：{later}"], close),
+        (["状态：已销号，已退回重新处理 1 次", "责任人：张网格", f"处理期限：{later}"], []),
     ]
     assert "整改说明：已清运垃圾并对周边进行了消杀" in versions[-1].text
     # Nobody's reply is the card: the group hears about it only through the outbox.

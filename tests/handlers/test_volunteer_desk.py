@@ -171,7 +171,7 @@ async def test_create_activity_then_weekly_shifts_in_chinese_stores_one_and_four
     (summary,) = await chat.press("只办一次")
     assert "板块：🧹 卫生城市" in summary and "活动：垃圾分类桶边督导" in summary and "地点：3号楼垃圾房" in summary
     assert "时间：12月8日 周二 09:00–11:00" in summary
-    assert "名额：5 人 · 每小时 2 积分 · 开始前 12 小时截止报名" in summary
+    assert "名额：5 人 · 每小时文明积分 2 分 · 开始前 12 小时截止报名" in summary
     assert "只办一次" in summary
     (created,) = await chat.press("确认创建")
     assert "已创建志愿活动「垃圾分类桶边督导」，共 1 个班次" in created and "12月8日 周二 09:00–11:00" in created
@@ -227,7 +227,7 @@ async def test_create_activity_in_english_keeps_the_meeting_point_for_check_in(w
     await chat.press("Skip")
     (summary,) = await chat.press("Just once")
     assert "Track: 📌 General" in summary and "Place: East gate (check-in by location)" in summary
-    assert "Time: Sun 13 Dec 08:30–10:00" in summary and "Places: 8 · 3 points an hour" in summary
+    assert "Time: Sun 13 Dec 08:30–10:00" in summary and "Places: 8 · 3 civility points an hour" in summary
     (created,) = await chat.press("Create")
     assert 'Activity "Park clean-up" created: 1 shift' in created
     _, views = await world.app.services.volunteer_desk.activities(ORGANISER)

@@ -101,7 +101,7 @@ TEXT = {
     "check_out": ("签退", "Check out"),
     "too_far": ("您离活动地点约", "You are about"),
     "hours_ok": ("服务时长已认定", "Service hours approved"),
-    "points4": ("获得 4 个文明积分", "4 civility points earned"),
+    "points4": ("获得文明积分 4 分", "4 civility points earned"),
     "approved_total": ("已认定服务时长：<b>2 小时</b>", "Approved service: <b>2 h</b>"),
     "year": ("2026 年：2 小时", "2026: 2 h"),
     "to_next": ("距离一星级还差 <b>98 小时</b>", "<b>98 h</b> to go for 1 star"),

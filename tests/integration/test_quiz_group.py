@@ -122,7 +122,7 @@ async def test_group_quiz_credits_each_correct_answer_once_and_posts_a_leaderboa
     await carol.press("同意")
     replies = await carol.press("2号楼")
     assert "欢迎加入" in replies[0]
-    assert "已经计入：+2 文明积分" in replies[1]
+    assert "已经计入：文明积分 +2 分" in replies[1]
     assert await balance(app, CAROL) == 2
     assert await app.services.quiz.credit_pending(CAROL) == 0  # credited once only
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 
 import pytest
 import yaml
@@ -30,11 +31,32 @@ def test_group_welcome_names_community_once() -> None:
     assert "Community community" not in en and "residents' group of East Lake Community" in en
 
 
+@pytest.mark.parametrize("community", ["东湖社区", "阳光花园", None])
+def test_group_welcome_reads_well_whatever_the_community_is_called(community: str | None) -> None:
+    text = RENDERER.render("zh_Hans", "group/welcome", {"names": "小王", "community": community})
+    assert "社区社区" not in text
+    assert f"加入「{community}」居民群" in text if community else "加入社区居民群" in text
+
+
 @pytest.mark.parametrize("locale", ["zh_Hans", "en"])
-def test_points_expiring_names_no_demo_reward(locale: str) -> None:
-    text = RENDERER.render(locale, "points/expiring", {"points": 20, "expires": "2026-12-31"})
-    assert not any(word in text for word in ("理发", "小家电", "haircut", "appliance"))
-    assert "/points" in text
+def test_points_expiring_lists_the_rewards_it_was_given(locale: str) -> None:
+    rewards = [{"name": "洗车券", "cost": 12}, {"name": "Tea set", "cost": 40}]
+    text = RENDERER.render(locale, "points/expiring", {"points": 20, "expires": "2026-12-31", "rewards": rewards})
+    assert "洗车券" in text and "Tea set" in text and "12" in text and "40" in text
+    assert not any(word in text.lower() for word in ("理发", "小家电", "haircut", "appliance"))
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+def test_points_expiring_without_rewards_points_to_points_screen(locale: str) -> None:
+    text = RENDERER.render(locale, "points/expiring", {"points": 20, "expires": "2026-12-31", "rewards": []})
+    assert "/points" in text and "例如" not in text and "for example" not in text
+    assert not any(word in text.lower() for word in ("理发", "小家电", "haircut", "appliance"))
+
+
+@pytest.mark.parametrize(("locale", "amount"), [("zh_Hans", "文明积分 <b>20</b> 分"), ("en", "civility points")])
+def test_points_expiring_names_points_as_the_glossary_does(locale: str, amount: str) -> None:
+    text = RENDERER.render(locale, "points/expiring", {"points": 20, "expires": "2026-12-31", "rewards": []})
+    assert amount in text and "个文明积分" not in text
 
 
 @pytest.mark.parametrize(("locale", "label"), [("zh_Hans", "其他"), ("en", "Other")])
@@ -50,6 +72,25 @@ def test_choose_category_other_is_said_once(locale: str, label: str) -> None:
 def test_stats_without_resolved_reports_says_none_yet(locale: str, none_yet: str) -> None:
     text = RENDERER.render(locale, "reports/stats", STATS)
     assert none_yet in text and "0.0" not in text and "中位 —" not in text and "median —" not in text
+
+
+@pytest.mark.parametrize(
+    ("locale", "none_yet"),
+    [("zh_Hans", "按期完成率：暂无；返工率：暂无"), ("en", "On time: none yet; reopened: none yet")],
+)
+def test_stats_without_handled_reports_gives_no_share(locale: str, none_yet: str) -> None:
+    text = RENDERER.render(locale, "reports/stats", STATS)
+    assert none_yet in text and "—" not in text
+
+
+def test_stats_with_resolved_reports_gives_hours() -> None:
+    figures = Figures(
+        total=2, by_type={"open": 0, "fixed": 1, "closed": 1}, resolve_median_h=20.0, resolve_p90_h=30.5,
+        on_time_share=0.5, reopened_share=0.0,
+    )  # fmt: skip
+    text = RENDERER.render("zh_Hans", "reports/stats", STATS | {"f": figures})
+    assert "中位 20.0 小时，90% 在 30.5 小时 内" in text and "按期完成率：50%；返工率：0%" in text
+    assert "提交→确认销号：暂无" in text
 
 
 @pytest.mark.parametrize("had_dialog", [True, False])
@@ -110,3 +151,60 @@ def test_english_texts_have_no_sentences_joined_without_space() -> None:
 def test_english_texts_scan_covers_templates_and_labels() -> None:
     names = {name for name, _ in _english_texts()}
     assert "menu/cancelled.j2" in names and "common.yaml" in names
+
+
+ACCEPTED = {"role": "reporter", "ticket": "SC-7", "category": "食品安全隐患", "assignee": "刘书记", "points": 0}
+
+
+@pytest.mark.parametrize(("locale", "word"), [("zh_Hans", "责任人"), ("en", "person responsible")])
+def test_accepted_notice_names_person_responsible_not_grid_worker(locale: str, word: str) -> None:
+    """A food report is taken by an organiser: the resident must not read that a grid worker has it."""
+    deadline = datetime(2026, 5, 1, 10, 0)
+    text = RENDERER.render(locale, "reports/notify/accepted", ACCEPTED | {"deadline": deadline})
+    assert word in text and "网格员" not in text and "grid worker" not in text
+
+
+@pytest.mark.parametrize(("locale", "word"), [("zh_Hans", "责任人"), ("en", "person responsible")])
+def test_choose_category_promises_person_responsible_not_grid_workers(locale: str, word: str) -> None:
+    groups = [{"track": "food_safety", "names": ["食品安全隐患"]}]
+    text = RENDERER.render(locale, "reports/choose_category", {"groups": groups})
+    assert word in text and "网格员" not in text and "Grid worker" not in text
+
+
+@pytest.mark.parametrize(("locale", "rejected"), [("zh_Hans", "不予受理"), ("en", "not accepted")])
+def test_rejected_report_detail_says_not_accepted(locale: str, rejected: str) -> None:
+    context = {
+        "ticket": "SC-7", "category": "其他", "status": "rejected", "reject_reason": "invalid", "building": None,
+        "address": "3号楼", "latitude": None, "longitude": None, "description": "—", "assignee": None,
+        "deadline": None, "type": "closed", "note": None, "reporter_public": None, "history": [],
+    }  # fmt: skip
+    text = RENDERER.render(locale, "reports/detail", context)
+    assert rejected in text and "未受理" not in text and "rejected" not in text
+
+
+# Words the glossary replaced (in the source, so that words inside expressions count too; variable names such as
+# ``assignee`` are lower case and never follow "the"): 责任人, 不予受理, 文明积分 N 分, civility points, Telegram ID.
+_RETIRED = {
+    "zh_Hans": re.compile(r"处理人|负责人：|未受理|未予受理|个文明积分|个积分|Telegram ?(?:号|编号)"),
+    "en": re.compile(r"[Cc]ivic points?|Hygienic|Telegram id\b|Assignee|the assignee"),
+}
+
+
+def test_retired_words_scan_finds_them() -> None:
+    assert _RETIRED["zh_Hans"].findall("处理人：王 · 5 个文明积分") == ["处理人", "个文明积分"]
+    assert _RETIRED["en"].findall("3 civic points; Assignee: {{ assignee }}, Telegram id 5") == [
+        "civic points", "Assignee", "Telegram id",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+def test_templates_and_labels_use_no_retired_words(locale: str) -> None:
+    root = content.TEMPLATES / locale
+    found = [
+        f"{path.relative_to(root)}: {hit}"
+        for path in sorted([*root.rglob("*.j2"), *root.rglob("*.yaml")])
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if not line.lstrip().startswith("#")
+        for hit in _RETIRED[locale].findall(line)
+    ]
+    assert found == []

@@ -1,4 +1,5 @@
-"""``sicheng content check``: every content file valid, every template and label present in every locale."""
+"""``sicheng content check``: every content file valid, every template and label present in every locale, a question
+bank a guesser cannot pass, and the glossary's wording everywhere."""
 
 from __future__ import annotations
 
@@ -56,6 +57,31 @@ def check_quiz_bank(root: Path) -> list[str]:
     return check_bank(root)
 
 
+def check_fairness(root: Path) -> list[str]:
+    """Each quiz-fairness goal a track misses, per language (see content.quiz_fairness); a bank that does not load is
+    reported by check_quiz_bank."""
+    from content.quiz_bank import BankError, load_bank
+    from content.quiz_fairness import bank_fairness
+
+    try:
+        bank = load_bank(root)
+    except BankError:
+        return []
+    rows = bank_fairness({track: bank.questions(track) for track in bank.tracks})
+    return [f"questions/{row.track}.yaml ({row.locale}): {problem}" for row in rows for problem in row.problems()]
+
+
+def check_glossary(root: Path, templates: Path) -> list[str]:
+    """Each wrong variant of a glossary term (content/glossary.yaml) in the content and templates, by file and line."""
+    from content.glossary import find_violations, load_glossary
+
+    try:
+        glossary = load_glossary()
+    except Exception as error:
+        return [f"glossary.yaml: {error}"]
+    return [str(violation) for violation in find_violations(glossary, root, templates)]
+
+
 def check_demo(root: Path) -> list[str]:
     from bot.seed import load_communities
 
@@ -83,18 +109,27 @@ def check_points(root: Path) -> list[str]:
 
 
 # Each feature adds its content check here.
-CHECKS: tuple[Check, ...] = (check_tracks, check_quiz_bank, check_demo, check_report_categories, check_points)
+CHECKS: tuple[Check, ...] = (
+    check_tracks,
+    check_quiz_bank,
+    check_fairness,
+    check_demo,
+    check_report_categories,
+    check_points,
+)
 
 
 def check_all(settings: Settings, root: Path = content.ROOT) -> list[str]:
     """All problems found, as readable lines (empty: content is fine)."""
     errors: list[str] = []
+    templates = settings.content_dir or content.TEMPLATES
     try:
-        renderer = Renderer(settings.content_dir or content.TEMPLATES)
+        renderer = Renderer(templates)
         errors += check_templates(renderer)
         errors += check_commands(renderer)
     except Exception as error:  # a broken labels file stops the renderer itself
         errors.append(f"templates: {error}")
     for check in CHECKS:
         errors += check(root)
+    errors += check_glossary(root, templates)
     return errors

@@ -96,6 +96,30 @@ def test_load_real_bank_returns_questions_and_cards() -> None:
     assert bank.get("civ-001") is not None
 
 
+# Residents' answers and spaced-repetition progress are stored by question id. These are the ids of the bank before
+# the December 2026 rewrite (options made fair, topics added): each kept its meaning, so each must still be there.
+EARLIER_IDS = {
+    **{f"civ-{n:03d}": "civilised" for n in range(1, 56)},
+    **{f"san-{n:03d}": "sanitary" for n in range(1, 57)},
+    **{f"gar-{n:03d}": "garden" for n in range(1, 49)},
+    **{f"food-{n:03d}": "food_safety" for n in range(1, 53)},
+}
+
+
+def test_rewrite_keeps_every_earlier_question_id_in_its_track() -> None:
+    bank = load_bank(CONTENT)
+    in_track = {q.id: track for track in bank.tracks for q in bank.questions(track)}
+    assert {qid: in_track.get(qid) for qid in EARLIER_IDS} == EARLIER_IDS
+
+
+def test_every_track_has_at_least_sixty_questions_in_both_languages() -> None:
+    bank = load_bank(CONTENT)
+    for track in TRACKS:
+        questions = bank.questions(track)
+        assert len(questions) >= 60, track
+        assert all(q.text("zh_Hans").question and q.text("en").question for q in questions)
+
+
 @pytest.mark.parametrize(
     ("case", "expected"),
     [

@@ -181,9 +181,12 @@ def intake(
     By webhook (several intakes may run behind the proxy), or with --polling (exactly one intake)."""
     settings = _settings()
     token, redis_url = _multi(settings)
+    from functools import partial
+
     from bot.channels.webhook import WebhookIntake, start_webhook
     from bot.runner import make_channel
     from bot.workers import Take, run_intake
+    from storage.db import ping
 
     kind = channel or settings.telegram.channel
     url = api_url or settings.telegram.api_url
@@ -206,7 +209,7 @@ def intake(
 
         async def serve(take: Take, stop: asyncio.Event) -> None:
             assert hook is not None
-            server = await start_webhook(bot_channel, hook, take)
+            server = await start_webhook(bot_channel, hook, take, partial(ping, built.engine))
             await server.serve(stop)
 
         await run_intake(built, bot_channel, redis, token, serve=serve if hook else None, prefix=settings.redis.prefix)

@@ -16,6 +16,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from bot.app import App, utcnow
@@ -24,6 +25,7 @@ from bot.channels.gate import GateLimits, SendGate
 from bot.channels.inbox import Inbox, poll
 from bot.channels.webhook import WebhookIntake, start_webhook
 from bot.metrics import start_metrics_server
+from storage.db import ping
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,8 @@ def make_gate(app: App, token: str) -> SendGate:
     from bot.channels.redis_pace import RedisPace
 
     log.info("send pace of the token shared through Redis")
-    return SendGate(limits, pace=RedisPace(app.settings.redis.url, token, limits.token))
+    prefix = f"{app.settings.redis.prefix}:pace"
+    return SendGate(limits, pace=RedisPace(app.settings.redis.url, token, limits.token, prefix=prefix))
 
 
 def make_channel(app: App, channel: str, token: str, api_url: str) -> Any:
@@ -136,7 +139,7 @@ async def serving(
     if webhook is None:
         intake = poll(channel.fetch_updates, inbox, stop, seconds=timing.poll_seconds)
     else:
-        intake = (await start_webhook(channel, webhook, inbox.take)).serve(stop)
+        intake = (await start_webhook(channel, webhook, inbox.take, partial(ping, app.engine))).serve(stop)
     tasks = [
         asyncio.create_task(intake, name="intake"),
         asyncio.create_task(inbox.run(stop), name="inbox"),

@@ -39,6 +39,8 @@ WARN_EVERY = 10.0  # seconds between two warnings about refused requests (a floo
 _SECRET_LABEL = b"sicheng/telegram-webhook-secret/v1"
 
 Take = Callable[[list[dict[str, Any]]], Awaitable[int]]
+Ready = Callable[[], Awaitable[object]]  # raises when an update could not be stored now (``GET /healthz``)
+READY_SECONDS = 2.0
 
 
 def derive_secret(token: str) -> str:
@@ -98,8 +100,8 @@ class WebhookIntake:
             max_body=settings.max_body,
         )
 
-    def server(self, take: Take) -> WebhookServer:
-        return WebhookServer(take, self.secret, self.path, self.host, self.port, self.max_body)
+    def server(self, take: Take, ready: Ready | None = None) -> WebhookServer:
+        return WebhookServer(take, self.secret, self.path, self.host, self.port, self.max_body, ready)
 
 
 class _Refusals:
@@ -132,10 +134,12 @@ class WebhookServer:
         host: str = "127.0.0.1",
         port: int = 8081,
         max_body: int = MAX_BODY,
+        ready: Ready | None = None,
     ) -> None:
         if not SECRET_PATTERN.fullmatch(secret):
             raise ValueError(BAD_SECRET)
         self._take = take
+        self._ready = ready
         self._secret = secret.encode()
         self.path = path
         self.host = host
@@ -180,6 +184,14 @@ class WebhookServer:
             await self.stop()
 
     async def _health(self, _request: web.Request) -> web.Response:
+        """200 "ok" when an update posted now would be stored (the database answers within ``READY_SECONDS``);
+        503 otherwise, so a load balancer or the operator's check sees an intake that would answer Telegram 500."""
+        if self._ready is not None:
+            try:
+                await asyncio.wait_for(self._ready(), READY_SECONDS)
+            except Exception as error:
+                log.warning("webhook: health check failed: %s", type(error).__name__)
+                return web.Response(status=503, text="database unavailable")
         return web.Response(text="ok")
 
     async def _update(self, request: web.Request) -> web.Response:
@@ -216,10 +228,12 @@ class WebhookChannel(Protocol):
     ) -> None: ...
 
 
-async def start_webhook(channel: WebhookChannel, intake: WebhookIntake, take: Take) -> WebhookServer:
+async def start_webhook(
+    channel: WebhookChannel, intake: WebhookIntake, take: Take, ready: Ready | None = None
+) -> WebhookServer:
     """Listen first, then tell Telegram where to post (updates waiting there are kept); returns the started server,
     whose ``serve(stop)`` runs until stopped. The webhook is left registered when it stops."""
-    server = intake.server(take)
+    server = intake.server(take, ready)
     await server.start()
     url = intake.url or server.local_url
     try:

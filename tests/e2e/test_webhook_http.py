@@ -208,3 +208,28 @@ async def test_update_not_stored_is_answered_500_and_taken_again_when_telegram_r
             assert emulator.webhooks[bot.id].last_error_message is None
     finally:
         await server.stop()
+
+
+async def test_health_check_reports_503_while_the_database_is_unreachable_and_200_when_it_answers() -> None:
+    """A load balancer or the operator's probe sees an intake that would answer Telegram 500 as unhealthy."""
+    down = True
+
+    async def take(updates: list[dict[str, Any]]) -> int:
+        return len(updates)
+
+    async def ready() -> None:
+        if down:
+            raise ConnectionError("database unreachable")
+
+    server = WebhookServer(take, SECRET, "/hook", "127.0.0.1", 0, ready=ready)
+    await server.start()
+    health = server.local_url.replace("/hook", "/healthz")
+    try:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(health) as reply:
+                assert (reply.status, await reply.text()) == (503, "database unavailable")
+            down = False
+            async with session.get(health) as reply:
+                assert (reply.status, await reply.text()) == (200, "ok")
+    finally:
+        await server.stop()

@@ -192,3 +192,24 @@ async def test_redis_down_falls_back_to_local_pace_and_returns_to_redis(
     assert await client.llen(pace.slots_key) == 1  # the booking went to Redis
     await client.aclose()
     assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+async def test_pace_keys_of_the_runner_start_with_the_configured_redis_prefix() -> None:
+    """Two bots (or a staging and a production one) sharing one Redis keep apart by SICHENG_REDIS__PREFIX: the send
+    pace and the 429 pause too, not only the streams and locks."""
+    from types import SimpleNamespace
+    from typing import cast
+
+    from bot.app import App
+    from bot.config import RedisSettings, Settings
+    from bot.runner import make_gate
+
+    settings = Settings(redis=RedisSettings(url=REDIS_URL, prefix="city-a"))
+    gate = make_gate(cast(App, SimpleNamespace(settings=settings)), TOKEN)
+    pace = gate.pace
+    assert isinstance(pace, RedisPace)
+    try:
+        assert pace.slots_key.startswith("city-a:pace:{") and pace.pause_key.startswith("city-a:pace:{")
+        assert TOKEN not in pace.slots_key  # the token itself never becomes a key
+    finally:
+        await pace.client.aclose()

@@ -54,7 +54,7 @@ async def test_tick_reminds_once_before_points_expire_in_each_language(app: App,
     notices = Notices(app)
     await app.tick(clock.now)
     texts = {q.chat_id: q.text for q in await notices.fresh()}
-    assert "文明积分将于" in texts[501] and "expire on" in texts[502]
+    assert "您有文明积分" in texts[501] and "分将于" in texts[501] and "expire on" in texts[502]
     await app.tick(clock.now + timedelta(minutes=5))
     assert await notices.fresh() == []
 

@@ -31,6 +31,7 @@ from bot.services.access import AccessService
 from bot.services.campaigns import CampaignService
 from bot.services.communities import CommunityService
 from bot.services.container import Services
+from bot.services.dashboard_access import DashboardAccess
 from bot.services.files import FileDownloader
 from bot.services.points import PointsService
 from bot.services.points_reminders import PointsReminders
@@ -128,6 +129,7 @@ class App:
             ("notice progress", lambda: self.services.campaigns.progress(now)),
             ("volunteer check-in codes", lambda: self.services.volunteer_desk.refresh_codes(now)),
             ("forget old updates and sent messages", lambda: self.purge_messaging(now)),
+            ("forget old dashboard links and sessions", lambda: self.services.dashboard.purge(now)),
             ("sweep orphan photos", lambda: self.sweep_photos(now)),
         ]
         for name, step in steps:
@@ -219,6 +221,13 @@ async def build_app(
         ),
         volunteers=volunteers,
         volunteer_desk=VolunteerDesk(uow, clock, volunteers),
+        dashboard=DashboardAccess(
+            uow,
+            clock,
+            url=settings.dashboard.url,
+            link_minutes=settings.dashboard.link_minutes,
+            session_hours=settings.dashboard.session_hours,
+        ),
     )
     router = build_router()
     store = state_store or SqlStateStore(sessions, clock)

@@ -123,10 +123,51 @@ def run(
             )
 
     async def work(built: Any) -> None:
+        from bot.dashboard.app import serve_if_set
+
         bot_channel = make_channel(built, kind, token.get_secret_value(), url)
         if delete_webhook:
             await bot_channel.delete_webhook()
-        await run_bot(built, bot_channel, webhook=intake)
+        async with serve_if_set(built):  # the organisers' dashboard too, when SICHENG_DASHBOARD__PORT is set
+            await run_bot(built, bot_channel, webhook=intake)
+
+    _with_app(settings, work)
+
+
+@app.command()
+def dashboard(
+    host: str = typer.Option(None, help="Address to listen on (default: SICHENG_DASHBOARD__HOST, 127.0.0.1)."),
+    port: int = typer.Option(None, help="Port (default: SICHENG_DASHBOARD__PORT, else 8082)."),
+) -> None:
+    """Serve the organisers' web dashboard on its own (PostgreSQL; the bot runs in other processes). Put it behind
+    the TLS proxy at SICHENG_DASHBOARD__URL, the address the bot's /dashboard links start with."""
+    import signal
+
+    settings = _settings()
+    if settings.database.is_sqlite:
+        _fail(
+            "An SQLite database is served by one process: set SICHENG_DASHBOARD__PORT and `sicheng run` serves the "
+            "dashboard beside the bot (or try it in `sicheng sandbox`)."
+        )
+    if not settings.dashboard.url:
+        typer.secho(
+            "Note: SICHENG_DASHBOARD__URL is not set, so the bot cannot give login links (set it for the bot too).",
+            fg=typer.colors.YELLOW,
+            err=True,
+        )
+    where_host = host or settings.dashboard.host
+    where_port = port if port is not None else settings.dashboard.port or 8082
+
+    async def work(built: Any) -> None:
+        from bot.dashboard.app import serve
+
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with serve(built, where_host, where_port) as address:
+            typer.secho(f"dashboard: {address}/dashboard/  (Ctrl+C to stop)", fg=typer.colors.GREEN)
+            await stop.wait()
 
     _with_app(settings, work)
 
@@ -250,6 +291,7 @@ def sandbox(
     async def main() -> None:
         async with start_sandbox(settings, host=where_host, port=where_port, channel=channel, fresh=fresh) as box:
             typer.secho(f"Sicheng sandbox: open {box.url}  (Ctrl+C to stop)", fg=typer.colors.GREEN)
+            typer.echo(f"Organisers' dashboard: {box.url}/dashboard/ (as 刘主任 or 老张, send /dashboard for a link)")
             if not _loopback(where_host):
                 typer.secho(
                     f"Warning: listening on {where_host}: anyone who can reach this machine can open the page and "

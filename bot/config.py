@@ -84,6 +84,18 @@ class MetricsSettings(BaseModel):
     port: int = Field(0, ge=0, le=65535)
 
 
+class DashboardSettings(BaseModel):
+    """The organisers' web dashboard (docs/operations.md). ``port`` unset: ``sicheng run`` does not serve it
+    (``sicheng dashboard`` still can). ``url``: the public base URL the bot's login links start with (HTTPS behind
+    the TLS proxy; the session cookie is marked Secure then)."""
+
+    port: int | None = Field(None, ge=0, le=65535)
+    host: str = "127.0.0.1"
+    url: str = ""
+    session_hours: float = Field(8, gt=0)
+    link_minutes: float = Field(10, gt=0)
+
+
 class Settings(BaseSettings):
     """Everything configurable. Nested groups use ``__``: ``SICHENG_TELEGRAM__TOKEN``."""
 
@@ -97,6 +109,7 @@ class Settings(BaseSettings):
     webhook: WebhookSettings = WebhookSettings()
     files: FilesSettings = FilesSettings()
     metrics: MetricsSettings = MetricsSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     content_dir: Path | None = None
     log_level: str = "INFO"
     # "json": one JSON object a line (time, level, logger, message, update_id, user_id, exception).

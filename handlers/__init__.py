@@ -26,6 +26,7 @@ MENU_ORDER = (
 def build_router() -> Router:
     """The root router with every feature's routes."""
     from handlers import (
+        dashboard,
         groups,
         menu,
         notice_board,
@@ -65,6 +66,7 @@ def build_router() -> Router:
         notice_board.router,
         volunteers.router,
         volunteer_desk.router,
+        dashboard.router,
     )
     root.menu_commands.sort(key=lambda name: MENU_ORDER.index(name) if name in MENU_ORDER else len(MENU_ORDER))
     return root

@@ -444,6 +444,21 @@ class SqlPointsRepository:
         )
         return [(str(r.name), int(r.points)) for r in (await self._s.execute(query)).all()]
 
+    async def totals(self, community_id: int, since: datetime | None, until: datetime | None) -> dict[str, int]:
+        """Points moved in a community over [since, until), summed by reason (debits negative)."""
+        where = [_ACCOUNT.c.community_id == community_id]
+        if since is not None:
+            where.append(_ENTRY.c.at >= since)
+        if until is not None:
+            where.append(_ENTRY.c.at < until)
+        query = (
+            select(_ENTRY.c.reason, func.sum(_ENTRY.c.amount))
+            .select_from(_ENTRY.join(_ACCOUNT))
+            .where(*where)
+            .group_by(_ENTRY.c.reason)
+        )
+        return {str(reason): int(total or 0) for reason, total in (await self._s.execute(query)).all()}
+
     async def mismatches(self) -> list[tuple[int, int, int, int]]:
         entries = select(_ENTRY.c.account_id, func.sum(_ENTRY.c.amount).label("total")).group_by(_ENTRY.c.account_id)
         lots = select(_LOT.c.account_id, func.sum(_LOT.c.remaining).label("left")).group_by(_LOT.c.account_id)

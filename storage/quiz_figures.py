@@ -23,9 +23,11 @@ class SqlQuizFigures:
 
     _s: AsyncSession
 
-    async def progress(self, community_id: int, since: datetime) -> list[ResidentProgress]:
-        """Every registered resident (staff excluded) of a community with answered/correct per track and recent
-        activity."""
+    async def progress(
+        self, community_id: int, since: datetime, until: datetime | None = None
+    ) -> list[ResidentProgress]:
+        """Every registered resident (staff excluded) of a community with answered/correct per track and their
+        answers in [since, until) (until None: up to now)."""
         people = (
             select(ResidentRow.id, BuildingRow.name)
             .select_from(ResidentRow)
@@ -34,7 +36,7 @@ class SqlQuizFigures:
         )
         residents = {int(rid): name for rid, name in (await self._s.execute(people)).all()}
         tracks = await self._per_track(community_id)
-        recent = await self._recent(community_id, since)
+        recent = await self._recent(community_id, since, until)
         return [
             ResidentProgress(rid, name, tracks.get(rid, {}), *recent.get(rid, (0, 0)))
             for rid, name in sorted(residents.items())
@@ -67,13 +69,14 @@ class SqlQuizFigures:
             found.setdefault(int(rid), {})[str(track)] = (int(answered), int(right or 0))
         return found
 
-    async def _recent(self, community_id: int, since: datetime) -> dict[int, tuple[int, int]]:
+    async def _recent(self, community_id: int, since: datetime, until: datetime | None) -> dict[int, tuple[int, int]]:
         found: dict[int, tuple[int, int]] = {}
         for table in (_ANSWER, _VOTE):
+            ended = [table.c.answered_at < until] if until is not None else []
             query = (
                 select(table.c.resident_id, func.count(), _count(table.c.correct))
                 .select_from(table.join(ResidentRow, ResidentRow.id == table.c.resident_id))
-                .where(*_members(community_id), table.c.answered_at >= since)
+                .where(*_members(community_id), table.c.answered_at >= since, *ended)
                 .group_by(table.c.resident_id)
             )
             for rid, answers, right in (await self._s.execute(query)).all():

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.geo import GeoPoint
+from bot.domain.report_ledger import LedgerFilter
 from bot.domain.reports import STATUS_TYPE, Event, RejectReason, Report, Status, StatusType
 from storage.models import DialogStateRow, GroupChatRow
 from storage.report_models import ReportEventRow, ReportFollowerRow, ReportRow, TicketCounterRow
@@ -193,6 +194,19 @@ class SqlReportRepository:
             query = query.where(ReportRow.submitted_at < until)
         return [_report(r) for r in (await self._s.scalars(query)).all()]
 
+    async def ledger(self, chosen: LedgerFilter, offset: int, limit: int) -> tuple[list[Report], int]:
+        """One page of the reports in reach that pass the filters, newest first, and how many pass in all."""
+        where = _ledger_where(chosen)
+        total = int(await self._s.scalar(select(func.count()).select_from(ReportRow).where(*where)) or 0)
+        query = (
+            select(ReportRow)
+            .where(*where)
+            .order_by(ReportRow.submitted_at.desc(), ReportRow.id.desc())
+            .offset(offset)
+            .limit(limit)
+        )
+        return [_report(r) for r in (await self._s.scalars(query)).all()], total
+
     async def photo_keys_in_use(self, now: datetime, prefix: str) -> set[str]:
         """File keys something still refers to: reports' photos and after-photos, photos in their history, and any
         string starting with ``prefix`` in a dialog state that has not expired (drafts keep their photos' keys).
@@ -251,6 +265,36 @@ class SqlReportRepository:
                 event.photo = None
         await self._s.flush()
         return texts, photos
+
+
+def _ledger_where(chosen: LedgerFilter) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a ledger query: the person's reach, then each filter that is set."""
+    reach = chosen.reach
+    whole: ColumnElement[bool] = true() if reach.whole is None else ReportRow.community_id.in_(sorted(reach.whole))
+    own: ColumnElement[bool] = true() if reach.own is None else ReportRow.community_id.in_(sorted(reach.own))
+    mine = and_(ReportRow.assignee_id == reach.person, own) if reach.own != frozenset() else false()
+    where: list[ColumnElement[bool]] = [or_(whole, mine) if reach.whole != frozenset() else mine]
+    if chosen.communities:
+        where.append(ReportRow.community_id.in_(chosen.communities))
+    if chosen.statuses:
+        where.append(ReportRow.status.in_([s.value for s in chosen.statuses]))
+    if chosen.categories:
+        where.append(ReportRow.category.in_(chosen.categories))
+    if chosen.building_id is not None:
+        where.append(ReportRow.building_id == chosen.building_id)
+    if chosen.assignee_id is not None:
+        where.append(ReportRow.assignee_id == chosen.assignee_id)
+    if chosen.unassigned:
+        where.append(ReportRow.assignee_id.is_(None))
+    if chosen.overdue_at is not None:
+        where += [ReportRow.status.in_(_OPEN), ReportRow.deadline.is_not(None), ReportRow.deadline < chosen.overdue_at]
+    if chosen.since is not None:
+        where.append(ReportRow.submitted_at >= chosen.since)
+    if chosen.until is not None:
+        where.append(ReportRow.submitted_at < chosen.until)
+    if chosen.located:
+        where += [ReportRow.latitude.is_not(None), ReportRow.longitude.is_not(None)]
+    return where
 
 
 def _strings(value: object) -> Iterator[str]:

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import String, Table, bindparam, cast, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.domain.audit import AuditEntry, AuditQuery
 from bot.domain.erasure import Erasure
 from bot.domain.residents import Building, Community, Resident
 from bot.domain.roles import Role, RoleGrant
@@ -474,10 +475,58 @@ class SqlAuditRepository:
         await self._s.flush()
         return changed
 
+    async def search(self, query: AuditQuery, offset: int, limit: int) -> tuple[list[AuditEntry], int]:
+        """One page of the lines ``query`` selects, newest first, and how many there are in all."""
+        where = _audit_where(query)
+        total = int(await self._s.scalar(select(func.count()).select_from(AuditLogRow).where(*where)) or 0)
+        rows = await self._s.scalars(
+            select(AuditLogRow).where(*where).order_by(AuditLogRow.id.desc()).offset(offset).limit(limit)
+        )
+        return [_audit_entry(r) for r in rows.all()], total
+
+    async def choices(self, query: AuditQuery, limit: int = 200) -> tuple[list[str], list[int]]:
+        """The actions and the people (telegram ids) found in the lines ``query`` may see, for the filters."""
+        where = _audit_where(AuditQuery(query.communities))
+        actions = await self._s.scalars(
+            select(AuditLogRow.action).where(*where).group_by(AuditLogRow.action).order_by(AuditLogRow.action)
+        )
+        actors = await self._s.scalars(
+            select(AuditLogRow.actor_telegram_id)
+            .where(*where, AuditLogRow.actor_telegram_id.is_not(None))
+            .group_by(AuditLogRow.actor_telegram_id)
+            .order_by(func.max(AuditLogRow.id).desc())
+            .limit(limit)
+        )
+        return list(actions.all())[:limit], [int(a) for a in actors.all() if a is not None]
+
     async def recent(self, limit: int = 50) -> list[AuditLogRow]:
         """Newest entries first (for operators and tests)."""
         rows = await self._s.scalars(select(AuditLogRow).order_by(AuditLogRow.id.desc()).limit(limit))
         return list(rows.all())
+
+
+def _audit_entry(row: AuditLogRow) -> AuditEntry:
+    return AuditEntry(row.id, row.at, row.actor_telegram_id, row.action, row.allowed, dict(row.details or {}))
+
+
+def _audit_where(query: AuditQuery) -> list[Any]:
+    """Lines of people who live in or hold a role in ``query.communities`` (every line when None), then the
+    person and action filters."""
+    where: list[Any] = []
+    if query.communities is not None:
+        ids = sorted(query.communities)
+        members = select(ResidentRow.telegram_id).where(ResidentRow.community_id.in_(ids))
+        staff = (
+            select(ResidentRow.telegram_id)
+            .join(RoleGrantRow, RoleGrantRow.resident_id == ResidentRow.id)
+            .where(RoleGrantRow.community_id.in_(ids))
+        )
+        where.append(or_(AuditLogRow.actor_telegram_id.in_(members), AuditLogRow.actor_telegram_id.in_(staff)))
+    if query.actor is not None:
+        where.append(AuditLogRow.actor_telegram_id == query.actor)
+    if query.action:
+        where.append(AuditLogRow.action.startswith(query.action, autoescape=True))
+    return where
 
 
 def _strings(value: Any) -> list[str]:

@@ -6,6 +6,7 @@ Add one import line per feature model module.
 
 from storage import (
     campaign_models,  # noqa: F401
+    dashboard_models,  # noqa: F401
     job_models,  # noqa: F401
     messaging_models,  # noqa: F401
     models,

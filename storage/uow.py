@@ -30,6 +30,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.util import greenlet_spawn
 
 from storage.campaign_repository import SqlCampaignRepository
+from storage.dashboard_repository import SqlDashboardRepository
 from storage.job_repository import SqlJobRepository
 from storage.messaging_repository import SqlInboxRepository, SqlOutboxRepository
 from storage.points_repository import SqlPointsRepository
@@ -177,6 +178,7 @@ class SqlUnitOfWork:
     outbox = _Repository(SqlOutboxRepository)
     campaigns = _Repository(SqlCampaignRepository)
     volunteers = _Repository(SqlVolunteerRepository)
+    dashboard = _Repository(SqlDashboardRepository)
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions

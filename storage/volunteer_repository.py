@@ -379,8 +379,11 @@ class SqlVolunteerRepository:
         rows = (await self._s.execute(query)).all()
         return [(_booking(b), _shift(s), _activity(a), _person(r, n)) for b, s, a, r, n in rows]
 
-    async def figures(self, community_id: int, since: datetime | None) -> VolunteerFigures:
-        """Residents, volunteers, applicants, minutes by track and building, shifts, bookings, no-shows."""
+    async def figures(
+        self, community_id: int, since: datetime | None, until: datetime | None = None
+    ) -> VolunteerFigures:
+        """Residents, volunteers, applicants, minutes by track and building, shifts (starting in [since, until)),
+        bookings, no-shows."""
         residents = await self._s.scalar(
             select(func.count())
             .select_from(ResidentRow)
@@ -401,6 +404,8 @@ class SqlVolunteerRepository:
         )
         if since is not None:
             base = base.where(ShiftRow.starts_at >= since)
+        if until is not None:
+            base = base.where(ShiftRow.starts_at < until)
         by_track: dict[str, int] = {}
         minutes_by_resident: dict[int, int] = {}
         bookings = no_shows = 0

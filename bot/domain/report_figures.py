@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.domain.reports import Report, Status, StatusType
+from bot.domain.reports import Report, Status, StatusType, is_overdue
 
 
 def percentile(values: Sequence[float], share: float) -> float | None:
@@ -48,10 +48,17 @@ class Figures:
     verify_p90_h: float | None = None
     on_time_share: float | None = None
     reopened_share: float | None = None
+    overdue: int = 0  # open and past the deadline, as of ``now`` (0 when figures were made without one)
+
+    @property
+    def handled(self) -> int:
+        """Fixed or closed (verified, or not accepted): no longer waiting for the staff."""
+        return self.by_type.get(StatusType.FIXED.value, 0) + self.by_type.get(StatusType.CLOSED.value, 0)
 
 
-def figures(reports: Iterable[Report]) -> Figures:
-    """Counts by status type, status and category, and the handling-time figures of the period."""
+def figures(reports: Iterable[Report], now: datetime | None = None) -> Figures:
+    """Counts by status type, status and category, and the handling-time figures of the period; with ``now``, how
+    many are overdue."""
     items = list(reports)
     to_resolve = [h for r in items if (h := _hours(r.submitted_at, r.resolved_at)) is not None]
     verified = [r for r in items if r.status is Status.VERIFIED]
@@ -72,4 +79,36 @@ def figures(reports: Iterable[Report]) -> Figures:
         verify_p90_h=percentile(to_verify, 0.9),
         on_time_share=share(on_time, len(handled)),
         reopened_share=share(sum(1 for r in fixed_once if r.reopened), len(fixed_once)),
+        overdue=sum(1 for r in items if is_overdue(r, now)) if now is not None else 0,
     )
+
+
+@dataclass(frozen=True)
+class Bucket:
+    """Reports of a period over one stretch of it (a day or a week): opened, and handled (fixed or closed)."""
+
+    start: datetime
+    opened: int
+    handled: int
+
+
+def handled_at(report: Report) -> datetime | None:
+    """When the staff were done with it: fixed (resolved), or closed without a fix (not accepted)."""
+    return report.resolved_at or (report.closed_at if report.type is StatusType.CLOSED else None)
+
+
+def series(reports: Iterable[Report], starts: Sequence[datetime], end: datetime) -> list[Bucket]:
+    """Per stretch [starts[i], starts[i+1]) (the last one up to ``end``): reports submitted in it, and reports handled
+    in it."""
+    items = list(reports)
+    bounds = [*starts[1:], end]
+
+    def count(moments: Sequence[datetime | None], start: datetime, stop: datetime) -> int:
+        return sum(1 for m in moments if m is not None and start <= m < stop)
+
+    opened = [r.submitted_at for r in items]
+    handled = [handled_at(r) for r in items]
+    return [
+        Bucket(start, count(opened, start, stop), count(handled, start, stop))
+        for start, stop in zip(starts, bounds, strict=True)
+    ]

@@ -45,12 +45,16 @@ def remove_database(url: str) -> None:
         Path(parsed.database + suffix).unlink(missing_ok=True)
 
 
-def _configurer(instance: str | None) -> Callable[[web.Application], None]:
+def _configurer(instance: str | None, bot: App | None = None) -> Callable[[web.Application], None]:
     def configure(app: web.Application) -> None:
         async def personas(_: web.Request) -> web.Response:
             return web.json_response([p.to_view() for p in PERSONAS])
 
         app.router.add_get("/sandbox/api/personas", personas)
+        if bot is not None:  # the organisers' dashboard at /dashboard, as `sicheng run` serves it
+            from bot.dashboard.app import mount
+
+            mount(app, bot)
         try:
             from bot.sandbox.web import setup_web
         except ImportError:  # the page is optional for tests that only need the emulator
@@ -91,7 +95,9 @@ async def start_sandbox(
         if history is not None and (restored := history.load(emu)):
             log.info("sandbox: %s earlier messages restored from %s", restored, history.path)
         instance = history.instance if history is not None else None
-        async with run_emulator(host, port, emulator=emu, configure=_configurer(instance)) as (_, base_url):
+        async with run_emulator(host, port, emulator=emu, configure=_configurer(instance, app)) as (_, base_url):
+            if not app.services.dashboard.url:  # /dashboard's links open the dashboard served here
+                app.services.dashboard.url = base_url
             bot_channel = make_channel(app, channel, DEFAULT_TOKEN, base_url)
             running = run_bot(app, bot_channel, handle_signals=False, timing=Timing(now=clock), webhook=webhook)
             task = asyncio.create_task(running)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.services.access import AccessService
 from bot.services.campaigns import CampaignService
 from bot.services.communities import CommunityService
+from bot.services.dashboard_access import DashboardAccess
 from bot.services.jobs import JobRunner
 from bot.services.points import PointsService
 from bot.services.quiz import QuizService
@@ -36,3 +37,4 @@ class Services:
     campaigns: CampaignService
     volunteers: VolunteerService
     volunteer_desk: VolunteerDesk
+    dashboard: DashboardAccess

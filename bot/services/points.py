@@ -43,6 +43,15 @@ FOUND = 8
 
 
 @dataclass(frozen=True)
+class PointsFigures:
+    """Points of a community over a period: earned under the rules or granted by staff, and spent on rewards
+    (less refunds of cancelled redemptions)."""
+
+    issued: int
+    redeemed: int
+
+
+@dataclass(frozen=True)
 class Overview:
     balance: int
     hidden: bool
@@ -304,6 +313,26 @@ class PointsService:
         shown = distinguish([(mask_name(name), building) for _, name, building, _ in people])
         residents = [Standing(s, pts, acc == mine) for s, (acc, _, _, pts) in zip(shown, people, strict=True)]
         return Rankings(period, residents, [Standing(n, p) for n, p in buildings], mine or 0)
+
+    async def figures(self, community_code: str, since: datetime | None, until: datetime | None) -> PointsFigures:
+        """Points issued and redeemed in a community over [since, until) (the dashboard)."""
+        async with self._uow() as uow:
+            community = await uow.communities.get_by_code(community_code)
+            if community is None:
+                raise NotFound(what="community", code=community_code)
+            totals = await uow.points.totals(community.id, since, until)
+        issued = sum(totals.get(r.value, 0) for r in (*EARNED, Reason.MANUAL_GRANT))
+        redeemed = -(totals.get(Reason.REDEMPTION.value, 0) + totals.get(Reason.REFUND.value, 0))
+        return PointsFigures(issued, redeemed)
+
+    async def building_ranking(self, community_id: int, period: str) -> list[Standing]:
+        """文明楼栋: the buildings' ranking exactly as ``/rank`` shows it (this month, or ever)."""
+        if period not in ("month", "all"):
+            raise InvalidInput(field="period", value=period)
+        since = month_start(self._clock(), self.policy.timezone) if period == "month" else None
+        async with self._uow() as uow:
+            buildings = await uow.points.building_ranking(community_id, since, RANK_SIZE)
+        return [Standing(n, p) for n, p in buildings]
 
     async def expire_points(self, now: datetime | None = None) -> int:
         """Write expiry entries for lots past their date (the periodic job); returns points expired."""

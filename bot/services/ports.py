@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
+from bot.domain.audit import AuditEntry, AuditQuery
 from bot.domain.campaigns import Audience, Campaign, CampaignStatus, Counts, Preferences, Recipient
+from bot.domain.dashboard import LoginLink, WebSession
 from bot.domain.erasure import Erasure
 from bot.domain.jobs import Job
 from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
@@ -17,6 +19,7 @@ from bot.domain.points import Account, Entry, Lot, Reason
 from bot.domain.quiz import Review
 from bot.domain.quiz_figures import ResidentProgress
 from bot.domain.quiz_rounds import GroupPoll, GroupQuiz, PollVote, Round
+from bot.domain.report_ledger import LedgerFilter
 from bot.domain.reports import Event, Report, Status
 from bot.domain.residents import Building, Community, Resident
 from bot.domain.rewards import Redemption, RedemptionStatus, Reward
@@ -88,6 +91,10 @@ class AuditRepository(Protocol):
     ) -> None: ...
 
     async def pseudonymise(self, erasure: Erasure) -> int: ...
+
+    async def search(self, query: AuditQuery, offset: int, limit: int) -> tuple[list[AuditEntry], int]: ...
+
+    async def choices(self, query: AuditQuery, limit: int = 200) -> tuple[list[str], list[int]]: ...
 
 
 @dataclass(frozen=True)
@@ -176,6 +183,8 @@ class PointsRepository(Protocol):
         self, community_id: int, since: datetime | None, limit: int
     ) -> list[tuple[str, int]]: ...
 
+    async def totals(self, community_id: int, since: datetime | None, until: datetime | None) -> dict[str, int]: ...
+
     async def mismatches(self) -> list[tuple[int, int, int, int]]: ...
 
 
@@ -254,6 +263,8 @@ class ReportRepository(Protocol):
     async def in_period(
         self, community_id: int | None, since: datetime | None, until: datetime | None
     ) -> list[Report]: ...
+
+    async def ledger(self, chosen: LedgerFilter, offset: int, limit: int) -> tuple[list[Report], int]: ...
 
     async def photo_keys_in_use(self, now: datetime, prefix: str) -> set[str]: ...
 
@@ -347,7 +358,9 @@ class QuizRepository(Protocol):
         finished_since: datetime | None = None,
     ) -> list[PollVote]: ...
 
-    async def progress(self, community_id: int, since: datetime) -> list[ResidentProgress]: ...
+    async def progress(
+        self, community_id: int, since: datetime, until: datetime | None = None
+    ) -> list[ResidentProgress]: ...
 
     async def buildings_of(self, community_id: int, telegram_ids: Sequence[int]) -> dict[int, str]: ...
 
@@ -578,7 +591,9 @@ class VolunteerRepository(Protocol):
         self, community_id: int, since: datetime | None, until: datetime | None
     ) -> list[tuple[Booking, Shift, Activity, Person]]: ...
 
-    async def figures(self, community_id: int, since: datetime | None) -> VolunteerFigures: ...
+    async def figures(
+        self, community_id: int, since: datetime | None, until: datetime | None = None
+    ) -> VolunteerFigures: ...
 
     async def add_certificate(self, cert: Certificate) -> int: ...
 
@@ -589,6 +604,26 @@ class VolunteerRepository(Protocol):
     async def anonymise_certificates(self, resident_id: int, replacement: str) -> int: ...
 
     async def withdraw(self, resident_id: int, now: datetime) -> list[int]: ...
+
+
+class DashboardRepository(Protocol):
+    """Login links and sessions of the web dashboard (hashes of their secrets only)."""
+
+    async def add_link(self, token_hash: str, resident_id: int, now: datetime, expires_at: datetime) -> None: ...
+
+    async def link(self, token_hash: str) -> LoginLink | None: ...
+
+    async def use_link(self, link_id: int, now: datetime) -> bool: ...
+
+    async def add_session(
+        self, key_hash: str, resident_id: int, csrf: str, now: datetime, expires_at: datetime
+    ) -> WebSession: ...
+
+    async def session(self, key_hash: str) -> WebSession | None: ...
+
+    async def end_session(self, session_id: int, now: datetime) -> bool: ...
+
+    async def purge(self, before: datetime) -> int: ...
 
 
 class UnitOfWork(Protocol):
@@ -607,6 +642,7 @@ class UnitOfWork(Protocol):
     outbox: OutboxRepository
     campaigns: CampaignRepository
     volunteers: VolunteerRepository
+    dashboard: DashboardRepository
 
     async def __aenter__(self) -> Self: ...
 

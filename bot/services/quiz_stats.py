@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.domain.errors import NotFound
 from bot.domain.quiz_figures import AwarenessRow, awareness
@@ -17,6 +17,9 @@ WINDOW_DAYS = 30
 
 @dataclass(frozen=True)
 class AwarenessReport:
+    """Who knows each track (all their answers so far) and who took part in the window (the last ``days`` days, or
+    a chosen period)."""
+
     community: Community
     rows: list[AwarenessRow]
     days: int = WINDOW_DAYS
@@ -34,13 +37,16 @@ class AwarenessService:
         self._uow = uow
         self._clock = clock
 
-    async def for_community(self, code: str) -> AwarenessReport:
-        """Figures of the community with this code (for the command line)."""
+    async def for_community(
+        self, code: str, since: datetime | None = None, until: datetime | None = None
+    ) -> AwarenessReport:
+        """Figures of the community with this code (the command line, the dashboard); participation counts the
+        answers of [since, until) when given, else of the last 30 days."""
         async with self._uow() as uow:
             community = await uow.communities.get_by_code(code)
             if community is None:
                 raise NotFound(what="community")
-            return await self._report(uow, community)
+            return await self._report(uow, community, since, until)
 
     async def for_organiser(self, telegram_id: int) -> AwarenessReport:
         """Figures of the organiser's own community (role re-checked for that community)."""
@@ -53,7 +59,11 @@ class AwarenessService:
                 raise NotFound(what="community")
             return await self._report(uow, community)
 
-    async def _report(self, uow: UnitOfWork, community: Community) -> AwarenessReport:
-        since = self._clock() - timedelta(days=WINDOW_DAYS)
-        people = await uow.quiz.progress(community.id, since)
-        return AwarenessReport(community, awareness(people, [b.name for b in community.buildings]))
+    async def _report(
+        self, uow: UnitOfWork, community: Community, since: datetime | None = None, until: datetime | None = None
+    ) -> AwarenessReport:
+        now = self._clock()
+        start = since or now - timedelta(days=WINDOW_DAYS)
+        people = await uow.quiz.progress(community.id, start, until)
+        days = WINDOW_DAYS if since is None else max(1, round(((until or now) - start).total_seconds() / 86400))
+        return AwarenessReport(community, awareness(people, [b.name for b in community.buildings]), days)

@@ -219,6 +219,26 @@ class ReportDesk:
             await uow.commit()
         return Outcome(after, notices)
 
+    async def moves(self, telegram_id: int, report_id: int) -> frozenset[Move]:
+        """The moves this person may make on the report now (what the dashboard offers; each is checked again when
+        it is made)."""
+        async with self._uow() as uow:
+            actor = await actor_of(uow, telegram_id)
+            report = await uow.reports.get(report_id)
+            if report is None:
+                raise NotFound(what="report")
+        staff = actor.has_role(Role.GRID_WORKER, report.community_id)
+        organiser = actor.has_role(Role.ORGANISER, report.community_id)
+        actors = report.actors(actor.id, staff=staff, organiser=organiser)
+        allowed = set()
+        for move in Move:
+            try:
+                next_status(report.status, move, actors)
+            except DomainError:
+                continue
+            allowed.add(move)
+        return frozenset(allowed)
+
     async def context(self, report: Report, locale: str) -> dict[str, Any]:
         """Template context for a reply to staff (they see who handles it even when the bot has no name)."""
         async with self._uow() as uow:

@@ -519,13 +519,15 @@ class VolunteerDesk:
             figures = await uow.volunteers.figures(community.id, since)
         return community, figures
 
-    async def figures(self, community_code: str, since: datetime | None) -> tuple[Community, VolunteerFigures]:
-        """For operators (``sicheng stats volunteers``)."""
+    async def figures(
+        self, community_code: str, since: datetime | None, until: datetime | None = None
+    ) -> tuple[Community, VolunteerFigures]:
+        """For operators (``sicheng stats volunteers``) and the dashboard: shifts starting in [since, until)."""
         async with self._uow() as uow:
             community = await uow.communities.get_by_code(community_code)
             if community is None:
                 raise NotFound(what="community")
-            figures = await uow.volunteers.figures(community.id, since)
+            figures = await uow.volunteers.figures(community.id, since, until)
         return community, figures
 
     # ---- for operators (``sicheng volunteers ...``): no organiser to check, changes audited with no actor ----------

@@ -76,6 +76,7 @@ class LocalFileStore:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
         self._lock = threading.Lock()
+        self._mine = uuid.uuid4().hex[:12]  # in the names of this store's temporary files
 
     async def put(self, data: bytes, suffix: str, folder: str) -> str:
         """Store ``data`` (once); returns its key, the same for the same bytes in the same folder."""
@@ -106,7 +107,8 @@ class LocalFileStore:
         return await asyncio.to_thread(self._remove, [self._path(k) for k in keys])
 
     async def remove_temporaries(self) -> int:
-        """Half-written files a killed process left behind (call at start-up, when no write can be under way)."""
+        """Half-written files a killed process left behind (at start-up; this store's own writes under way, e.g. a
+        photo uploaded on the dashboard in that moment, are left alone)."""
         return await asyncio.to_thread(self._remove_temporaries)
 
     def _remove(self, paths: list[Path]) -> int:
@@ -125,6 +127,8 @@ class LocalFileStore:
             return 0
         removed = 0
         for path in self.root.rglob(".*.tmp"):
+            if f".{self._mine}-" in path.name:
+                continue
             path.unlink(missing_ok=True)
             removed += 1
         return removed
@@ -137,7 +141,7 @@ class LocalFileStore:
             except FileNotFoundError:
                 pass
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        temporary = path.with_name(f".{path.name}.{self._mine}-{uuid.uuid4().hex}.tmp")
         try:
             with open(temporary, "wb") as out:
                 out.write(data)

@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import errno
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -33,7 +34,8 @@ app.add_typer(rewards_app, name="rewards")
 app.add_typer(points_app, name="points")
 app.add_typer(stats_app, name="stats")
 export_app = typer.Typer(
-    help="Exports as xlsx or csv: the 问题台账 (issue ledger), the 志愿服务时长台账 (volunteer hours).",
+    help="Exports as xlsx or csv: the 问题台账 (issue ledger), the 志愿服务时长台账 (volunteer hours), the 积分台账 "
+    "(points ledger), the 兑换记录 (redemptions).",
     no_args_is_help=True,
 )
 app.add_typer(export_app, name="export")
@@ -1229,6 +1231,91 @@ def export_volunteers(
 
     path, count = _volunteers_cli(work)
     typer.echo(f"written {path} ({count} line(s))")
+
+
+LANG_OPTION = typer.Option("zh_Hans", "--lang", "--locale", help="Language of the file: zh_Hans or en.")
+
+
+def _export_format(fmt: str | None, out: Path | None) -> str:
+    """``--format``, else the suffix of ``--out`` (``.csv``: csv), else xlsx."""
+    chosen = fmt or ("csv" if out is not None and out.suffix.lower() == ".csv" else "xlsx")
+    if chosen not in ("xlsx", "csv"):
+        _fail("--format must be xlsx or csv")
+    return chosen
+
+
+@export_app.command("points")
+def export_points(
+    community: str = typer.Option(..., help="Community code."),
+    since: str = typer.Option(None, "--from", help="First day (YYYY-MM-DD, local time)."),
+    until: str = typer.Option(None, "--to", help="Last day, included (YYYY-MM-DD)."),
+    out: Path = typer.Option(None, "--out", "--output", "-o", help="Output file (default: points-<community>.xlsx)."),
+    fmt: str = typer.Option(None, "--format", help="xlsx or csv (default: from --out's suffix, else xlsx)."),
+    lang: str = LANG_OPTION,
+) -> None:
+    """The 积分台账: one line per ledger entry of the community's residents (time, masked resident, building, points,
+    reason, reference, balance after, expiry); xlsx adds totals per resident and per reason."""
+    from bot.points_export import points_rows, write_points_export
+
+    async def rows(built: Any, code: str, start: datetime | None, end: datetime | None, _: str) -> Sequence[Any]:
+        return points_rows(await built.services.points.ledger(code, start, end))
+
+    _ledger_export("points", community, since, until, out, fmt, lang, rows, write_points_export)
+
+
+def _ledger_export(
+    name: str,
+    community: str,
+    since: str | None,
+    until: str | None,
+    out: Path | None,
+    fmt: str | None,
+    lang: str,
+    rows: Callable[[Any, str, datetime | None, datetime | None, str], Awaitable[Sequence[Any]]],
+    write: Callable[..., Path],
+) -> None:
+    """Write one of the points ledgers of ``community`` for a period (the dashboard's downloads use the same
+    writers), audited as ``<name>.export``."""
+    kind = _export_format(fmt, out)
+    language = _locale(lang)
+    target = out or Path(f"{name}-{community}.{kind}")
+
+    async def work(built: Any) -> tuple[Path, int]:
+        found, zone = await _community_zone(built, community)
+        start, end = _period(since, until, zone)
+        lines = await rows(built, found.code, start, end, language)
+
+        def label(key: str) -> str:
+            return str(built.renderer.label(language, key))
+
+        write(target, lines, fmt=kind, label=label, tz=zone)
+        details = {"community": found.code, "from": since, "to": until, "rows": len(lines)}
+        await built.services.access.audit(None, f"{name}.export", details)
+        return target, len(lines)
+
+    path, count = _volunteers_cli(work)
+    typer.echo(f"written {path} ({count} line(s))")
+
+
+@export_app.command("redemptions")
+def export_redemptions(
+    community: str = typer.Option(..., help="Community code."),
+    since: str = typer.Option(None, "--from", help="First day (YYYY-MM-DD, local time)."),
+    until: str = typer.Option(None, "--to", help="Last day, included (YYYY-MM-DD)."),
+    out: Path = typer.Option(
+        None, "--out", "--output", "-o", help="Output file (default: redemptions-<community>.xlsx)."
+    ),
+    fmt: str = typer.Option(None, "--format", help="xlsx or csv (default: from --out's suffix, else xlsx)."),
+    lang: str = LANG_OPTION,
+) -> None:
+    """The 兑换记录: one line per redemption (time, masked resident, reward, cost, status, code verified when and by
+    which service point, cancelled or expired when); xlsx adds totals per reward and per service point."""
+    from bot.points_export import redemption_rows, write_redemption_export
+
+    async def rows(built: Any, code: str, start: datetime | None, end: datetime | None, lang: str) -> Sequence[Any]:
+        return redemption_rows(await built.services.points.redemption_ledger(code, start, end), lang)
+
+    _ledger_export("redemptions", community, since, until, out, fmt, lang, rows, write_redemption_export)
 
 
 @volunteers_app.command("certificate")

@@ -12,7 +12,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.domain.points import RANKED, Account, Entry, Lot, Reason
-from bot.services.ports import Credit
+from bot.services.ports import Credit, Holder, LedgerLine
 from storage.models import BuildingRow, ResidentRow
 from storage.points_models import PointsAccountRow, PointsEntryRow, PointsLotRow
 
@@ -458,6 +458,47 @@ class SqlPointsRepository:
             .group_by(_ENTRY.c.reason)
         )
         return {str(reason): int(total or 0) for reason, total in (await self._s.execute(query)).all()}
+
+    async def ledger(self, community_id: int, since: datetime | None, until: datetime | None) -> list[LedgerLine]:
+        """Every entry of the community's accounts made in [since, until), oldest first, with its holder, the
+        account's balance after it (the running sum of its entries: the balance is their sum) and its lot's expiry.
+        Read only."""
+        running = func.sum(_ENTRY.c.amount).over(partition_by=_ENTRY.c.account_id, order_by=_ENTRY.c.id)
+        sums = (
+            select(_ENTRY.c.id, running.label("balance"))
+            .select_from(_ENTRY.join(_ACCOUNT))
+            .where(_ACCOUNT.c.community_id == community_id, *([_ENTRY.c.at < until] if until is not None else []))
+            .subquery()
+        )
+        query = (
+            select(
+                _ENTRY,
+                sums.c.balance,
+                _ACCOUNT.c.resident_id,
+                _RESIDENT.c.display_name,
+                _RESIDENT.c.telegram_id,
+                BuildingRow.name.label("building"),
+                _LOT.c.expires_at.label("lot_expires_at"),
+            )
+            .select_from(
+                _ENTRY.join(sums, sums.c.id == _ENTRY.c.id)
+                .join(_ACCOUNT, _ACCOUNT.c.id == _ENTRY.c.account_id)
+                .join(_RESIDENT, _RESIDENT.c.id == _ACCOUNT.c.resident_id)
+                .outerjoin(BuildingRow, BuildingRow.id == _RESIDENT.c.building_id)
+                .outerjoin(_LOT, _LOT.c.entry_id == _ENTRY.c.id)
+            )
+            .where(*([_ENTRY.c.at >= since] if since is not None else []))
+            .order_by(_ENTRY.c.at, _ENTRY.c.id)
+        )
+        return [
+            LedgerLine(
+                Entry(r.id, r.amount, Reason(r.reason), r.ref, r.at, r.note),
+                Holder(int(r.resident_id), r.display_name, r.telegram_id, r.building),
+                int(r.balance),
+                r.lot_expires_at,
+            )
+            for r in (await self._s.execute(query)).all()
+        ]
 
     async def mismatches(self) -> list[tuple[int, int, int, int]]:
         entries = select(_ENTRY.c.account_id, func.sum(_ENTRY.c.amount).label("total")).group_by(_ENTRY.c.account_id)

@@ -8,9 +8,12 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from bot.domain.rewards import Redemption, RedemptionStatus, Reward
-from storage.points_models import RedemptionRow, RewardRow
+from bot.services.ports import Holder, RedemptionLine
+from storage.models import BuildingRow, ResidentRow
+from storage.points_models import PointsAccountRow, RedemptionRow, RewardRow
 
 _REWARD_FIELDS = {
     "name",
@@ -186,6 +189,39 @@ class SqlRewardRepository:
             .limit(limit)
         )
         return [int(i) for i in (await self._s.scalars(query)).all()]
+
+    async def ledger(self, community_id: int, since: datetime | None, until: datetime | None) -> list[RedemptionLine]:
+        """Every redemption of the community made in [since, until), oldest first, with its reward, its holder and
+        the name of the service point whose code check fulfilled it. Read only."""
+        verifier = aliased(ResidentRow)
+        where = [RedemptionRow.community_id == community_id]
+        if since is not None:
+            where.append(RedemptionRow.created_at >= since)
+        if until is not None:
+            where.append(RedemptionRow.created_at < until)
+        query = (
+            select(
+                RedemptionRow,
+                RewardRow,
+                PointsAccountRow.resident_id,
+                ResidentRow.display_name,
+                ResidentRow.telegram_id,
+                BuildingRow.name,
+                verifier.display_name,
+            )
+            .join(RewardRow, RewardRow.id == RedemptionRow.reward_id)
+            .join(PointsAccountRow, PointsAccountRow.id == RedemptionRow.account_id)
+            .join(ResidentRow, ResidentRow.id == PointsAccountRow.resident_id)
+            .outerjoin(BuildingRow, BuildingRow.id == ResidentRow.building_id)
+            .outerjoin(verifier, verifier.telegram_id == RedemptionRow.verified_by)
+            .where(*where)
+            .order_by(RedemptionRow.created_at, RedemptionRow.id)
+            .execution_options(populate_existing=True)
+        )
+        return [
+            RedemptionLine(_redemption(r), _reward(w), Holder(int(rid), name, tid, building), by)
+            for r, w, rid, name, tid, building, by in (await self._s.execute(query)).all()
+        ]
 
     async def _fresh(self, query: Any) -> Any:
         # Conditional UPDATEs bypass the identity map: reload rows instead of trusting cached objects.

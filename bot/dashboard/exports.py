@@ -1,7 +1,7 @@
-"""Spreadsheet downloads of the ledgers: the 问题台账 and the 志愿服务时长台账, written by the very functions the
-command line uses (``sicheng export reports`` / ``sicheng export volunteers``), so a download holds what the CLI writes
-for the same community and days. Organisers download their communities' ledgers (a role without a community: any);
-every download is audited.
+"""Spreadsheet downloads of the ledgers: the 问题台账, the 志愿服务时长台账, the 积分台账 and the
+兑换记录, written by the very functions the command line uses (``sicheng export reports`` / ``volunteers`` /
+``points`` / ``redemptions``), so a download holds what the CLI writes for the same community and days. Organisers
+download their communities' ledgers (a role without a community: any); every download is audited.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ from bot.dashboard.kit import Staff, app_of, render, staff
 from bot.domain.report_ledger import reach_of
 from bot.domain.residents import Community
 from bot.export import table, write_xlsx
+from bot.points_export import points_rows, redemption_rows, write_points_export, write_redemption_export
 from bot.volunteer_export import hours_rows, write_volunteer_export
 from content.tracks import load_tracks
 
-KINDS = ("reports", "volunteers")
+KINDS = ("reports", "volunteers", "points", "redemptions")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -90,7 +91,8 @@ async def download(request: web.Request) -> web.StreamResponse:
             await app.services.access.refused(person.telegram_id, f"dashboard.export.{kind}",
                                               {"community": code[:40]})  # fmt: skip
         return _page(request, list(mine.values()), 404 if kind not in KINDS else 403, "community")
-    zone = app.services.volunteers.zone(community) if kind == "volunteers" else ZoneInfo(app.settings.locale.timezone)
+    # The 问题台账 keeps the CLI's zone (the configured one); the others use the community's, as their CLI does.
+    zone = ZoneInfo(app.settings.locale.timezone) if kind == "reports" else app.services.volunteers.zone(community)
     since, until, wrong = _period(request.query, zone)
     if wrong:
         return _page(request, list(mine.values()), 400, "day")
@@ -103,6 +105,16 @@ async def download(request: web.Request) -> web.StreamResponse:
         rows: list[Any] = await app.services.report_stats.ledger(community.code, since, until, locale)
         lines = table(rows, label, _tracks(locale))
         data = await asyncio.to_thread(_written, lambda path: write_xlsx(path, lines, label("reports.export.sheet")))
+    elif kind == "points":
+        rows = points_rows(await app.services.points.ledger(community.code, since, until))
+        data = await asyncio.to_thread(
+            _written, lambda path: write_points_export(path, rows, fmt="xlsx", label=label, tz=zone)
+        )
+    elif kind == "redemptions":
+        rows = redemption_rows(await app.services.points.redemption_ledger(community.code, since, until), locale)
+        data = await asyncio.to_thread(
+            _written, lambda path: write_redemption_export(path, rows, fmt="xlsx", label=label, tz=zone)
+        )
     else:
         _, entries = await app.services.volunteer_desk.ledger(community.code, since, until)
         rows = hours_rows(entries)

@@ -34,7 +34,7 @@ from bot.domain.points import (
 from bot.domain.quiz_figures import distinguish
 from bot.domain.residents import Resident
 from bot.domain.roles import Role
-from bot.services.ports import Clock, Credit, UnitOfWork, UnitOfWorkFactory
+from bot.services.ports import Clock, Credit, LedgerLine, RedemptionLine, UnitOfWork, UnitOfWorkFactory
 
 RECENT = 8
 RANK_SIZE = 10
@@ -324,6 +324,26 @@ class PointsService:
         issued = sum(totals.get(r.value, 0) for r in (*EARNED, Reason.MANUAL_GRANT))
         redeemed = -(totals.get(Reason.REDEMPTION.value, 0) + totals.get(Reason.REFUND.value, 0))
         return PointsFigures(issued, redeemed)
+
+    async def ledger(self, community_code: str, since: datetime | None, until: datetime | None) -> list[LedgerLine]:
+        """Every ledger entry of the community's residents made in [since, until), oldest first, with the balance
+        after it and its expiry (``sicheng export points`` and the dashboard's download)."""
+        async with self._uow() as uow:
+            community = await uow.communities.get_by_code(community_code)
+            if community is None:
+                raise NotFound(what="community", code=community_code)
+            return await uow.points.ledger(community.id, since, until)
+
+    async def redemption_ledger(
+        self, community_code: str, since: datetime | None, until: datetime | None
+    ) -> list[RedemptionLine]:
+        """Every redemption in the community made in [since, until), oldest first, with its reward and the service
+        point that verified it (``sicheng export redemptions`` and the dashboard's download)."""
+        async with self._uow() as uow:
+            community = await uow.communities.get_by_code(community_code)
+            if community is None:
+                raise NotFound(what="community", code=community_code)
+            return await uow.rewards.ledger(community.id, since, until)
 
     async def building_ranking(self, community_id: int, period: str) -> list[Standing]:
         """文明楼栋: the buildings' ranking exactly as ``/rank`` shows it (this month, or ever)."""

@@ -110,6 +110,37 @@ class Credit:
     expires_at: datetime | None
 
 
+@dataclass(frozen=True)
+class Holder:
+    """Whose points: a resident as the exports read them (name and Telegram id unmasked; the export masks them)."""
+
+    resident_id: int
+    name: str | None
+    telegram_id: int | None
+    building: str | None
+
+
+@dataclass(frozen=True)
+class LedgerLine:
+    """One entry of the points ledger with its holder, the account's balance after it (the ledger's running sum)
+    and, for a credit, when its lot expires (None: never, or a debit)."""
+
+    entry: Entry
+    holder: Holder
+    balance: int
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class RedemptionLine:
+    """One redemption with its reward, its holder and the service point (staff) that verified its code."""
+
+    redemption: Redemption
+    reward: Reward
+    holder: Holder
+    verifier: str | None
+
+
 class PointsRepository(Protocol):
     """Accounts, the append-only ledger and its lots. ``lock_account*`` serialise writers of one account."""
 
@@ -185,6 +216,8 @@ class PointsRepository(Protocol):
 
     async def totals(self, community_id: int, since: datetime | None, until: datetime | None) -> dict[str, int]: ...
 
+    async def ledger(self, community_id: int, since: datetime | None, until: datetime | None) -> list[LedgerLine]: ...
+
     async def mismatches(self) -> list[tuple[int, int, int, int]]: ...
 
 
@@ -229,6 +262,10 @@ class RewardRepository(Protocol):
     ) -> bool: ...
 
     async def due(self, now: datetime, limit: int) -> list[int]: ...
+
+    async def ledger(
+        self, community_id: int, since: datetime | None, until: datetime | None
+    ) -> list[RedemptionLine]: ...
 
 
 class ReportRepository(Protocol):

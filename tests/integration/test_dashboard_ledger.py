@@ -31,8 +31,9 @@ ERROR = re.compile(r'id="error">([^<]+)<')
 
 
 @pytest.fixture
-async def world(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[DashboardWorld]:
-    async with dashboard_world(tmp_path, sqlite_template) as built:
+async def world(tmp_path: Path, sqlite_template: Path, db_url: str) -> AsyncIterator[DashboardWorld]:
+    """On SQLite and on PostgreSQL (the ledger queries are new SQL)."""
+    async with dashboard_world(tmp_path, sqlite_template, database=db_url) as built:
         yield built
 
 

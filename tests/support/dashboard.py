@@ -128,14 +128,14 @@ class DashboardWorld:
 
 @asynccontextmanager
 async def dashboard_world(
-    tmp_path: Path, sqlite_template: Path, *, url: str = BASE_URL
+    tmp_path: Path, sqlite_template: Path, *, url: str = BASE_URL, database: str | None = None
 ) -> AsyncIterator[DashboardWorld]:
-    """The App on a private copy of the migrated SQLite template, seeded like the sandbox, the dashboard served by a
-    test server; everything is closed on exit."""
+    """The App on ``database`` (a migrated, empty one; default: a private copy of the migrated SQLite template),
+    seeded like the sandbox, the dashboard served by a test server; everything is closed on exit."""
     from bot.dashboard.app import build_dashboard
     from bot.sandbox.demo import seed_database
 
-    database = sqlite_copy(sqlite_template, tmp_path / "dashboard.db")
+    database = database or sqlite_copy(sqlite_template, tmp_path / "dashboard.db")
     settings = Settings(
         database=DatabaseSettings(url=database),
         files=FilesSettings(root=tmp_path / "media"),

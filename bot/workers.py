@@ -185,6 +185,10 @@ class Worker:
         self._busy = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._redis_down = False
+        # Announcements in hand when Redis went away: acknowledged once it answers again, so the stream's backlog
+        # empties and the leader's sweep re-announces any of their rows still pending, instead of every one waiting
+        # RECLAIM_IDLE to be taken over as if this worker had died.
+        self._unacked: list[str] = []
 
     # ---- taking announcements -------------------------------------------------------------------------------
 
@@ -198,6 +202,7 @@ class Worker:
                 await asyncio.sleep(0.005)
                 continue
             try:
+                await self._ack_held()
                 batch = await self.broker.read(room, BLOCK_MS)
                 self._redis_up()
             except (RedisError, OSError) as error:
@@ -206,6 +211,15 @@ class Worker:
                     await asyncio.wait_for(stop.wait(), 1.0)
                 continue
             self.start(batch)
+
+    async def _ack_held(self) -> None:
+        if self._unacked:
+            entries, self._unacked = self._unacked, []
+            try:
+                await self.broker.ack(entries)
+            except (RedisError, OSError):
+                self._unacked = entries + self._unacked
+                raise
 
     def start(self, batch: Sequence[Announcement]) -> None:
         for announcement in batch:
@@ -243,7 +257,9 @@ class Worker:
                     await self.handle_sender(announcement.user, announcement.row)
             await self.broker.ack([announcement.entry])
         except (RedisError, OSError) as error:
-            # Not acknowledged: it is taken over later (or re-announced by the sweep); the rows are in the table.
+            # Acknowledged when Redis is back (see ``_unacked``): the rows are in the table, and one still pending
+            # then is announced again by the sweep (or, if this worker dies first, taken over by another).
+            self._unacked.append(announcement.entry)
             self._redis_lost(error)
         except Exception:
             log.exception(

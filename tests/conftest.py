@@ -78,3 +78,15 @@ async def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
 
     await truncate_all(url)
     yield url
+
+
+# With several test processes (CI: ``-n 2 --dist loadgroup``), the tests that run the bot as subprocesses and kill
+# them, or run several workers, go to one process one after another: they measure recovery against time limits,
+# and two of them at once on a small machine would be testing the machine.
+SERIAL_MODULES = ("tests/crash/", "tests/integration/test_workers.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.nodeid.startswith(SERIAL_MODULES):
+            item.add_marker(pytest.mark.xdist_group("serial"))

@@ -39,11 +39,14 @@ return 0
 """
 
 
+LEASE = 30.0  # seconds a lock outlives a worker that died holding it (renewed while the holder lives)
+
+
 class RedisUserLocks:
-    def __init__(self, redis: Redis, token: str, *, prefix: str = "sicheng", lease: float = 30.0) -> None:
+    def __init__(self, redis: Redis, token: str, *, prefix: str = "sicheng", lease: float | None = None) -> None:
         self.redis = redis
         self._base = f"{key_base(token, prefix)}:lock:"
-        self.lease = lease
+        self.lease = LEASE if lease is None else lease
         self._local = LocalUserLocks()
         self._release = redis.register_script(RELEASE)
         self._renew = redis.register_script(RENEW)

@@ -10,7 +10,7 @@ import asyncio
 import re
 import tempfile
 from collections.abc import Callable, Mapping
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,7 +20,7 @@ from aiohttp import web
 import content
 from bot.app import App
 from bot.dashboard.auth import PREFIX
-from bot.dashboard.kit import Staff, app_of, render, staff
+from bot.dashboard.kit import Staff, app_of, query_day, render, staff
 from bot.domain.report_ledger import reach_of
 from bot.domain.residents import Community
 from bot.export import table, write_xlsx
@@ -30,15 +30,6 @@ from content.tracks import load_tracks
 
 KINDS = ("reports", "volunteers", "points", "redemptions")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-
-
-def _day(text: str | None) -> date | None:
-    if not text or len(text) > 10:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 async def organised(app: App, person: Staff) -> list[Community]:
@@ -70,8 +61,8 @@ async def exports_page(request: web.Request) -> web.StreamResponse:
 def _period(query: Mapping[str, str], zone: ZoneInfo) -> tuple[datetime | None, datetime | None, list[str]]:
     """``from``/``to`` as local days (``to`` included) → [since, until), as ``bot.export.period`` reads the CLI's
     ``--from``/``--to``; a day that is not one is named in the list."""
-    wrong = [name for name in ("from", "to") if query.get(name) and _day(query.get(name)) is None]
-    start, end = _day(query.get("from")), _day(query.get("to"))
+    wrong = [name for name in ("from", "to") if query.get(name) and query_day(query.get(name)) is None]
+    start, end = query_day(query.get("from")), query_day(query.get("to"))
     if start and end and start > end:
         start, end = end, start
     since = datetime.combine(start, time(), zone) if start else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -134,6 +135,16 @@ def render(
     response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+def query_day(text: str | None) -> date | None:
+    """A ``YYYY-MM-DD`` of a filter or period field, or None when it is missing or not a date."""
+    if not text or len(text) > 10:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
 
 
 def check_csrf(request: web.Request, form: Mapping[str, Any]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
@@ -24,7 +24,7 @@ import content
 from bot.app import App
 from bot.dashboard import audit, photos
 from bot.dashboard.auth import PREFIX
-from bot.dashboard.kit import Staff, app_of, check_csrf, render, staff
+from bot.dashboard.kit import Staff, app_of, check_csrf, query_day, render, staff
 from bot.domain.errors import DomainError, Forbidden, InvalidInput, NeedsConsent, NotFound
 from bot.domain.media import MAX_PHOTO_BYTES, PhotoRefused
 from bot.domain.report_ledger import MAX_PAGE, PER_PAGE, LedgerFilter, Reach, reach_of
@@ -89,15 +89,6 @@ def _int(text: str | None, high: int = 2**62) -> int | None:
         return None
     value = int(text)
     return value if 0 < value <= high else None
-
-
-def _day(text: str | None) -> date | None:
-    if not text or len(text) > 10:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return None
 
 
 def _tracks(locale: str) -> dict[str, str]:
@@ -197,7 +188,7 @@ def read_filters(query: Mapping[str, str], reach: Reach, choices: LedgerChoices,
         unassigned = who == "none"
         assignee_id = None if unassigned else _int(who)
     overdue = pick("overdue", query.get("overdue", "") == "1")
-    start, end = _day(query.get("from")), _day(query.get("to"))
+    start, end = query_day(query.get("from")), query_day(query.get("to"))
     pick("from", start is not None)
     pick("to", end is not None)
     if start and end and start > end:  # typed the wrong way round: the same days, in order

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -8,6 +9,19 @@ import pytest
 
 from bot.config import FilesSettings, SandboxSettings, Settings, TelegramSettings
 from bot.sandbox.app import Sandbox, start_sandbox
+from tests.conftest import skip_or_fail
+
+# Without the background-networking flags Chromium keeps calling home, which floods a closed network.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 StartSandbox = Callable[[str], AbstractAsyncContextManager[Sandbox]]
 
@@ -36,3 +50,13 @@ def sandbox_for(sandbox_settings: Settings) -> StartSandbox:
 async def sandbox(sandbox_for: StartSandbox) -> AsyncIterator[Sandbox]:
     async with sandbox_for("aiogram") as box:
         yield box
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The system Chromium the browser tests drive (Debian's ``chromium`` package)."""
+    path = shutil.which("chromium")
+    if path is None:
+        skip_or_fail("no Chromium browser: install Debian's `chromium` package to run the browser tests")
+    assert path is not None
+    return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,22 +20,11 @@ import pytest
 
 from bot.config import DashboardSettings, FilesSettings, SandboxSettings, Settings, TelegramSettings
 from bot.sandbox.app import Sandbox, start_sandbox
-from tests.conftest import skip_or_fail
+from tests.e2e.conftest import CHROMIUM_ARGS
 from tests.support.dashboard import GRID_WORKER, ORGANISER, lively
 from tests.support.reports import Clock
 from tests.support.sandbox_user import SimResident
 
-# Without the background-networking flags Chromium keeps calling home, which floods a closed network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 30_000  # the stack answers in well under a second; this only bounds a failure on a busy machine
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
@@ -48,15 +36,6 @@ TRACKS = ["全国文明城市", "国家卫生城市", "国家园林城市", "国
 class Stack:
     box: Sandbox
     clock: Clock
-
-
-@pytest.fixture
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        skip_or_fail("no Chromium browser: install Debian's `chromium` package to run the dashboard test")
-    assert path is not None
-    return path
 
 
 def settings_for(tmp_path: Path) -> Settings:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -24,19 +23,8 @@ from bot.sandbox.demo import RESIDENTS_GROUP, seed_emulator
 from bot.sandbox.emulator import Emulator
 from bot.sandbox.server import build_app
 from bot.sandbox.web import setup_web
-from tests.conftest import skip_or_fail
+from tests.e2e.conftest import CHROMIUM_ARGS
 
-# Without the background-networking flags Chromium keeps calling home, which floods a closed network.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 TIMEOUT_MS = 30_000  # the stack answers in ~100 ms; this only bounds a failure (CI shares two cores)
 XIAO_LI = 1000001  # demo persona, not registered yet
 
@@ -110,15 +98,6 @@ async def sandbox_stack(tmp_path: Path) -> AsyncIterator[Sandbox]:
     )
     async with start_sandbox(settings, host="127.0.0.1", port=0, fresh=True) as box:
         yield box
-
-
-@pytest.fixture
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        skip_or_fail("no Chromium browser: install Debian's `chromium` package to run the page test")
-    assert path is not None
-    return path
 
 
 def small_png() -> bytes:

@@ -15,12 +15,11 @@ from bot.sandbox.app import Sandbox, start_sandbox
 from bot.sandbox.core import DEFAULT_TOKEN
 from bot.sandbox.demo import RESIDENTS_GROUP
 from bot.sandbox.files import tiny_png
-from tests.e2e.test_web_page import CHROMIUM_ARGS, TIMEOUT_MS, chromium, small_png
+from tests.e2e.conftest import CHROMIUM_ARGS
+from tests.e2e.test_web_page import TIMEOUT_MS, small_png
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
-
-__all__ = ["chromium"]  # the fixture, shared with the first page test
 
 WANG = 1000002  # demo persona, registered resident
 ORGANISER = 1000006

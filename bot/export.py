@@ -62,6 +62,27 @@ def write_xlsx(path: Path, lines: list[list[Cell]], title: str) -> Path:
     return path
 
 
+def write_book(
+    path: Path,
+    sheets: Sequence[tuple[str, Sequence[str], Sequence[Sequence[str | int | float]]]],
+    widths: Mapping[str, int],
+) -> Path:
+    """An Excel workbook of several ledger sheets, each ``(title, columns, lines)`` filled by ``fill_sheet``."""
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    book.remove(first)
+    for title, columns, lines in sheets:
+        fill_sheet(book.create_sheet(), title, columns, widths, lines)
+    book.save(path)
+    return path
+
+
+def local_time(moment: datetime | None, tz: tzinfo) -> str:
+    """A moment as local ``YYYY-MM-DD HH:MM`` in a sheet ("" when there is none)."""
+    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment is not None else ""
+
+
 def fill_sheet(
     sheet: Worksheet,
     title: str,

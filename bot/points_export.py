@@ -15,11 +15,9 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Literal
 
-from openpyxl import Workbook
-
 from bot.domain.points import Reason, mask_name
 from bot.domain.rewards import RedemptionStatus
-from bot.export import fill_sheet, write_csv
+from bot.export import local_time, write_book, write_csv
 from bot.services.ports import Holder, LedgerLine, RedemptionLine
 from bot.services.report_stats import mask_id
 
@@ -160,7 +158,7 @@ def entry_table(rows: Sequence[PointsRow], label: Label, tz: tzinfo) -> list[lis
     header: list[Cell] = [label(f"points_export.{c}") for c in ENTRY_COLUMNS]
     body: list[list[Cell]] = [
         [
-            _local(r.at, tz),
+            local_time(r.at, tz),
             r.resident,
             r.building,
             r.amount,
@@ -168,7 +166,7 @@ def entry_table(rows: Sequence[PointsRow], label: Label, tz: tzinfo) -> list[lis
             r.reference,
             r.note,
             r.balance,
-            _local(r.expires_at, tz),
+            local_time(r.expires_at, tz),
         ]
         for r in rows
     ]
@@ -237,17 +235,17 @@ def redemption_table(rows: Sequence[RedemptionRecord], label: Label, tz: tzinfo)
     header: list[Cell] = [label(f"points_export.{c}") for c in REDEMPTION_COLUMNS]
     body: list[list[Cell]] = [
         [
-            _local(r.created_at, tz),
+            local_time(r.created_at, tz),
             r.resident,
             r.building,
             r.reward,
             r.cost,
             label(f"points_export.status_{r.status.value}"),
             r.code,
-            _local(r.valid_until, tz),
-            _local(r.verified_at, tz),
+            local_time(r.valid_until, tz),
+            local_time(r.verified_at, tz),
             r.service_point,
-            _local(r.closed_at, tz),
+            local_time(r.closed_at, tz),
         ]
         for r in rows
     ]
@@ -296,14 +294,7 @@ def _book(
 ) -> Path:
     if fmt != "xlsx":
         raise ValueError(f"unknown format {fmt!r}")
-    book = Workbook()
-    first = book.active
-    assert first is not None
-    book.remove(first)
-    for title, columns, table in sheets:
-        fill_sheet(book.create_sheet(), label(title), columns, WIDTHS, table)
-    book.save(path)
-    return path
+    return write_book(path, [(label(title), columns, lines) for title, columns, lines in sheets], WIDTHS)
 
 
 def _reference(ref: str) -> str:
@@ -315,7 +306,3 @@ def _reference(ref: str) -> str:
 
 def _reason(reason: Reason, label: Label) -> str:
     return label(f"points_export.reason_{reason.value}")
-
-
-def _local(moment: datetime | None, tz: tzinfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment is not None else ""

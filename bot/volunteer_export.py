@@ -12,10 +12,8 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Literal
 
-from openpyxl import Workbook
-
 from bot.domain.volunteers import Activity, Booking, BookingStatus, HoursStatus, Person, Shift, hours, points_for
-from bot.export import fill_sheet, write_csv
+from bot.export import local_time, write_book, write_csv
 
 Label = Callable[[str], str]
 Cell = str | int | float
@@ -113,19 +111,12 @@ def write_volunteer_export(
         return write_csv(path, lines)
     if fmt != "xlsx":
         raise ValueError(f"unknown format {fmt!r}")
-    book = Workbook()
-    first = book.active
-    assert first is not None
-    book.remove(first)
     sheets = (
-        ("volunteer_export.sheet_lines", LINE_COLUMNS, lines),
-        ("volunteer_export.sheet_volunteers", VOLUNTEER_COLUMNS, volunteer_table(ordered, label)),
-        ("volunteer_export.sheet_activities", ACTIVITY_COLUMNS, activity_table(ordered, label, names)),
+        (label("volunteer_export.sheet_lines"), LINE_COLUMNS, lines),
+        (label("volunteer_export.sheet_volunteers"), VOLUNTEER_COLUMNS, volunteer_table(ordered, label)),
+        (label("volunteer_export.sheet_activities"), ACTIVITY_COLUMNS, activity_table(ordered, label, names)),
     )
-    for title, columns, table in sheets:
-        fill_sheet(book.create_sheet(), label(title), columns, WIDTHS, table)
-    book.save(path)
-    return path
+    return write_book(path, sheets, WIDTHS)
 
 
 def line_table(rows: Sequence[HoursRow], label: Label, tz: tzinfo, tracks: Mapping[str, str]) -> list[list[Cell]]:
@@ -140,10 +131,10 @@ def _line(r: HoursRow, label: Label, tz: tzinfo, tracks: Mapping[str, str]) -> l
         r.building,
         r.activity,
         _track(r.track, tracks),
-        _local(r.starts_at, tz),
-        _local(r.ends_at, tz),
-        _local(r.checked_in_at, tz),
-        _local(r.checked_out_at, tz),
+        local_time(r.starts_at, tz),
+        local_time(r.ends_at, tz),
+        local_time(r.checked_in_at, tz),
+        local_time(r.checked_out_at, tz),
         "" if r.minutes is None else hours(r.minutes),
         r.points,
         _status(r.status, label),
@@ -216,7 +207,3 @@ def _status(status: str, label: Label) -> str:
 
 def _track(track: str | None, tracks: Mapping[str, str]) -> str:
     return tracks.get(track, track) if track else "—"
-
-
-def _local(moment: datetime | None, tz: tzinfo) -> str:
-    return moment.astimezone(tz).strftime("%Y-%m-%d %H:%M") if moment is not None else ""

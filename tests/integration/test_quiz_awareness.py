@@ -11,6 +11,7 @@ from bot.services.quiz import QuizService
 from content.quiz_library import load_library
 from storage.uow import uow_factory
 from tests.support.points import ORGANISER, World, make_world
+from tests.support.quiz import play
 
 ANNA, BEN, CHEN, DING, EVA = 5001, 5002, 5003, 5004, 5005
 
@@ -24,23 +25,6 @@ async def world(db_url: str) -> AsyncIterator[World]:
 
 def quiz_service(world: World, round_size: int) -> QuizService:
     return QuizService(uow_factory(world.sessions), world.clock, world.points, load_library(), round_size=round_size)
-
-
-async def play(quiz: QuizService, telegram_id: int, track: str, answers: list[bool]) -> None:
-    """One round through the service, answering right or wrong in turn."""
-    view = await quiz.start(telegram_id, track)
-    for right in answers:
-        question = quiz.library.questions[view.question_id]
-        correct = {question.text("zh_Hans").options[i] for i in question.correct}
-        shown = [i for i, text in enumerate(view.options) if (text in correct) is right]
-        if view.multi:
-            for index in shown if right else shown[:1]:
-                view = await quiz.toggle(telegram_id, view.round_id, view.position, index)
-            feedback = await quiz.answer(telegram_id, view.round_id, view.position, None)
-        else:
-            feedback = await quiz.answer(telegram_id, view.round_id, view.position, shown[0])
-        assert feedback.correct is right
-        view = feedback.next or view
 
 
 async def test_awareness_participation_and_average_per_community_and_building(world: World) -> None:

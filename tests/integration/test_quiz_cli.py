@@ -13,8 +13,9 @@ from typer.testing import CliRunner
 import content
 from bot.cli import app
 from content.quiz_bank import load_bank
-from tests.integration.test_quiz_awareness import play, quiz_service
+from tests.integration.test_quiz_awareness import quiz_service
 from tests.support.points import make_world
+from tests.support.quiz import play
 
 NEW_QUESTION = {
     "id": "gar-900",

@@ -36,6 +36,7 @@ from bot.config import DashboardSettings, DatabaseSettings, FilesSettings, Setti
 from bot.conversation.state import MemoryStateStore
 from bot.domain.reports import Draft, Report
 from tests.conftest import sqlite_copy
+from tests.support.quiz import play
 from tests.support.reports import Clock, FakeDownloader, jpeg_with_gps
 from tests.support.transcript import FakeChat
 
@@ -209,23 +210,6 @@ async def store_photo(app: App, data: bytes) -> str:
     return await app.services.reports.photos.store.put(clean, kind.suffix, PHOTO_FOLDER)
 
 
-async def play(app: App, telegram_id: int, track: str, answers: list[bool]) -> None:
-    """Quiz rounds through the service, answering right or wrong in turn (a new round when one ends)."""
-    quiz = app.services.quiz
-    view = await quiz.start(telegram_id, track)
-    for right in answers:
-        question = quiz.library.questions[view.question_id]
-        correct = {question.text(loc).options[i] for i in question.correct for loc in ("zh_Hans", "en")}
-        shown = [i for i, text in enumerate(view.options) if (text in correct) is right]
-        if view.multi:
-            for index in shown if right else shown[:1]:
-                view = await quiz.toggle(telegram_id, view.round_id, view.position, index)
-            feedback = await quiz.answer(telegram_id, view.round_id, view.position, None)
-        else:
-            feedback = await quiz.answer(telegram_id, view.round_id, view.position, shown[0])
-        view = feedback.next or await quiz.start(telegram_id, track)
-
-
 async def lively(app: App, clock: Any, *, residents: int = 30, reports: int = 40, days: int = 30) -> list[int]:
     """A month in the demo community: ``residents`` more people registered across buildings 1, 2, 3 and 5 (6 stays
     empty), some of them learning tracks in the quiz, ``reports`` reports over ``days`` days handled the way staff
@@ -256,7 +240,12 @@ async def lively(app: App, clock: Any, *, residents: int = 30, reports: int = 40
         tracks = rng.sample(["civilised", "sanitary", "garden", "food_safety"], k=rng.choice((1, 1, 2)))
         for track in tracks:
             good = rng.random() < 0.6
-            await play(app, person, track, [rng.random() < (0.92 if good else 0.55) for _ in range(10 if good else 5)])
+            await play(
+                app.services.quiz,
+                person,
+                track,
+                [rng.random() < (0.92 if good else 0.55) for _ in range(10 if good else 5)],
+            )
     # Reports and their handling.
     worker = await app.services.residents.profile(GRID_WORKER)
     assert worker is not None

@@ -12,6 +12,7 @@ from bot.conversation.incoming import Incoming, PollAnswer
 from bot.conversation.replies import Outgoing, OutPoll
 from bot.conversation.state import MemoryStateStore
 from bot.domain.roles import Role
+from bot.services.quiz import QuizService
 from tests.support.points import FakeClock
 from tests.support.transcript import FakeChat
 
@@ -85,3 +86,22 @@ async def finish_due_rounds(app: App, now: datetime) -> list[Outgoing]:
 
     await app.services.quiz.group.due(now)
     return await drain(app)
+
+
+async def play(quiz: QuizService, telegram_id: int, track: str, answers: list[bool]) -> None:
+    """Quiz rounds through the service, answering right or wrong in turn (ticking and submitting multi-answer
+    questions); a new round starts when one ends and answers remain."""
+    view = await quiz.start(telegram_id, track)
+    for number, right in enumerate(answers, 1):
+        question = quiz.library.questions[view.question_id]
+        correct = {question.text(loc).options[i] for i in question.correct for loc in ("zh_Hans", "en")}
+        shown = [i for i, text in enumerate(view.options) if (text in correct) is right]
+        if view.multi:
+            for index in shown if right else shown[:1]:
+                view = await quiz.toggle(telegram_id, view.round_id, view.position, index)
+            feedback = await quiz.answer(telegram_id, view.round_id, view.position, None)
+        else:
+            feedback = await quiz.answer(telegram_id, view.round_id, view.position, shown[0])
+        assert feedback.correct is right
+        if number < len(answers):
+            view = feedback.next or await quiz.start(telegram_id, track)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, delete, func, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, delete, func, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -30,10 +30,14 @@ STATE = cast(Table, DialogStateRow.__table__)
 BULK = int(Priority.BULK)
 
 # Statements run for every update, built once (building one costs more than SQLAlchemy's cached compilation).
+# Data minimisation: what a person sent (an update's payload) and what the bot answered them (a rendered reply) are
+# kept only until they are handled or sent. Afterwards the rows keep what deduplication and operations need (ids,
+# digest, status, times) — so, e.g., an anonymous survey's answers do not stay in the inbox next to the sender.
+_FORGOTTEN = literal({}, type_=INBOX.c.payload.type)
 _START = (
     update(INBOX)
     .where(INBOX.c.id == bindparam("row"), INBOX.c.status == "pending")
-    .values(status="done", handled_at=bindparam("now"))
+    .values(status="done", handled_at=bindparam("now"), payload=_FORGOTTEN)
 )
 _START_READING = _START.returning(
     select(RESIDENT.c.rev).where(RESIDENT.c.telegram_id == bindparam("user")).scalar_subquery(),
@@ -50,10 +54,14 @@ _PENDING = (
 )
 _PENDING_SKIP = _PENDING.where(INBOX.c.id.not_in(bindparam("skip", expanding=True)))
 _ADD_MANY = OUTBOX.insert().returning(OUTBOX.c.id)
+# A reply (rendered for one person) is forgotten once sent; notices keep their template and context (rendered again
+# in the recipient's language if edited, and counted by campaigns), and failed or skipped rows keep everything.
+_SENT_REPLY = and_(OUTBOX.c.kind.like("out.%"), bindparam("mark") == "sent")
 _FINISH_MANY = (
     update(OUTBOX)
     .where(OUTBOX.c.id == bindparam("row"))
     .values(
+        payload=case((_SENT_REPLY, _FORGOTTEN), else_=OUTBOX.c.payload),
         status=bindparam("mark"),
         sent_at=bindparam("at"),
         message_id=bindparam("message"),
@@ -360,18 +368,7 @@ class SqlOutboxRepository:
         message_id: int | None = None,
         error: str | None = None,
     ) -> None:
-        await self._s.execute(
-            update(OUTBOX)
-            .where(OutboxRow.id == item_id)
-            .values(
-                status=status.value,
-                sent_at=at,
-                message_id=message_id,
-                error=error[:300] if error else None,
-                claimed_until=None,
-                claimed_by=None,
-            )
-        )
+        await self.finish_many([(item_id, status, at, message_id, error)])
 
     async def finish_many(self, marks: Sequence[tuple[int, OutboxStatus, datetime, int | None, str | None]]) -> None:
         """:meth:`finish` for several rows (id, status, at, message id, error) in one statement."""

@@ -276,3 +276,33 @@ def test_sandbox_host_outside_this_machine_is_recognised_for_the_warning(host: s
     from bot.cli import _loopback
 
     assert _loopback(host) is local
+
+
+async def test_handled_update_and_sent_reply_keep_no_content(app: App) -> None:
+    """What a person sent and what the bot answered them are not kept once handled and sent (data minimisation:
+    an anonymous survey's answer must not stay in the inbox next to its sender); a redelivery is still caught."""
+    sender = RecordingSender()
+    inbox = make_inbox(app, sender)
+    update = start_update(30, text="/help")
+    await inbox.take([update])
+    await handle_all(inbox)
+    assert sender.sent, "the update was answered"
+    async with app.uow() as uow:
+        kept = (await uow.session.execute(select(InboxRow.payload, InboxRow.user_id))).all()
+        replies = (await uow.session.execute(select(OutboxRow.kind, OutboxRow.status, OutboxRow.payload))).all()
+    assert [tuple(row) for row in kept] == [({}, USER)]
+    assert replies and all(status == "sent" and payload == {} for _, status, payload in replies)
+    assert await inbox.take([update]) == 0  # the digest still recognises the redelivery
+    await handle_all(inbox)
+    assert await statuses(app) == [(30, "done")]
+
+
+async def test_reply_that_failed_keeps_its_content_for_the_operator(app: App) -> None:
+    sender = RecordingSender()
+    sender.fail = RuntimeError("refused")
+    inbox = make_inbox(app, sender)
+    await inbox.take([start_update(31, text="/help")])
+    await handle_all(inbox)
+    async with app.uow() as uow:
+        rows = (await uow.session.execute(select(OutboxRow.status, OutboxRow.payload))).all()
+    assert rows and all(status == "failed" and payload for status, payload in rows)

@@ -42,8 +42,11 @@ from bot.runner import Timing, make_dispatcher, make_inbox
 log = logging.getLogger(__name__)
 
 BLOCK_MS = 1000  # one XREADGROUP waits at most this long for new announcements
-RECLAIM_IDLE = timedelta(seconds=30)  # an announcement unacknowledged this long belonged to a dead worker
-RECLAIM_EVERY = 10.0
+# A live worker touches the announcements in its hand (waiting for a slot or the sender's lock, or being handled)
+# every HEARTBEAT seconds, so one left idle RECLAIM_IDLE belonged to a worker that died (or stalled that long).
+HEARTBEAT = 3.0
+RECLAIM_IDLE = timedelta(seconds=10)
+RECLAIM_EVERY = 3.0
 SWEEP_AGE = timedelta(seconds=20)  # a pending row this old with nothing queued in the stream was not announced
 SWEEP_EVERY = 5.0
 LEADER_LEASE = 15.0  # seconds; the ticker and the sweep run in the worker holding it
@@ -189,6 +192,7 @@ class Worker:
         # empties and the leader's sweep re-announces any of their rows still pending, instead of every one waiting
         # RECLAIM_IDLE to be taken over as if this worker had died.
         self._unacked: list[str] = []
+        self._held: set[str] = set()  # announcements in hand, touched every HEARTBEAT
 
     # ---- taking announcements -------------------------------------------------------------------------------
 
@@ -224,9 +228,19 @@ class Worker:
     def start(self, batch: Sequence[Announcement]) -> None:
         for announcement in batch:
             self._busy += 1
+            self._held.add(announcement.entry)
             task = asyncio.create_task(self._handle(announcement))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    async def heartbeat_loop(self, stop: asyncio.Event) -> None:
+        """Keep the announcements in hand from looking abandoned (see HEARTBEAT)."""
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), HEARTBEAT)
+            if self._held:
+                with contextlib.suppress(RedisError, OSError):
+                    await self.broker.touch(sorted(self._held), int(HEARTBEAT * 500))
 
     async def reclaim_loop(self, stop: asyncio.Event) -> None:
         """Take over announcements a dead worker took and never acknowledged."""
@@ -267,6 +281,7 @@ class Worker:
             )
         finally:
             self._busy -= 1
+            self._held.discard(announcement.entry)
 
     async def handle_sender(self, user: int | None, row: int) -> None:
         """Under the sender's lock, handle their pending due rows oldest first (the announced one among them)."""
@@ -417,6 +432,7 @@ async def run_worker(
         tasks = [
             asyncio.create_task(worker.run(stop), name="worker"),
             asyncio.create_task(worker.reclaim_loop(stop), name="reclaim"),
+            asyncio.create_task(worker.heartbeat_loop(stop), name="heartbeat"),
             asyncio.create_task(dispatcher.run(stop), name="outbox"),
             asyncio.create_task(lead(worker, leader, tick, stop, tick_seconds=timing.tick_seconds), name="leader"),
         ]

@@ -103,6 +103,13 @@ class UpdateBroker:
             return []
         return _parse(reply[1] if len(reply) > 1 else [])
 
+    async def touch(self, entries: Sequence[str], min_idle_ms: int) -> None:
+        """Reset the idle time of announcements this consumer is still working on (``XCLAIM … JUSTID``), so a live
+        worker's slow or queued announcements are never mistaken for a dead worker's. An entry idle less than
+        ``min_idle_ms`` is left alone: another worker may have just taken it over from this one (it stalled)."""
+        if entries:
+            await self.redis.xclaim(self.stream, GROUP, self.consumer, min_idle_ms, list(entries), justid=True)
+
     async def ack(self, entries: Sequence[str]) -> None:
         if entries:
             await self.redis.xack(self.stream, GROUP, *entries)

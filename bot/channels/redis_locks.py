@@ -39,7 +39,7 @@ return 0
 """
 
 
-LEASE = 30.0  # seconds a lock outlives a worker that died holding it (renewed while the holder lives)
+LEASE = 15.0  # seconds a lock outlives a worker that died holding it (renewed every third of it while it lives)
 
 
 class RedisUserLocks:

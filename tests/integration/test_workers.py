@@ -64,7 +64,7 @@ async def test_redis_down_updates_wait_and_are_answered_when_it_is_back(
 ) -> None:
     # Announcements made while Redis was away are lost; the leader's sweep re-announces the rows, and a lock whose
     # release Redis did not hear lapses. Their production timings (rows 20 s old looked for every 5 s, locks lapsing
-    # after 30 s) are shortened so the test waits seconds, not half a minute.
+    # after 15 s) are shortened so the test waits seconds, not half a minute.
     monkeypatch.setattr(workers, "SWEEP_AGE", timedelta(seconds=4))
     monkeypatch.setattr(workers, "SWEEP_EVERY", 1.0)
     monkeypatch.setattr(redis_locks, "LEASE", 5.0)

@@ -1,0 +1,89 @@
+"""The update stream's takeover: a live worker's announcements stay its own however long they take; a dead
+worker's are taken over once idle for the reclaim time (Redis)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from bot import workers
+from bot.channels.broker import UpdateBroker
+from tests.conftest import REDIS_URL, skip_or_fail
+
+pytestmark = pytest.mark.redis
+
+TOKEN = "123:broker-test"
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[tuple[Redis, str]]:
+    client = Redis.from_url(REDIS_URL)
+    try:
+        await client.ping()
+    except (RedisError, OSError) as error:
+        await client.aclose()
+        skip_or_fail(f"Redis not reachable at {REDIS_URL}: {error}")
+    prefix = f"sicheng-test:{uuid.uuid4().hex[:10]}"
+    try:
+        yield client, prefix
+    finally:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()
+
+
+class SlowWorker(workers.Worker):
+    """A live worker whose handling takes ``seconds`` (a long transaction, or a queue for the sender's lock)."""
+
+    def __init__(self, broker: UpdateBroker, seconds: float) -> None:
+        super().__init__(cast(Any, None), cast(Any, None), broker, concurrency=4)
+        self.seconds = seconds
+        self.handled: list[int] = []
+
+    async def handle_sender(self, user: int | None, row: int) -> None:
+        await asyncio.sleep(self.seconds)
+        self.handled.append(row)
+
+
+async def test_slow_announcements_of_a_live_worker_are_not_taken_over(
+    redis: tuple[Redis, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, prefix = redis
+    monkeypatch.setattr(workers, "HEARTBEAT", 0.3)
+    live = UpdateBroker(client, TOKEN, "live", prefix=prefix)
+    other = UpdateBroker(client, TOKEN, "other", prefix=prefix)
+    await live.ensure_group()
+    await live.publish([(1, 10), (2, 11), (3, 12)])
+    worker = SlowWorker(live, seconds=3.0)
+    stop = asyncio.Event()
+    beating = asyncio.create_task(worker.heartbeat_loop(stop))
+    worker.start(await live.read(10, 100))
+    taken_over = []
+    for _ in range(12):  # 2.4 s, twice the reclaim time below
+        await asyncio.sleep(0.2)
+        taken_over += await other.reclaim(1000, 10)
+    await worker.drain(5)
+    stop.set()
+    await beating
+    assert taken_over == []
+    assert sorted(worker.handled) == [1, 2, 3]
+    assert await live.backlog() == 0  # handled and acknowledged by the live worker
+
+
+async def test_announcements_of_a_dead_worker_are_taken_over_once_idle(redis: tuple[Redis, str]) -> None:
+    client, prefix = redis
+    dead = UpdateBroker(client, TOKEN, "dead", prefix=prefix)
+    other = UpdateBroker(client, TOKEN, "other", prefix=prefix)
+    await dead.ensure_group()
+    await dead.publish([(1, 10), (2, 11)])
+    assert len(await dead.read(10, 100)) == 2  # taken, then the process is killed: no heartbeat, no ack
+    assert await other.reclaim(1000, 10) == []  # not idle long enough yet
+    await asyncio.sleep(1.1)
+    assert sorted(a.row for a in await other.reclaim(1000, 10)) == [1, 2]

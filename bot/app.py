@@ -36,6 +36,7 @@ from bot.services.files import FileDownloader
 from bot.services.points import PointsService
 from bot.services.points_reminders import PointsReminders
 from bot.services.ports import Transactions, UnitOfWorkFactory
+from bot.services.proposals import ProposalService
 from bot.services.quiz import QuizService
 from bot.services.redemptions import RedemptionService
 from bot.services.report_stats import ReportStats
@@ -44,6 +45,7 @@ from bot.services.rewards import RewardService
 from bot.services.volunteer_desk import VolunteerDesk
 from bot.services.volunteers import VolunteerService
 from content.points import load_policy
+from content.proposal_rules import load_rules
 from content.quiz_library import load_library
 from storage.db import current_revision, head_revision, make_engine, make_sessionmaker, upgrade_async
 from storage.state_store import SqlStateStore
@@ -198,6 +200,10 @@ async def build_app(
     certificates = CertificateFiles(_CERTIFICATE_FOLDER, renderer.label)
     volunteers = VolunteerService(uow, clock, points, timezone=settings.locale.timezone, documents=certificates)
     volunteers.register_jobs(reports.jobs)
+    proposals = ProposalService(
+        uow, clock, defaults=load_rules(), timezone=settings.locale.timezone, photos=reports.service.photos
+    )
+    proposals.register_jobs(reports.jobs)
     services = Services(
         residents=ResidentService(uow, clock, timezone=settings.locale.timezone, photos=reports.service.photos),
         communities=CommunityService(uow),
@@ -228,6 +234,7 @@ async def build_app(
             link_minutes=settings.dashboard.link_minutes,
             session_hours=settings.dashboard.session_hours,
         ),
+        proposals=proposals,
     )
     router = build_router()
     store = state_store or SqlStateStore(sessions, clock)

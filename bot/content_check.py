@@ -108,6 +108,12 @@ def check_points(root: Path) -> list[str]:
     return check(root)
 
 
+def check_proposals(root: Path) -> list[str]:
+    from content.proposal_rules import check_rules
+
+    return check_rules(root)
+
+
 # Each feature adds its content check here.
 CHECKS: tuple[Check, ...] = (
     check_tracks,
@@ -116,6 +122,7 @@ CHECKS: tuple[Check, ...] = (
     check_demo,
     check_report_categories,
     check_points,
+    check_proposals,
 )
 
 

@@ -11,6 +11,7 @@ from storage import (
     messaging_models,  # noqa: F401
     models,
     points_models,  # noqa: F401
+    proposal_models,  # noqa: F401
     quiz_models,  # noqa: F401
     report_models,  # noqa: F401
     volunteer_models,  # noqa: F401

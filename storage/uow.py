@@ -34,6 +34,7 @@ from storage.dashboard_repository import SqlDashboardRepository
 from storage.job_repository import SqlJobRepository
 from storage.messaging_repository import SqlInboxRepository, SqlOutboxRepository
 from storage.points_repository import SqlPointsRepository
+from storage.proposal_repository import SqlProposalRepository
 from storage.quiz_repository import SqlQuizRepository
 from storage.report_repository import SqlReportRepository
 from storage.repositories import (
@@ -179,6 +180,7 @@ class SqlUnitOfWork:
     campaigns = _Repository(SqlCampaignRepository)
     volunteers = _Repository(SqlVolunteerRepository)
     dashboard = _Repository(SqlDashboardRepository)
+    proposals = _Repository(SqlProposalRepository)
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions

@@ -10,6 +10,7 @@ from bot.services.communities import CommunityService
 from bot.services.dashboard_access import DashboardAccess
 from bot.services.jobs import JobRunner
 from bot.services.points import PointsService
+from bot.services.proposals import ProposalService
 from bot.services.quiz import QuizService
 from bot.services.redemptions import RedemptionService
 from bot.services.report_stats import ReportStats
@@ -38,3 +39,4 @@ class Services:
     volunteers: VolunteerService
     volunteer_desk: VolunteerDesk
     dashboard: DashboardAccess
+    proposals: ProposalService

@@ -14,6 +14,8 @@ MENU_ORDER = (
     "rank",
     "volunteer",
     "myhours",
+    "proposals",
+    "propose",
     "notices",
     "settings",
     "mydata",
@@ -36,6 +38,7 @@ def build_router() -> Router:
         points,
         points_admin,
         privacy,
+        proposals,
         quiz,
         quiz_group,
         quiz_stats,
@@ -67,6 +70,7 @@ def build_router() -> Router:
         volunteers.router,
         volunteer_desk.router,
         dashboard.router,
+        proposals.router,
     )
     root.menu_commands.sort(key=lambda name: MENU_ORDER.index(name) if name in MENU_ORDER else len(MENU_ORDER))
     return root

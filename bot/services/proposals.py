@@ -393,6 +393,16 @@ class ProposalService:
             await uow.commit()
         return expense
 
+    async def require_organiser(self, telegram_id: int, proposal_id: int, action: str) -> Proposal:
+        """Before asking an organiser for a reason, a note or an amount: they organise the proposal's community
+        (a refusal is audited, as for the action itself)."""
+        async with self._uow() as uow:
+            proposal = await uow.proposals.get(proposal_id)
+            if proposal is None:
+                raise ProposalError("not_found")
+            await self._organiser(uow, telegram_id, proposal.community_id, action, proposal_id)
+        return proposal
+
     # ---- rules ---------------------------------------------------------------------------------------------------
 
     async def rules_of(self, telegram_id: int) -> tuple[Rules, Community]:

@@ -114,6 +114,7 @@ class App:
             return
         self._last_sweep = now
         await self.services.reports.sweep_orphan_photos(now)
+        await self.services.proposals.sweep_orphan_photos(now)
 
     async def tick(self, now: datetime) -> None:
         """Everything time-driven, for the periodic runner; one failing feature does not stop the others.

@@ -203,6 +203,13 @@ class SqlProposalRepository:
         )
         return [_expense(r) for r in rows.all()]
 
+    async def photo_keys(self) -> set[str]:
+        """File keys proposals and their milestones refer to (the photo sweep keeps them)."""
+        keys = set(await self._s.scalars(select(ProposalRow.photo).where(ProposalRow.photo.is_not(None))))
+        milestones = select(ProposalMilestoneRow.photo).where(ProposalMilestoneRow.photo.is_not(None))
+        keys.update(await self._s.scalars(milestones))
+        return {k for k in keys if k}
+
     # ---- community rules ------------------------------------------------------------------------------------
 
     async def rules(self, community_id: int) -> Rules | None:

@@ -16,7 +16,7 @@ residents wait for the end of their quiet hours like campaign notices do.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -159,6 +159,16 @@ class ProposalService:
         if size is not None and size > MAX_PHOTO_BYTES:
             raise PhotoRefused("photo too large", reason="too_large", limit_mb=MAX_PHOTO_BYTES // (1024 * 1024))
         return await self._photos.take(file_id, PHOTO_FOLDER)
+
+    async def sweep_orphan_photos(self, now: datetime, grace: timedelta = timedelta(days=2)) -> int:
+        """Delete proposal photos stored more than ``grace`` ago that no proposal, milestone or live dialog state
+        (a proposal being written) refers to; how many went. References are read before the files are listed."""
+        if self._photos is None:
+            return 0
+        async with self._uow() as uow:
+            in_use = await uow.reports.photo_keys_in_use(now, f"{PHOTO_FOLDER}/")
+            in_use |= await uow.proposals.photo_keys()
+        return await self._photos.remove_unused(now - grace, in_use, PHOTO_FOLDER)
 
     def photo_path(self, key: str | None) -> str | None:
         return self._photos.locate(key) if key and self._photos is not None else None

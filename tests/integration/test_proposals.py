@@ -5,17 +5,22 @@ residents supporting at the threshold open exactly one vote, and one resident ta
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Awaitable, Sequence
+from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from bot.domain.errors import DomainError, Forbidden
+from bot.domain.media import PhotoRefused
 from bot.domain.proposals import Choice, Draft, ProposalError, ProposalStatus, Rules
 from storage.proposal_models import ProposalSupportRow, ProposalVoteRow
 from tests.support.pg import truncate_all
 from tests.support.points import ORGANISER
 from tests.support.proposals import DRAFT, PWorld, make_pworld
+from tests.support.reports import jpeg_with_gps
 
 S = ProposalStatus
 AUTHOR = 5000
@@ -43,6 +48,10 @@ async def _gather(calls: Sequence[Awaitable[object]]) -> list[object]:
     unexpected = [r for r in results if isinstance(r, BaseException) and not isinstance(r, DomainError)]
     assert not unexpected, unexpected[:3]
     return list(results)
+
+
+def _stored(path: str) -> bool:
+    return Path(path).is_file()
 
 
 def _refusal(results: list[object], code: str) -> int:
@@ -191,6 +200,49 @@ async def test_notice_in_quiet_hours_waits_until_they_end(pw: PWorld) -> None:
     await pw.proposals.support(103, proposal.id)
     held = await pw.held_until("proposals/vote_open", 101)
     assert held is not None and held.astimezone(pw.world.clock.now.tzinfo).hour == 0  # 08:00 in Shanghai
+
+
+async def test_photo_sweep_deletes_old_unused_proposal_photos_and_keeps_used_ones(db_url: str, tmp_path: Path) -> None:
+    world = await make_pworld(db_url, media=tmp_path / "media")
+    try:
+        await world.residents([AUTHOR])
+        assert world.photos is not None
+        keys = []
+        for n in range(3):
+            world.files.add(f"f{n}", jpeg_with_gps(colour=(n * 60, 60, 40)))
+            keys.append(await world.proposals.add_photo(f"f{n}"))
+        used, milestone_photo, orphan = keys
+        assert used.startswith("proposals/")
+        submitted = await world.proposals.submit(AUTHOR, replace(DRAFT, photo=used))
+        await world.proposals.set_rules(ORGANISER, Rules(1, 30, 7))
+        await world.proposals.review(ORGANISER, submitted.id, accept=True)
+        await world.proposals.support(AUTHOR, submitted.id)
+        world.clock.advance(days=7)
+        await world.run_jobs()
+        await world.proposals.decide(ORGANISER, submitted.id, accepted=True)
+        await world.proposals.add_milestone(ORGANISER, submitted.id, "开工了", milestone_photo)
+        old = (world.clock() - timedelta(days=3)).timestamp()
+        for key in keys:
+            os.utime(world.photos.locate(key), (old, old))
+        assert await world.proposals.sweep_orphan_photos(world.clock()) == 1
+        assert [_stored(world.photos.locate(k)) for k in keys] == [True, True, False]
+        assert orphan not in (used, milestone_photo)
+    finally:
+        await world.aclose()
+
+
+async def test_photo_that_is_not_an_image_is_refused(db_url: str, tmp_path: Path) -> None:
+    world = await make_pworld(db_url, media=tmp_path / "media")
+    try:
+        world.files.add("doc", b"%PDF-1.4 not a photo")
+        with pytest.raises(PhotoRefused) as refused:
+            await world.proposals.add_photo("doc")
+        assert refused.value.context["reason"] == "not_image"
+        with pytest.raises(PhotoRefused) as large:
+            await world.proposals.add_photo("doc", size=50 * 1024 * 1024)
+        assert large.value.context["reason"] == "too_large"
+    finally:
+        await world.aclose()
 
 
 # ---- bad input changes nothing -----------------------------------------------------------------------------------

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
 
 from bot.domain.proposals import Draft, Proposal, Rules
+from bot.services.files import LocalFileStore, PhotoIntake
 from bot.services.jobs import JobRunner
 from bot.services.proposals import ProposalService
 from storage.messaging_models import OutboxRow
 from storage.proposal_models import ProposalSupportRow, ProposalVoteRow
 from storage.uow import SqlUnitOfWork, Transactions, uow_factory
 from tests.support.points import ORGANISER, FakeClock, World, make_world
+from tests.support.reports import FakeDownloader
 
 DEFAULTS = Rules(threshold=3, collect_days=30, vote_days=7)
 DRAFT = Draft("3号楼旁口袋公园改造", "把 3 号楼旁的空地改成口袋公园，增加座椅和遮阳棚。", 5_000_000, "garden")
@@ -25,6 +28,8 @@ class PWorld:
     world: World
     proposals: ProposalService
     jobs: JobRunner
+    files: FakeDownloader
+    photos: PhotoIntake | None = None
 
     @property
     def clock(self) -> FakeClock:
@@ -85,11 +90,14 @@ class PWorld:
         await self.world.aclose()
 
 
-async def make_pworld(url: str, *, pool_size: int = 20) -> PWorld:
+async def make_pworld(url: str, *, pool_size: int = 20, media: Path | None = None) -> PWorld:
+    """``media``: a folder for a photo store fed by a fake downloader (``PWorld.files``)."""
     world = await make_world(url, pool_size=pool_size)
     uow = uow_factory(world.sessions)
     transactions = Transactions(world.sessions, serialise=world.engine.dialect.name == "sqlite")
-    proposals = ProposalService(uow, world.clock, defaults=DEFAULTS, timezone="Asia/Shanghai")
+    files = FakeDownloader()
+    photos = PhotoIntake(LocalFileStore(media), world.clock, files) if media is not None else None
+    proposals = ProposalService(uow, world.clock, defaults=DEFAULTS, timezone="Asia/Shanghai", photos=photos)
     jobs = JobRunner(uow, world.clock, transactions)
     proposals.register_jobs(jobs)
-    return PWorld(world, proposals, jobs)
+    return PWorld(world, proposals, jobs, files, photos)

@@ -26,6 +26,7 @@ from storage.models import (
     RoleGrantRow,
 )
 from storage.points_models import PointsAccountRow, PointsEntryRow, RedemptionRow, RewardRow
+from storage.proposal_models import ProposalExpenseRow, ProposalMilestoneRow, ProposalRow, ProposalSettingRow
 from storage.quiz_models import GroupQuizAnswerRow, GroupQuizRow, QuizAnswerRow
 from storage.report_models import ReportFollowerRow, ReportRow
 from storage.revisions import (
@@ -317,7 +318,8 @@ class SqlResidentRepository:
           pending or sent; stored copies of other messages (a staff card with their name or report text, an
           update naming their id) have the mentions replaced;
         - their dialog states go; staff columns holding their id (who verified a redemption, who granted points,
-          who ran a group quiz, where a notice's progress went) are emptied;
+          who ran a group quiz, where a notice's progress went, who reviewed or decided a proposal) are emptied;
+          proposals they wrote are no longer linked to them;
         - points entries keep amounts and reasons; keys and notes that name them are rewritten;
         - timers about them alone (a points-expiry reminder) go; others have the mentions replaced.
 
@@ -347,8 +349,12 @@ class SqlResidentRepository:
         )
         await s.execute(update(CampaignRow).where(CampaignRow.progress_chat_id == tid).values(progress_chat_id=None))
         for column in (ActivityRow.created_by, ShiftRow.code_chat_id, BookingRow.approved_by,
-                       VolunteerProfileRow.decided_by, CertificateRow.issued_by):  # fmt: skip
+                       VolunteerProfileRow.decided_by, CertificateRow.issued_by, ProposalRow.reviewed_by,
+                       ProposalRow.decided_by, ProposalMilestoneRow.by, ProposalExpenseRow.by,
+                       ProposalSettingRow.updated_by):  # fmt: skip
             await s.execute(update(column.class_).where(column == tid).values({column.key: None}))
+        # Their proposals stay the community's record (supported, voted on, paid for), no longer linked to them.
+        await s.execute(update(ProposalRow).where(ProposalRow.author_id == erasure.resident_id).values(author_id=None))
         accounts = select(PointsAccountRow.id).where(PointsAccountRow.resident_id == erasure.resident_id)
         touched = or_(
             PointsEntryRow.actor_telegram_id == tid,

@@ -16,7 +16,8 @@ import pytest
 from bot.domain.errors import DomainError, Forbidden
 from bot.domain.media import PhotoRefused
 from bot.domain.proposals import Choice, Draft, ProposalError, ProposalStatus, Rules
-from storage.proposal_models import ProposalSupportRow, ProposalVoteRow
+from storage.proposal_models import ProposalRow, ProposalSupportRow, ProposalVoteRow
+from storage.uow import SqlUnitOfWork
 from tests.support.pg import truncate_all
 from tests.support.points import ORGANISER
 from tests.support.proposals import DRAFT, PWorld, make_pworld
@@ -243,6 +244,18 @@ async def test_photo_that_is_not_an_image_is_refused(db_url: str, tmp_path: Path
         assert large.value.context["reason"] == "too_large"
     finally:
         await world.aclose()
+
+
+async def test_deleting_data_unlinks_the_author_and_the_organiser_but_keeps_the_record(pw: PWorld) -> None:
+    proposal = await pw.collecting(AUTHOR)
+    await pw.proposals.support(101, proposal.id)
+    assert await pw.world.residents.delete(AUTHOR)
+    assert await pw.world.residents.delete(ORGANISER)
+    async with SqlUnitOfWork(pw.world.sessions) as uow:
+        assert uow.session is not None
+        row = await uow.session.get(ProposalRow, proposal.id)
+        assert row is not None and row.author_id is None and row.reviewed_by is None
+        assert (row.title, row.supports, row.status) == (DRAFT.title, 1, "collecting")
 
 
 # ---- bad input changes nothing -----------------------------------------------------------------------------------

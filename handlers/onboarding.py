@@ -10,7 +10,7 @@ from bot.conversation.replies import Action, Button, EditText, SendText, keyboar
 from bot.conversation.router import Needs, Router
 from bot.domain.reports import TASKS_PAYLOAD
 from bot.domain.residents import CONSENT_VERSION, LOCALES, Community, parse_deep_link
-from handlers import menu, quiz, report_staff, reports
+from handlers import menu, proposals, quiz, report_staff, reports
 
 router = Router("onb")
 PENDING = "onb.pending"
@@ -29,6 +29,8 @@ async def start(ctx: Ctx) -> Sequence[Action]:
         ]
     if ctx.incoming.deep_link == reports.START_PAYLOAD and ctx.resident is not None and ctx.resident.is_registered:
         return await reports.report(ctx)  # /report sent in a group: its button opened this chat
+    if ctx.incoming.deep_link == proposals.START_PAYLOAD and ctx.resident is not None and ctx.resident.is_registered:
+        return await proposals.propose(ctx)  # /propose sent in a group (or a group notice): its button opened this chat
     link = parse_deep_link(ctx.incoming.deep_link)
     pending: dict[str, Any] = {"community": link.community_code, "building": link.building_code} if link else {}
     resident = ctx.resident

@@ -261,3 +261,13 @@ async def test_vote_after_the_window_is_refused_in_english(world: World) -> None
     vote = world.app.router.codec.encode("pp", "vote", proposal.id, "for")
     assert t("vote_closed", "en") in (await first.press_data(vote))[0]
     assert await world.count(ProposalVoteRow) == 0
+
+
+async def test_propose_in_a_group_opens_the_private_chat_where_the_dialog_starts(world: World) -> None:
+    await join(world, AUTHOR, "zh_Hans")
+    in_group = world.chat(AUTHOR, chat_id=GROUP)
+    await in_group.send("/propose")
+    [[(_, url)]] = in_group.last().buttons
+    assert url == "https://t.me/sicheng_bot?start=propose"
+    private = world.chat(AUTHOR)
+    assert t("ask_title", "zh_Hans") in (await private.send("/start propose"))[0]

@@ -45,7 +45,7 @@ from bot.services.proposals import (
 router = Router("pp")
 REG = Needs.REGISTRATION
 TITLE, DESC, PHOTO, COST, TRACK = "pp.title", "pp.desc", "pp.photo", "pp.cost", "pp.track"
-REASON, MILESTONE, EXPENSE = "pp.reason", "pp.milestone", "pp.expense"
+REASON, MILESTONE, EXPENSE, BUDGET = "pp.reason", "pp.milestone", "pp.expense", "pp.budget"
 START_PAYLOAD = "propose"
 
 
@@ -246,6 +246,23 @@ async def expense_typed(ctx: Ctx) -> Sequence[Action]:
     return [_card(view, outcome="expense")]
 
 
+@router.callback("bg", int, needs=REG)
+async def budget(ctx: Ctx) -> Sequence[Action]:
+    proposal = await ctx.services.proposals.require_organiser(ctx.user_id, int(ctx.args[0]), "proposal.budget")
+    await ctx.set_state(BUDGET, id=proposal.id)
+    context = {"title": proposal.title, "budget": yuan(proposal.budget_fen or 0)}
+    return [AnswerCallback(), SendText("proposals/ask_budget", context, buttons=_cancel())]
+
+
+@router.step(BUDGET, needs=REG)
+async def budget_typed(ctx: Ctx) -> Sequence[Action]:
+    service, proposal_id = ctx.services.proposals, int(ctx.data["id"])
+    await service.set_budget(ctx.user_id, proposal_id, ctx.incoming.text)
+    await ctx.clear_state()
+    view = await service.view(ctx.user_id, proposal_id)
+    return [_card(view, outcome="budget")]
+
+
 @router.command("proposalrules", needs=REG, private_only=True)
 async def rules(ctx: Ctx) -> Sequence[Action]:
     """``/proposalrules``: the community's rules; ``/proposalrules <supports> <collection days> <vote days>``
@@ -306,6 +323,7 @@ def _card(view: View, outcome: str | None = None) -> Action:
     if view.can_account:
         rows.append([Button("proposals.btn.add_milestone", data=router.data("ms", proposal.id)),
                      Button("proposals.btn.add_expense", data=router.data("ex", proposal.id))])  # fmt: skip
+        rows.append([Button("proposals.btn.set_budget", data=router.data("bg", proposal.id))])
     account = view.account
     context = card(proposal, view.community, view.zone) | {
         "outcome": outcome,

@@ -43,6 +43,7 @@ from bot.domain.proposals import (
     clean_reason,
     collection_ends,
     parse_expense,
+    parse_yuan,
     vote_window,
     yuan,
 )
@@ -412,6 +413,27 @@ class ProposalService:
                 raise ProposalError("not_found")
             await self._organiser(uow, telegram_id, proposal.community_id, action, proposal_id)
         return proposal
+
+    async def set_budget(self, telegram_id: int, proposal_id: int, text: str | None) -> Proposal:
+        """The money planned for an accepted proposal (the estimate until the organiser sets it), made public."""
+        fen = parse_yuan(text)
+        if fen == 0:
+            raise ProposalError("amount_zero")
+        now = self._clock()
+        async with self._uow() as uow:
+            proposal, community = await self._locked(uow, proposal_id)
+            await self._organiser(uow, telegram_id, community.id, "proposal.budget", proposal_id)
+            if proposal.status is not S.ACCEPTED:
+                raise ProposalError("not_accepted_yet", status=proposal.status.value)
+            await uow.proposals.update(proposal.id, budget_fen=fen)
+            changed = await _get(uow, proposal.id)
+            spent = sum(e.amount_fen for e in await uow.proposals.expenses(proposal.id))
+            extra = {"before": yuan(proposal.budget_fen or 0), "spent": yuan(spent)}
+            await self._tell(uow, changed, community, "proposals/budget", f"bg:{now.isoformat()}", now,
+                             choices=_open(changed), extra=extra)  # fmt: skip
+            await _audit(uow, now, telegram_id, "proposal.budget", changed, {"fen": fen})
+            await uow.commit()
+        return changed
 
     # ---- rules ---------------------------------------------------------------------------------------------------
 

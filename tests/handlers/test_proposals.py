@@ -61,7 +61,10 @@ TEXT = {
     "milestone_card": ("进展已添加", "Progress added"),
     "milestone": ("<b>提案进展</b>", "<b>Progress</b>"),
     "add_expense": ("记录支出", "Record spending"),
-    "spent": ("计划 50000 元，已支出 3200 元", "Planned ¥50000, spent ¥3200"),
+    "spent": ("已支出 3200 元", "spent ¥3200"),
+    "set_budget": ("调整计划资金", "Change the planned budget"),
+    "budget_card": ("计划资金已更新并公示", "Planned budget updated"),
+    "budget_changed": ("计划资金由 50000 元调整为 48000 元，目前已支出 3200 元", "from ¥50000 to ¥48000; ¥3200 spent"),
     "already": ("您已经支持过这个提案了", "You already support this proposal"),
     "vote_closed": ("投票已经截止", "the vote has closed"),
     "board": ("居民提案", "Residents' proposals"),
@@ -190,10 +193,16 @@ async def test_support_vote_accept_and_milestone_reach_supporters(world: World, 
     assert t("spent", locale) in (await organiser.send(f"3200 {PURPOSE[locale]}"))[0]
     told = await world.outbox.last(FIRST)
     assert told.template == "proposals/expense" and PURPOSE[locale] in told.text
+    # The planned budget changes, published too.
+    await organiser.press(t("set_budget", locale))
+    assert t("budget_card", locale) in (await organiser.send("48000"))[0]
+    told = await world.outbox.last(SECOND)
+    assert told.template == "proposals/budget" and t("budget_changed", locale) in told.text
     # The proposal's card shows the progress and the money to any resident.
     await first.send("/proposals")
     card = (await first.press(DRAFT.title))[0]
-    assert NOTE[locale] in card and PURPOSE[locale] in card and t("spent", locale) in card
+    assert NOTE[locale] in card and PURPOSE[locale] in card
+    assert ("计划 48000 元，已支出 3200 元" if locale == "zh_Hans" else "Planned ¥48000, spent ¥3200") in card
 
 
 async def test_bad_input_gets_a_clear_answer_and_changes_nothing(world: World) -> None:
@@ -228,6 +237,12 @@ async def test_bad_input_gets_a_clear_answer_and_changes_nothing(world: World) -
             select(func.count()).select_from(AuditLogRow).where(AuditLogRow.allowed.is_(False))
         )
     assert refused == 2
+    assert "只有社区工作人员" in (await first.press_data(router.codec.encode("pp", "ms", proposal.id)))[0]
+    assert "只有社区工作人员" in (await first.send("/proposalrules 1 1 1"))[0]
+    assert (await world.app.services.proposals.rules_of(FIRST))[0] == world.app.services.proposals.defaults
+    async with sessions() as session:
+        actions = await session.scalars(select(AuditLogRow.action).where(AuditLogRow.allowed.is_(False)))
+        assert sorted(actions.all()) == ["proposal.milestone", "proposal.review", "proposal.review", "proposal.rules"]
     # Garbage callback data: the stale-button answer.
     assert "按钮已失效" in (await first.press_data("1|pp.acc|x"))[0]
     await world.app.services.proposals.set_rules(ORGANISER, world.app.services.proposals.defaults)

@@ -108,6 +108,12 @@ def check_points(root: Path) -> list[str]:
     return check(root)
 
 
+def check_surveys(root: Path) -> list[str]:
+    from content.surveys import check_library
+
+    return check_library(root)
+
+
 # Each feature adds its content check here.
 CHECKS: tuple[Check, ...] = (
     check_tracks,
@@ -116,6 +122,7 @@ CHECKS: tuple[Check, ...] = (
     check_demo,
     check_report_categories,
     check_points,
+    check_surveys,
 )
 
 

@@ -15,6 +15,7 @@ MENU_ORDER = (
     "volunteer",
     "myhours",
     "notices",
+    "survey",
     "settings",
     "mydata",
     "deleteme",
@@ -43,6 +44,7 @@ def build_router() -> Router:
         report_staff,
         reports,
         settings,
+        surveys,
         volunteer_desk,
         volunteers,
     )
@@ -67,6 +69,7 @@ def build_router() -> Router:
         volunteers.router,
         volunteer_desk.router,
         dashboard.router,
+        surveys.router,
     )
     root.menu_commands.sort(key=lambda name: MENU_ORDER.index(name) if name in MENU_ORDER else len(MENU_ORDER))
     return root

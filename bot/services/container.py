@@ -17,6 +17,7 @@ from bot.services.report_workflow import ReportDesk
 from bot.services.reports import ReportService
 from bot.services.residents import ResidentService
 from bot.services.rewards import RewardService
+from bot.services.surveys import SurveyService
 from bot.services.volunteer_desk import VolunteerDesk
 from bot.services.volunteers import VolunteerService
 
@@ -38,3 +39,4 @@ class Services:
     volunteers: VolunteerService
     volunteer_desk: VolunteerDesk
     dashboard: DashboardAccess
+    surveys: SurveyService

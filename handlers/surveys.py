@@ -175,15 +175,18 @@ def _review(ctx: Ctx, step: Step) -> tuple[dict[str, Any], Keyboard]:
 
 def _answer(ctx: Ctx, question: Question, value: Any) -> dict[str, Any]:
     """An answer as the review shows it: skipped, a scale value, option texts, or the text typed."""
+    shown: dict[str, Any] = {"skipped": value is None, "scale": None, "options": [], "text": None}
     if value is None:
-        return {"skipped": True}
+        return shown
     if question.kind is QuestionKind.SCALE:
-        return {"scale": int(value)}
-    if question.kind is QuestionKind.SINGLE:
-        return {"options": [in_locale(question.options[int(value)], ctx.locale)]}
-    if question.kind is QuestionKind.MULTI:
-        return {"options": [in_locale(question.options[int(i)], ctx.locale) for i in value]}
-    return {"text": str(value)}
+        shown["scale"] = int(value)
+    elif question.kind is QuestionKind.SINGLE:
+        shown["options"] = [in_locale(question.options[int(value)], ctx.locale)]
+    elif question.kind is QuestionKind.MULTI:
+        shown["options"] = [in_locale(question.options[int(i)], ctx.locale) for i in value]
+    else:
+        shown["text"] = str(value)
+    return shown
 
 
 # ---- a reporter's satisfaction with the fix ----------------------------------------------------------------

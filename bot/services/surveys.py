@@ -439,7 +439,7 @@ class SurveyService:
             f"surveys/{what}",
             context,
             locale,
-            choices=((Choice("surveys.take", OPEN, (survey.id,)),),),
+            choices=((Choice("surveys.take", OPEN, (survey.id,), {"state": "new", "title": ""}),),),
             key=f"sv:{survey.id}:{what}:{recipient.chat_id}",
             priority=Priority.BULK,
         )

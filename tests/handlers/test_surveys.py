@@ -11,6 +11,9 @@ import pytest
 
 from bot.app import App
 from bot.domain.roles import Role
+from tests.handlers.test_reports import RESIDENT as RESIDENT_OF_REPORT
+from tests.handlers.test_reports import World, accept, report, resolve, worker_chat
+from tests.handlers.test_reports import world as world  # the reports' fixture: a community with staff and photos
 from tests.support.notices import Notices
 from tests.support.transcript import FakeChat
 
@@ -155,3 +158,33 @@ async def test_forged_buttons_get_a_clear_answer_and_change_nothing(app: App, la
     assert t["bad_answer"] in replies[-1]
     step = await app.services.surveys.start(RESIDENT, survey_id)
     assert step.progress.answers == {} and step.number == 1
+
+
+async def test_reporter_rates_the_fix_once_and_the_report_figures_show_it(world: World) -> None:
+    """After 销号 the reporter is asked (once) how satisfied they are; the answer is kept against the report and
+    /stats reports shows it next to the handling time."""
+    reporter = world.chat(RESIDENT_OF_REPORT, "王小明")
+    await report(reporter)
+    await accept(world)
+    await resolve(world, await worker_chat(world))
+    await reporter.press_data((await world.outbox.last(RESIDENT_OF_REPORT)).data("已解决"))
+    ask = await world.outbox.find(RESIDENT_OF_REPORT, "您对这次处理满意吗")
+    assert ask.labels() == ["1", "2", "3", "4", "5"] and ask.key == "sv:fix:1"
+    await world.outbox.deliver(reporter)
+    encode = world.app.router.codec.encode
+    replies = await reporter.press_data(encode("sv", "fix", 1, 9))
+    assert "这个答案无效" in replies[-1]
+    replies = await reporter.press_data(encode("sv", "fix", 7, 4))
+    assert "没有找到您的这条已销号反映" in replies[-1]
+    replies = await reporter.press_data(ask.data("4"))
+    assert "谢谢您的评价（4 分）" in replies[-1]
+    replies = await reporter.send("长" * 201)
+    assert "回答太长了" in replies[-1]
+    replies = await reporter.send("处理很及时，谢谢网格员")
+    assert "收到，谢谢您的反馈" in replies[-1]
+    replies = await reporter.press_data(ask.data("1"))
+    assert "您已经评价过这次处理了" in replies[-1]
+
+    organiser = world.chat(ORGANISER, "刘书记")
+    replies = await organiser.send("/stats reports")
+    assert "对处理结果满意（4–5 分）：100%（1 人评价，平均 4.0 分）" in replies[-1]

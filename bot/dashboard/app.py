@@ -17,7 +17,7 @@ from functools import cache
 from aiohttp import web
 
 from bot.app import App
-from bot.dashboard import auth, buildings, exports, ledger, overview
+from bot.dashboard import auth, buildings, exports, ledger, overview, surveys
 from bot.dashboard.kit import APP_KEY, PAGES, PAGES_KEY, pages_environment, render
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ def build_dashboard(app: App) -> web.Application:
     buildings.add_routes(dashboard)
     ledger.add_routes(dashboard)
     exports.add_routes(dashboard)
+    surveys.add_routes(dashboard)
     return dashboard
 
 

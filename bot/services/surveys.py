@@ -23,7 +23,7 @@ from bot.domain.actions import declare
 from bot.domain.campaigns import Audience, AudienceKind, Recipient
 from bot.domain.errors import Forbidden, NeedsConsent, NotFound
 from bot.domain.notices import Choice, Notice, Priority
-from bot.domain.points import AwardResult, Reason
+from bot.domain.points import AwardResult, Reason, mask_name
 from bot.domain.residents import Community, Resident
 from bot.domain.roles import Role
 from bot.domain.surveys import (
@@ -33,6 +33,7 @@ from bot.domain.surveys import (
     IndexPoint,
     Progress,
     Question,
+    Response,
     Results,
     Survey,
     SurveyError,
@@ -45,6 +46,7 @@ from bot.domain.surveys import (
 from bot.services.outbox import NOTICE, notice_payload
 from bot.services.points import PointsService
 from bot.services.ports import Clock, Transactions, UnitOfWork, UnitOfWorkFactory
+from bot.services.report_stats import mask_id
 from content.surveys import SurveyTemplate
 
 log = logging.getLogger(__name__)
@@ -237,20 +239,23 @@ class SurveyService:
                 )
         return points
 
-    async def responses_for_export(self, survey_id: int) -> tuple[Survey, list[tuple[Any, str | None]]]:
-        """Every response with its respondent's Telegram id (named surveys only; None in an anonymous one)."""
+    async def export(self, survey_id: int) -> tuple[Results, list[tuple[Response, str]]]:
+        """The results and every response, for the spreadsheet (an operator's command): each response with its
+        respondent masked (李** · 1381****) in a named survey, "" in an anonymous one (nobody is named)."""
         async with self._uow() as uow:
             survey = await uow.surveys.get(survey_id)
             if survey is None:
                 raise SurveyError("no_survey")
-            rows: list[tuple[Any, str | None]] = []
-            for response in await uow.surveys.responses(survey_id):
-                who = None
+            responses = await uow.surveys.responses(survey_id)
+            rows: list[tuple[Response, str]] = []
+            for response in responses:
+                who = ""
                 if not survey.anonymous and response.respondent is not None:
                     person = await uow.residents.get(response.respondent)
-                    who = str(person.telegram_id) if person and person.telegram_id else None
+                    if person is not None:
+                        who = f"{mask_name(person.display_name)} · {mask_id(person.telegram_id)}"
                 rows.append((response, who))
-        return survey, rows
+        return tally(survey, responses), rows
 
     # ---- residents ----------------------------------------------------------------------------------------
 

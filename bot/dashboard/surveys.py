@@ -7,14 +7,20 @@ surveys`` in the bot — and the charts carry their numbers as data attributes (
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
 from bot.dashboard import charts
-from bot.dashboard.kit import app_of, render, staff, translator
+from bot.dashboard.kit import CSRF_FIELD, app_of, check_csrf, render, staff, translator
 from bot.dashboard.overview import communities_of
-from bot.domain.surveys import QuestionKind, Results, Survey, in_locale
+from bot.domain.campaigns import Audience, AudienceKind
+from bot.domain.residents import Community
+from bot.domain.surveys import QuestionKind, Results, Survey, SurveyError, in_locale, parse_questions
+from bot.services.surveys import SurveyDraft
 
 GOAL = 90.0  # the plan's goal: at least 90% of residents satisfied
 
@@ -114,5 +120,65 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else f"{value:.1f}%"
 
 
+async def new_form(request: web.Request) -> web.StreamResponse:
+    """An organiser's own survey, from scratch: title, times, audience, anonymity and the questions as lines."""
+    person = staff(request)
+    mine = [c for c in await communities_of(request, person) if person.is_organiser(c.id)]
+    community = _community(request.query.get("c", ""), mine)
+    return render(request, "surveys_new", communities=mine, community=community, form={}, problem=None)
+
+
+async def create(request: web.Request) -> web.StreamResponse:
+    person = staff(request)
+    posted = await request.post()
+    check_csrf(request, posted)
+    form = {k: str(v) for k, v in posted.items() if k != CSRF_FIELD}
+    form["anonymous"] = "1" if form.get("anonymous") else ""
+    mine = [c for c in await communities_of(request, person) if person.is_organiser(c.id)]
+    community = _community(form.get("c", ""), mine)
+    service = app_of(request).services.surveys
+    zone = service.zone(community)
+    try:
+        opens = _when(form.get("opens", ""), zone) or service.now()
+        closes = _when(form.get("closes", ""), zone)
+        if closes is None:
+            raise SurveyError("bad_time")
+        title = " ".join(form.get("title", "").split())
+        questions = parse_questions(form.get("questions", ""), person.locale)
+        chosen = [b.id for b in community.buildings if form.get(f"b{b.id}")]
+        audience = Audience(AudienceKind.BUILDINGS, tuple(chosen)) if chosen else Audience()
+        draft = SurveyDraft(community.id, {person.locale: title}, questions, opens, closes, audience,
+                            anonymous=bool(form.get("anonymous")))  # fmt: skip
+        survey = await service.create(person.telegram_id, draft)
+    except SurveyError as error:
+        problem = app_of(request).renderer.render(person.locale, error.template, error.context)
+        return render(request, "surveys_new", status=400, communities=mine, community=community, form=form,
+                      problem=problem)  # fmt: skip
+    raise web.HTTPSeeOther(f"/dashboard/surveys?c={community.code}&s={survey.id}")
+
+
+def _community(code: str, mine: Sequence[Community]) -> Community:
+    """The community asked for among those the person organises (the first when none is named); 404 otherwise."""
+    if not mine:
+        raise web.HTTPForbidden(text="organisers only")
+    found = next((c for c in mine if c.code == code), None) if code else mine[0]
+    if found is None:
+        raise web.HTTPNotFound(text="no such community")
+    return found
+
+
+def _when(text: str, zone: ZoneInfo) -> datetime | None:
+    """``2026-12-08T09:00`` (a datetime-local field) or ``2026-12-08 09:00`` in the community's zone; "" → None."""
+    cleaned = text.strip().replace("T", " ")
+    if not cleaned:
+        return None
+    try:
+        return datetime.strptime(cleaned, "%Y-%m-%d %H:%M").replace(tzinfo=zone)
+    except ValueError:
+        raise SurveyError("bad_time") from None
+
+
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/surveys", surveys)
+    app.router.add_get("/surveys/new", new_form)
+    app.router.add_post("/surveys/new", create)

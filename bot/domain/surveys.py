@@ -157,6 +157,36 @@ def check_questions(questions: Sequence[Question]) -> tuple[Question, ...]:
     return tuple(questions)
 
 
+# An organiser's own survey typed as lines (the dashboard's form): ``<kind>[?] <question> [| option | option …]``,
+# ``?`` after the kind for an optional question, e.g. ``单选 您多久参加一次志愿活动？ | 每周 | 每月 | 很少``.
+KIND_WORDS = {
+    "scale": QuestionKind.SCALE, "打分": QuestionKind.SCALE,
+    "single": QuestionKind.SINGLE, "单选": QuestionKind.SINGLE,
+    "multi": QuestionKind.MULTI, "多选": QuestionKind.MULTI,
+    "text": QuestionKind.TEXT, "填空": QuestionKind.TEXT,
+}  # fmt: skip
+
+
+def parse_questions(text: str, locale: str) -> tuple[Question, ...]:
+    """Questions typed one per line (see KIND_WORDS); SurveyError names the first line that cannot be read."""
+    questions = []
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for n, line in enumerate(lines, 1):
+        head, _, rest = line.replace("：", " ", 1).partition(" ")
+        optional = head.endswith(("?", "？"))
+        kind = KIND_WORDS.get(head.rstrip("?？").lower())
+        parts = [p.strip() for p in rest.replace("｜", "|").split("|")]
+        if kind is None or not parts[0]:
+            raise SurveyError("bad_line", line=n)
+        try:
+            question = Question(f"q{n}", kind, {locale: parts[0]}, tuple({locale: o} for o in parts[1:] if o),
+                                required=not optional)  # fmt: skip
+        except SurveyError as error:
+            raise SurveyError(error.code, line=n, **{k: v for k, v in error.context.items() if k != "code"}) from None
+        questions.append(question)
+    return check_questions(questions)
+
+
 @dataclass(frozen=True)
 class Survey:
     id: int

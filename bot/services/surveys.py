@@ -129,6 +129,9 @@ class SurveyService:
     def zone(self, community: Community) -> ZoneInfo:
         return ZoneInfo(community.timezone or self._default_zone)
 
+    def now(self) -> datetime:
+        return self._clock()
+
     def local_time(self, moment: datetime) -> str:
         """A moment as residents read it (the bot's time zone), to the minute."""
         return moment.astimezone(ZoneInfo(self._default_zone)).strftime("%Y-%m-%d %H:%M")

@@ -77,3 +77,36 @@ async def test_grid_worker_sees_no_survey_results(world: DashboardWorld) -> None
     html = await page.text()
     assert page.status == 200 and "满意度测评的结果只对社区组织者开放" in html
     assert 'href="/dashboard/surveys"' not in html
+
+
+QUESTIONS = """打分 您对小区停车秩序满意吗？
+单选 您多久参加一次志愿活动？ | 每周 | 每月 | 很少
+多选? 您希望增加哪些设施？ | 充电桩 | 口袋公园 | 快递柜
+填空? 其他建议"""
+
+
+async def test_organiser_creates_a_survey_from_scratch_and_bad_input_changes_nothing(world: DashboardWorld) -> None:
+    client = await world.client(ORGANISER)
+    form = await client.get(f"/dashboard/surveys/new?c={COMMUNITY}")
+    assert form.status == 200 and 'name="questions"' in await form.text()
+    csrf = await world.csrf(client, f"/dashboard/surveys/new?c={COMMUNITY}")
+    fields = {"csrf": csrf, "c": COMMUNITY, "title": "停车与设施小调查", "opens": "2026-12-01 09:00",
+              "closes": "2026-11-30 09:00", "questions": QUESTIONS, "anonymous": "1"}  # fmt: skip
+
+    backwards = await client.post("/dashboard/surveys/new", data=fields, allow_redirects=False)
+    assert backwards.status == 400 and "结束时间必须晚于开始时间" in await backwards.text()
+    bad_line = await client.post("/dashboard/surveys/new", data=fields | {"questions": "问答 哪里最脏？"})
+    assert bad_line.status == 400 and "第 1 行看不懂" in await bad_line.text()
+    forged = await client.post("/dashboard/surveys/new", data=fields | {"csrf": "x", "closes": "2026-12-20 09:00"})
+    assert forged.status == 403
+    assert await world.app.services.surveys.for_organiser(ORGANISER) == []
+
+    fields |= {"opens": "", "closes": "2026-12-05 18:00"}  # the world's clock: 2026-11-26 10:00 in Shanghai
+    created = await client.post("/dashboard/surveys/new", data=fields, allow_redirects=False)
+    assert created.status == 303, await created.text()
+    (overview,) = await world.app.services.surveys.for_organiser(ORGANISER)
+    survey = overview.survey
+    assert created.headers["Location"] == f"/dashboard/surveys?c={COMMUNITY}&s={survey.id}"
+    assert survey.status.value == "open" and survey.anonymous and survey.title == {"zh_Hans": "停车与设施小调查"}
+    kinds = [(q.kind.value, q.required, len(q.options)) for q in survey.questions]
+    assert kinds == [("scale", True, 0), ("single", True, 3), ("multi", False, 3), ("text", False, 0)]

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.domain.campaigns import Audience
 from bot.domain.surveys import Progress, Question, Response, Survey, SurveyStatus
 from storage.models import BuildingRow, ResidentRow
+from storage.report_models import ReportRow
 from storage.survey_models import (
     ReportSatisfactionRow,
     SurveyParticipationRow,
@@ -168,6 +169,24 @@ class SqlSurveyRepository:
     async def answered_by(self, resident_id: int) -> set[int]:
         query = select(SurveyParticipationRow.survey_id).where(SurveyParticipationRow.resident_id == resident_id)
         return set((await self._s.scalars(query)).all())
+
+    async def forget(self, resident_id: int, replacement: str) -> None:
+        """/deleteme: answers in progress deleted, named responses kept without the resident, the comments on how
+        their reports were handled replaced (the ratings stay: they count in the figures)."""
+        await self._s.execute(delete(SurveyProgressRow).where(SurveyProgressRow.resident_id == resident_id))
+        await self._s.execute(
+            update(SurveyResponseRow)
+            .where(SurveyResponseRow.resident_id == resident_id)
+            .values(resident_id=None)
+            .execution_options(synchronize_session=False)
+        )
+        theirs = select(ReportRow.id).where(ReportRow.reporter_id == resident_id)
+        await self._s.execute(
+            update(ReportSatisfactionRow)
+            .where(ReportSatisfactionRow.report_id.in_(theirs), ReportSatisfactionRow.comment.is_not(None))
+            .values(comment=replacement)
+            .execution_options(synchronize_session=False)
+        )
 
     # ---- satisfaction with a report's fix --------------------------------------------------------------------
 

@@ -278,3 +278,31 @@ async def test_bad_input_is_refused_and_changes_nothing(app: App, clock: FakeClo
         await surveys.answer(1000, survey_id, "s", "好")
     assert refused.value.code == "closed"
     assert await count(app, SurveyResponseRow) == 0 and await count(app, SurveyParticipationRow) == 0
+
+
+async def test_deleteme_forgets_answers_in_progress_and_unnames_named_responses(app: App, clock: FakeClock) -> None:
+    await populate(app, [1000], clock())
+    named = await library_survey(app, anonymous=False)
+    started = await library_survey(app)
+    await answer_all(app, 1000, named, suggestion=SUGGESTION)
+    await app.services.surveys.submit(1000, named)
+    await app.services.surveys.answer(1000, started, "env", 2)
+    async with make_sessionmaker(app.engine)() as session:
+        assert (await session.execute(select(SurveyResponseRow.resident_id))).scalar_one() is not None
+    assert await app.services.residents.delete(1000)
+    async with make_sessionmaker(app.engine)() as session:
+        assert (await session.execute(select(SurveyResponseRow.resident_id))).scalar_one() is None
+    assert await count(app, SurveyProgressRow) == 0
+    results = await app.services.surveys.results(ORGANISER, named)
+    assert results.respondents == 1  # the answers still count
+
+
+async def test_invitation_in_quiet_hours_waits_until_they_end(app: App, clock: FakeClock) -> None:
+    await populate(app, [1000], clock())
+    clock.advance(hours=13)  # 23:00 in Shanghai
+    survey_id = await library_survey(app)
+    async with make_sessionmaker(app.engine)() as session:
+        held = await session.scalar(
+            select(OutboxRow.not_before).where(OutboxRow.key == f"sv:{survey_id}:invitation:1000")
+        )
+    assert held == datetime(2026, 12, 8, 0, 0, tzinfo=UTC)  # 08:00 in Shanghai

@@ -17,8 +17,9 @@ from aiohttp import web
 from bot.dashboard import charts
 from bot.dashboard.kit import CSRF_FIELD, app_of, check_csrf, render, staff, translator
 from bot.dashboard.overview import communities_of
-from bot.domain.campaigns import Audience, AudienceKind
+from bot.domain.campaigns import AUDIENCE_ROLES, Audience, AudienceKind
 from bot.domain.residents import Community
+from bot.domain.roles import Role
 from bot.domain.surveys import QuestionKind, Results, Survey, SurveyError, in_locale, parse_questions
 from bot.services.surveys import SurveyDraft
 
@@ -145,8 +146,7 @@ async def create(request: web.Request) -> web.StreamResponse:
             raise SurveyError("bad_time")
         title = " ".join(form.get("title", "").split())
         questions = parse_questions(form.get("questions", ""), person.locale)
-        chosen = [b.id for b in community.buildings if form.get(f"b{b.id}")]
-        audience = Audience(AudienceKind.BUILDINGS, tuple(chosen)) if chosen else Audience()
+        audience = _audience(form, community)
         draft = SurveyDraft(community.id, {person.locale: title}, questions, opens, closes, audience,
                             anonymous=bool(form.get("anonymous")))  # fmt: skip
         survey = await service.create(person.telegram_id, draft)
@@ -165,6 +165,19 @@ def _community(code: str, mine: Sequence[Community]) -> Community:
     if found is None:
         raise web.HTTPNotFound(text="no such community")
     return found
+
+
+def _audience(form: dict[str, str], community: Community) -> Audience:
+    """Every resident, the ticked buildings, or a role (volunteers, grid workers) — one of them."""
+    chosen = tuple(b.id for b in community.buildings if form.get(f"b{b.id}"))
+    role = form.get("role", "")
+    if role and chosen:
+        raise SurveyError("bad_audience")
+    if role:
+        if role not in {r.value for r in AUDIENCE_ROLES}:
+            raise SurveyError("bad_audience")
+        return Audience(AudienceKind.ROLE, role=Role(role))
+    return Audience(AudienceKind.BUILDINGS, chosen) if chosen else Audience()
 
 
 def _when(text: str, zone: ZoneInfo) -> datetime | None:

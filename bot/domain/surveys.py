@@ -14,6 +14,7 @@ shown. Standard library only.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -157,14 +158,16 @@ def check_questions(questions: Sequence[Question]) -> tuple[Question, ...]:
     return tuple(questions)
 
 
-# An organiser's own survey typed as lines (the dashboard's form): ``<kind>[?] <question> [| option | option …]``,
-# ``?`` after the kind for an optional question, e.g. ``单选 您多久参加一次志愿活动？ | 每周 | 每月 | 很少``.
+# An organiser's own survey typed as lines (the dashboard's form): ``<kind>[(limit)][?] <question> [| option …]``,
+# ``?`` after the kind for an optional question, a text question's limit in brackets, e.g.
+# ``单选 您多久参加一次志愿活动？ | 每周 | 每月 | 很少`` or ``填空(100)? 其他建议``.
 KIND_WORDS = {
     "scale": QuestionKind.SCALE, "打分": QuestionKind.SCALE,
     "single": QuestionKind.SINGLE, "单选": QuestionKind.SINGLE,
     "multi": QuestionKind.MULTI, "多选": QuestionKind.MULTI,
     "text": QuestionKind.TEXT, "填空": QuestionKind.TEXT,
 }  # fmt: skip
+_HEAD = re.compile(r"^(?P<kind>[^\s(（?？]+)(?:[(（](?P<limit>\d{1,4})[)）])?(?P<optional>[?？])?$")
 
 
 def parse_questions(text: str, locale: str) -> tuple[Question, ...]:
@@ -173,14 +176,15 @@ def parse_questions(text: str, locale: str) -> tuple[Question, ...]:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     for n, line in enumerate(lines, 1):
         head, _, rest = line.replace("：", " ", 1).partition(" ")
-        optional = head.endswith(("?", "？"))
-        kind = KIND_WORDS.get(head.rstrip("?？").lower())
+        found = _HEAD.match(head)
+        kind = KIND_WORDS.get(found.group("kind").lower()) if found else None
         parts = [p.strip() for p in rest.replace("｜", "|").split("|")]
-        if kind is None or not parts[0]:
+        if found is None or kind is None or not parts[0]:
             raise SurveyError("bad_line", line=n)
+        limit = int(found.group("limit") or TEXT_LIMIT)
         try:
             question = Question(f"q{n}", kind, {locale: parts[0]}, tuple({locale: o} for o in parts[1:] if o),
-                                required=not optional)  # fmt: skip
+                                required=not found.group("optional"), limit=limit)  # fmt: skip
         except SurveyError as error:
             raise SurveyError(error.code, line=n, **{k: v for k, v in error.context.items() if k != "code"}) from None
         questions.append(question)

@@ -82,7 +82,7 @@ async def test_grid_worker_sees_no_survey_results(world: DashboardWorld) -> None
 QUESTIONS = """打分 您对小区停车秩序满意吗？
 单选 您多久参加一次志愿活动？ | 每周 | 每月 | 很少
 多选? 您希望增加哪些设施？ | 充电桩 | 口袋公园 | 快递柜
-填空? 其他建议"""
+填空(100)? 其他建议"""
 
 
 async def test_organiser_creates_a_survey_from_scratch_and_bad_input_changes_nothing(world: DashboardWorld) -> None:
@@ -90,6 +90,9 @@ async def test_organiser_creates_a_survey_from_scratch_and_bad_input_changes_not
     form = await client.get(f"/dashboard/surveys/new?c={COMMUNITY}")
     assert form.status == 200 and 'name="questions"' in await form.text()
     csrf = await world.csrf(client, f"/dashboard/surveys/new?c={COMMUNITY}")
+    community = await world.app.services.communities.by_code(COMMUNITY)
+    assert community is not None
+    world_building = community.buildings[0].id
     fields = {"csrf": csrf, "c": COMMUNITY, "title": "停车与设施小调查", "opens": "2026-12-01 09:00",
               "closes": "2026-11-30 09:00", "questions": QUESTIONS, "anonymous": "1"}  # fmt: skip
 
@@ -97,6 +100,11 @@ async def test_organiser_creates_a_survey_from_scratch_and_bad_input_changes_not
     assert backwards.status == 400 and "结束时间必须晚于开始时间" in await backwards.text()
     bad_line = await client.post("/dashboard/surveys/new", data=fields | {"questions": "问答 哪里最脏？"})
     assert bad_line.status == 400 and "第 1 行看不懂" in await bad_line.text()
+    both = await client.post(
+        "/dashboard/surveys/new",
+        data=fields | {"closes": "2026-12-05 18:00", "role": "volunteer", f"b{world_building}": "1"},
+    )
+    assert both.status == 400 and "测评只能发给全社区、指定楼栋或某一类角色" in await both.text()
     forged = await client.post("/dashboard/surveys/new", data=fields | {"csrf": "x", "closes": "2026-12-20 09:00"})
     assert forged.status == 403
     assert await world.app.services.surveys.for_organiser(ORGANISER) == []
@@ -110,3 +118,4 @@ async def test_organiser_creates_a_survey_from_scratch_and_bad_input_changes_not
     assert survey.status.value == "open" and survey.anonymous and survey.title == {"zh_Hans": "停车与设施小调查"}
     kinds = [(q.kind.value, q.required, len(q.options)) for q in survey.questions]
     assert kinds == [("scale", True, 0), ("single", True, 3), ("multi", False, 3), ("text", False, 0)]
+    assert survey.questions[3].limit == 100 and survey.audience.kind.value == "all"

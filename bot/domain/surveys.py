@@ -109,7 +109,7 @@ class Question:
             return value
         if self.kind is QuestionKind.MULTI:
             chosen = sorted(set(value)) if isinstance(value, list | tuple) else None
-            if chosen is None or any(not isinstance(v, int) or not 0 <= v < len(self.options) for v in chosen):
+            if chosen is None or any(type(v) is not int or not 0 <= v < len(self.options) for v in chosen):
                 raise SurveyError("bad_answer")
             if not chosen and self.required:
                 raise SurveyError("choose_one")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -96,3 +97,15 @@ def test_a_survey_closing_before_it_opens_cannot_exist() -> None:
     with pytest.raises(SurveyError) as refused:
         Survey(1, 1, {"zh_Hans": "测评"}, survey().questions, start, start - timedelta(hours=1))
     assert refused.value.code == "closes_before_opens"
+
+
+def test_survey_library_needs_every_text_in_each_language(tmp_path: Path) -> None:
+    from content.surveys import check_library, load_library
+
+    assert set(load_library()) == {"twice_yearly"}
+    (tmp_path / "surveys").mkdir()
+    (tmp_path / "surveys" / "broken.yaml").write_text(
+        "title: {zh_Hans: 测评, en: Survey}\nquestions:\n  - {key: env, kind: scale, text: {zh_Hans: 满意吗？}}\n",
+        encoding="utf-8",
+    )
+    assert check_library(tmp_path) == ["surveys/broken: question 1: needs a text in each of zh_Hans, en"]

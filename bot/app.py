@@ -42,11 +42,13 @@ from bot.services.redemptions import RedemptionService
 from bot.services.report_stats import ReportStats
 from bot.services.residents import ResidentService
 from bot.services.rewards import RewardService
+from bot.services.surveys import SurveyService
 from bot.services.volunteer_desk import VolunteerDesk
 from bot.services.volunteers import VolunteerService
 from content.points import load_policy
 from content.proposal_rules import load_rules
 from content.quiz_library import load_library
+from content.surveys import load_library as load_surveys
 from storage.db import current_revision, head_revision, make_engine, make_sessionmaker, upgrade_async
 from storage.state_store import SqlStateStore
 from storage.uow import Transactions as SqlTransactions
@@ -130,6 +132,7 @@ class App:
             ("due jobs", lambda: self.run_due_jobs(now)),
             ("start due notices", lambda: self.services.campaigns.start_due(now)),
             ("notice progress", lambda: self.services.campaigns.progress(now)),
+            ("surveys: open, remind, close", lambda: self.services.surveys.tick(now)),
             ("volunteer check-in codes", lambda: self.services.volunteer_desk.refresh_codes(now)),
             ("forget old updates and sent messages", lambda: self.purge_messaging(now)),
             ("forget old dashboard links and sessions", lambda: self.services.dashboard.purge(now)),
@@ -236,6 +239,9 @@ async def build_app(
             session_hours=settings.dashboard.session_hours,
         ),
         proposals=proposals,
+        surveys=SurveyService(
+            uow, transactions, clock, points, timezone=settings.locale.timezone, library=load_surveys()
+        ),
     )
     router = build_router()
     store = state_store or SqlStateStore(sessions, clock)

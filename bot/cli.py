@@ -1471,3 +1471,37 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+@export_app.command("survey")
+def export_survey(
+    survey_id: int = typer.Argument(..., help="The survey's number (see /surveys in the bot)."),
+    out: Path = typer.Option(None, "--out", "--output", "-o", help="Output file (default: survey-<id>.xlsx)."),
+    fmt: str = typer.Option(None, "--format", help="xlsx or csv (default: from --out's suffix, else xlsx)."),
+    lang: str = LANG_OPTION,
+) -> None:
+    """A 满意度测评: results per question and one line per response (xlsx; csv: the responses). Respondents of a
+    named survey are masked; an anonymous survey's lines name nobody."""
+    from bot.domain.surveys import SurveyError
+    from bot.survey_export import write_survey_export
+
+    kind = _export_format(fmt, out)
+    language = _locale(lang)
+    target = out or Path(f"survey-{survey_id}.{kind}")
+
+    async def work(built: Any) -> tuple[Path, int]:
+        try:
+            results, responses = await built.services.surveys.export(survey_id)
+        except SurveyError:
+            raise _Refused(f"no survey with number {survey_id}") from None
+
+        def label(key: str, **context: Any) -> str:
+            return str(built.renderer.label(language, key, context))
+
+        write_survey_export(target, results, responses, fmt=kind, locale=language, label=label)  # type: ignore[arg-type]  # checked
+        details = {"survey": survey_id, "rows": len(responses), "anonymous": results.survey.anonymous}
+        await built.services.access.audit(None, "survey.export", details)
+        return target, len(responses)
+
+    path, count = _volunteers_cli(work)
+    typer.echo(f"written {path} ({count} response(s))")

@@ -114,6 +114,12 @@ def check_proposals(root: Path) -> list[str]:
     return check_rules(root)
 
 
+def check_surveys(root: Path) -> list[str]:
+    from content.surveys import check_library
+
+    return check_library(root)
+
+
 # Each feature adds its content check here.
 CHECKS: tuple[Check, ...] = (
     check_tracks,
@@ -123,6 +129,7 @@ CHECKS: tuple[Check, ...] = (
     check_report_categories,
     check_points,
     check_proposals,
+    check_surveys,
 )
 
 

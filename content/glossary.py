@@ -23,7 +23,10 @@ GLOSSARY = Path(__file__).parent / "glossary.yaml"
 Locale = Literal["zh_Hans", "en"]
 LOCALES: dict[str, Locale] = {"zh_Hans": "zh_Hans", "en": "en"}  # folder or YAML key → locale
 # Content texts under a content root, besides the templates (which live under their own folder).
-CONTENT_FILES = ("questions/*.yaml", "cards/*.yaml", "tracks.yaml", "reports/*.yaml", "rewards/*.yaml", "points/*.yaml")
+CONTENT_FILES = (
+    "questions/*.yaml", "cards/*.yaml", "tracks.yaml", "reports/*.yaml", "rewards/*.yaml", "points/*.yaml",
+    "surveys/*.yaml",
+)  # fmt: skip
 LABELS = "labels"
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _HTML_TAG = re.compile(r"</?[a-zA-Z][^>]*>")

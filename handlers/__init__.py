@@ -17,6 +17,7 @@ MENU_ORDER = (
     "proposals",
     "propose",
     "notices",
+    "survey",
     "settings",
     "mydata",
     "deleteme",
@@ -46,6 +47,7 @@ def build_router() -> Router:
         report_staff,
         reports,
         settings,
+        surveys,
         volunteer_desk,
         volunteers,
     )
@@ -71,6 +73,7 @@ def build_router() -> Router:
         volunteer_desk.router,
         dashboard.router,
         proposals.router,
+        surveys.router,
     )
     root.menu_commands.sort(key=lambda name: MENU_ORDER.index(name) if name in MENU_ORDER else len(MENU_ORDER))
     return root

@@ -14,6 +14,7 @@ from storage import (
     proposal_models,  # noqa: F401
     quiz_models,  # noqa: F401
     report_models,  # noqa: F401
+    survey_models,  # noqa: F401
     volunteer_models,  # noqa: F401
 )
 

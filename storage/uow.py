@@ -45,6 +45,7 @@ from storage.repositories import (
 )
 from storage.revisions import Ambient, ambient, ambient_session, enter_ambient, leave_ambient
 from storage.rewards_repository import SqlRewardRepository
+from storage.survey_repository import SqlSurveyRepository
 from storage.volunteer_repository import SqlVolunteerRepository
 
 __all__ = ["Ambient", "SqlUnitOfWork", "Transactions", "ambient", "ambient_session", "uow_factory"]
@@ -181,6 +182,7 @@ class SqlUnitOfWork:
     volunteers = _Repository(SqlVolunteerRepository)
     dashboard = _Repository(SqlDashboardRepository)
     proposals = _Repository(SqlProposalRepository)
+    surveys = _Repository(SqlSurveyRepository)
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions

@@ -17,7 +17,7 @@ from functools import cache
 from aiohttp import web
 
 from bot.app import App
-from bot.dashboard import auth, buildings, exports, ledger, overview, proposals
+from bot.dashboard import auth, buildings, exports, ledger, overview, proposals, surveys
 from bot.dashboard.kit import APP_KEY, PAGES, PAGES_KEY, pages_environment, render
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ def build_dashboard(app: App) -> web.Application:
     ledger.add_routes(dashboard)
     exports.add_routes(dashboard)
     proposals.add_routes(dashboard)
+    surveys.add_routes(dashboard)
     return dashboard
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -49,6 +49,10 @@ class Figures:
     on_time_share: float | None = None
     reopened_share: float | None = None
     overdue: int = 0  # open and past the deadline, as of ``now`` (0 when figures were made without one)
+    # Satisfaction with the fix: reporters' 1–5 ratings, asked once a report is verified (bot/services/surveys.py).
+    fix_rated: int = 0
+    fix_score: float | None = None  # the mean rating, 1–5
+    fix_satisfied_share: float | None = None  # share of ratings of 4 or 5
 
     @property
     def handled(self) -> int:
@@ -56,10 +60,13 @@ class Figures:
         return self.by_type.get(StatusType.FIXED.value, 0) + self.by_type.get(StatusType.CLOSED.value, 0)
 
 
-def figures(reports: Iterable[Report], now: datetime | None = None) -> Figures:
+def figures(
+    reports: Iterable[Report], now: datetime | None = None, fix_scores: Mapping[int, int] | None = None
+) -> Figures:
     """Counts by status type, status and category, and the handling-time figures of the period; with ``now``, how
-    many are overdue."""
+    many are overdue; with ``fix_scores`` (report id → the reporter's 1–5), the satisfaction with the fix."""
     items = list(reports)
+    ratings = [fix_scores[r.id] for r in items if fix_scores and r.id in fix_scores]
     to_resolve = [h for r in items if (h := _hours(r.submitted_at, r.resolved_at)) is not None]
     verified = [r for r in items if r.status is Status.VERIFIED]
     to_verify = [h for r in verified if (h := _hours(r.submitted_at, r.closed_at)) is not None]
@@ -80,6 +87,9 @@ def figures(reports: Iterable[Report], now: datetime | None = None) -> Figures:
         on_time_share=share(on_time, len(handled)),
         reopened_share=share(sum(1 for r in fixed_once if r.reopened), len(fixed_once)),
         overdue=sum(1 for r in items if is_overdue(r, now)) if now is not None else 0,
+        fix_rated=len(ratings),
+        fix_score=round(sum(ratings) / len(ratings), 2) if ratings else None,
+        fix_satisfied_share=share(sum(1 for v in ratings if v >= 4), len(ratings)),
     )
 
 

@@ -18,6 +18,7 @@ from bot.services.report_workflow import ReportDesk
 from bot.services.reports import ReportService
 from bot.services.residents import ResidentService
 from bot.services.rewards import RewardService
+from bot.services.surveys import SurveyService
 from bot.services.volunteer_desk import VolunteerDesk
 from bot.services.volunteers import VolunteerService
 
@@ -40,3 +41,4 @@ class Services:
     volunteer_desk: VolunteerDesk
     dashboard: DashboardAccess
     proposals: ProposalService
+    surveys: SurveyService

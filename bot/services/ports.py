@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol, Self
 
 from bot.domain.audit import AuditEntry, AuditQuery
@@ -25,6 +25,7 @@ from bot.domain.reports import Event, Report, Status
 from bot.domain.residents import Building, Community, Resident
 from bot.domain.rewards import Redemption, RedemptionStatus, Reward
 from bot.domain.roles import Role
+from bot.domain.surveys import Progress, Response, Survey, SurveyStatus
 from bot.domain.volunteers import (
     Activity,
     Booking,
@@ -711,6 +712,55 @@ class DashboardRepository(Protocol):
     async def purge(self, before: datetime) -> int: ...
 
 
+class SurveyRepository(Protocol):
+    """Satisfaction surveys, residents' progress, has-answered marks (one per resident: ``participate`` returns
+    False for a second), responses (no resident in an anonymous survey) and reporters' satisfaction with a fix."""
+
+    async def add(self, survey: Survey) -> Survey: ...
+
+    async def get(self, survey_id: int, *, for_update: bool = False) -> Survey | None: ...
+
+    async def move(self, survey_id: int, current: SurveyStatus, new: SurveyStatus, **fields: Any) -> bool: ...
+
+    async def mark(self, survey_id: int, column: str, at: datetime) -> bool: ...
+
+    async def with_status(self, status: SurveyStatus, limit: int = 100) -> list[Survey]: ...
+
+    async def in_communities(self, community_ids: Sequence[int] | None, limit: int) -> list[Survey]: ...
+
+    async def progress(self, survey_id: int, resident_id: int, *, for_update: bool = False) -> Progress | None: ...
+
+    async def save_progress(self, survey_id: int, resident_id: int, progress: Progress, now: datetime) -> None: ...
+
+    async def drop_progress(self, survey_id: int, resident_id: int) -> None: ...
+
+    async def participate(self, survey_id: int, resident_id: int, day: date) -> bool: ...
+
+    async def participated(self, survey_id: int, resident_id: int) -> bool: ...
+
+    async def participant_chats(self, survey_id: int) -> set[int]: ...
+
+    async def participants(self, survey_id: int) -> int: ...
+
+    async def add_response(
+        self, survey_id: int, answers: dict[str, Any], day: date, building_id: int | None, resident_id: int | None
+    ) -> None: ...
+
+    async def responses(self, survey_id: int) -> list[Response]: ...
+
+    async def in_progress(self, resident_id: int) -> set[int]: ...
+
+    async def answered_by(self, resident_id: int) -> set[int]: ...
+
+    async def forget(self, resident_id: int, replacement: str) -> None: ...
+
+    async def save_fix(self, report_id: int, score: int, now: datetime) -> bool: ...
+
+    async def fix_comment(self, report_id: int, comment: str) -> bool: ...
+
+    async def fix_scores(self, report_ids: Sequence[int]) -> dict[int, int]: ...
+
+
 class UnitOfWork(Protocol):
     """One transaction. Repositories never commit; the service that opened the unit of work does."""
 
@@ -729,6 +779,7 @@ class UnitOfWork(Protocol):
     volunteers: VolunteerRepository
     dashboard: DashboardRepository
     proposals: ProposalRepository
+    surveys: SurveyRepository
 
     async def __aenter__(self) -> Self: ...
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
@@ -123,7 +123,8 @@ class ReportStats:
         """Figures of one community over [since, until)."""
         async with self._uow() as uow:
             community = await _community(uow, community_code)
-            return figures(await uow.reports.in_period(community.id, since, until), self._clock())
+            reports = await uow.reports.in_period(community.id, since, until)
+            return figures(reports, self._clock(), await _fix_scores(uow, reports))
 
     async def series(self, community_code: str, since: datetime, until: datetime, step_days: int = 1) -> list[Bucket]:
         """Reports of [since, until) opened and handled per ``step_days`` local days from ``since`` (the dashboard's
@@ -146,12 +147,13 @@ class ReportStats:
         async with self._uow() as uow:
             community = await _community(uow, community_code)
             reports = await uow.reports.in_period(community.id, since, until)
+            scores = await _fix_scores(uow, reports)
         rows: list[tuple[str | None, Figures]] = [
-            (b.name, figures([r for r in reports if r.building_id == b.id], now)) for b in community.buildings
+            (b.name, figures([r for r in reports if r.building_id == b.id], now, scores)) for b in community.buildings
         ]
         known = {b.id for b in community.buildings}
         elsewhere = [r for r in reports if r.building_id not in known]
-        return rows + ([(None, figures(elsewhere, now))] if elsewhere else [])
+        return rows + ([(None, figures(elsewhere, now, scores))] if elsewhere else [])
 
     async def for_organiser(
         self, telegram_id: int, since: datetime | None, until: datetime | None
@@ -164,7 +166,8 @@ class ReportStats:
             await require_role(uow, telegram_id, Role.ORGANISER, person.community_id)
             community = await uow.communities.get(person.community_id)
             assert community is not None
-            return community, figures(await uow.reports.in_period(community.id, since, until))
+            reports = await uow.reports.in_period(community.id, since, until)
+            return community, figures(reports, fix_scores=await _fix_scores(uow, reports))
 
     async def ledger(
         self, community_code: str, since: datetime | None, until: datetime | None, locale: str = "zh_Hans"
@@ -253,6 +256,11 @@ class ReportStats:
 
     def _local(self, moment: datetime | None) -> datetime | None:
         return moment.astimezone(self._tz) if moment else None
+
+
+async def _fix_scores(uow: UnitOfWork, reports: Sequence[Report]) -> dict[int, int]:
+    """Reporters' ratings of how their (verified) reports were handled."""
+    return await uow.surveys.fix_scores([r.id for r in reports if r.closed_at is not None])
 
 
 async def _community(uow: UnitOfWork, code: str) -> Community:

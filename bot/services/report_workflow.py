@@ -38,11 +38,12 @@ from bot.domain.reports import (
 )
 from bot.domain.residents import Resident
 from bot.domain.roles import Role
-from bot.services.outbox import queue_all
+from bot.services.outbox import queue, queue_all
 from bot.services.points import PointsService
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from bot.services.report_jobs import schedule_check, schedule_deadline
 from bot.services.report_notices import Notifier, can_reach, check_choices, name_of
+from bot.services.surveys import fix_question
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,11 @@ class ReportDesk:
             notices += await self._tell.assignee(uow, after, "reports/staff/verified")
             notices += await self._tell.card(uow, after)
             await queue_all(uow, notices, self._clock())
+            reporter = await uow.residents.get(after.reporter_id)
+            if reporter is not None and reporter.telegram_id is not None:  # how satisfied are they? (once, keyed)
+                await queue(
+                    uow, fix_question(after.id, after.ticket, reporter.telegram_id, reporter.locale), self._clock()
+                )
             await uow.commit()
         credited = 0
         if loaded.actor.id == after.reporter_id:  # an organiser's close after a re-visit earns the reporter nothing

@@ -152,6 +152,7 @@ class ResidentService:
             await uow.residents.revoke_all(resident.id)
             await uow.quiz.forget_votes(telegram_id)
             await uow.campaigns.forget_preferences(resident.id)
+            await uow.surveys.forget(resident.id, REDACTED)  # has-answered marks stay: they name nobody any more
             # Volunteer service: places left (the waitlist was offered them before, see VolunteerService.leave), the
             # profile with its skills forgotten; hours stay on the shifts' records, certificates keep their number
             # and hours but no name.

@@ -1,7 +1,7 @@
 """proposals: 居民提案制 — proposals, one support and one vote per resident, milestones, money, community rules
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07 02:30:00
 """
 
@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-# rechained onto 0010 (surveys) when merged
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

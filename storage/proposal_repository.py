@@ -101,6 +101,18 @@ class SqlProposalRepository:
         )
         return [_proposal(r) for r in rows.all()]
 
+    async def counts_of(self, resident_id: int) -> tuple[int, int, int]:
+        counts = [
+            select(func.count()).select_from(table).where(column == resident_id).scalar_subquery()
+            for table, column in (
+                (ProposalRow, ProposalRow.author_id),
+                (ProposalSupportRow, ProposalSupportRow.resident_id),
+                (ProposalVoteRow, ProposalVoteRow.resident_id),
+            )
+        ]
+        written, supported, voted = (await self._s.execute(select(*counts))).one()
+        return int(written), int(supported), int(voted)
+
     # ---- supports and votes ---------------------------------------------------------------------------------
 
     async def add_support(self, proposal_id: int, resident_id: int, at: datetime) -> bool:

@@ -170,6 +170,10 @@ class SqlSurveyRepository:
         query = select(SurveyParticipationRow.survey_id).where(SurveyParticipationRow.resident_id == resident_id)
         return set((await self._s.scalars(query)).all())
 
+    async def named_responses(self, resident_id: int) -> int:
+        query = select(func.count()).select_from(SurveyResponseRow).where(SurveyResponseRow.resident_id == resident_id)
+        return int(await self._s.scalar(query) or 0)
+
     async def forget(self, resident_id: int, replacement: str) -> None:
         """/deleteme: answers in progress deleted, named responses kept without the resident, the comments on how
         their reports were handled replaced (the ratings stay: they count in the figures)."""

@@ -100,6 +100,13 @@ class ResidentService:
             records = await uow.residents.records(resident.id, LATEST)
             volunteer = await uow.volunteers.profile(resident.id)
             service = await uow.volunteers.record(resident.id) if volunteer else []
+            surveys = {
+                "answered": len(await uow.surveys.answered_by(resident.id)),
+                "named": await uow.surveys.named_responses(resident.id),
+                "in_progress": len(await uow.surveys.in_progress(resident.id)),
+            }
+            written, supported, voted = await uow.proposals.counts_of(resident.id)
+            proposals = [(p.title, p.status.value) for p in await uow.proposals.by_author(resident.id, LATEST)]
         zone = ZoneInfo(community.timezone if community and community.timezone else self._default_zone)
         data = {k: _local(v, zone) for k, v in asdict(resident).items()}
         data["zone"] = zone.key
@@ -121,6 +128,13 @@ class ResidentService:
             if volunteer
             else None
         )
+        data["surveys"] = surveys
+        data["proposals"] = {
+            "written": written,
+            "supported": supported,
+            "voted": voted,
+            "latest": [{"title": title, "status": status} for title, status in proposals],
+        }
         data["notices"] = {
             "on": not notices.notices_off,
             "quiet": notices.quiet.label() if notices.quiet else None,

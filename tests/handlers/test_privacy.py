@@ -139,6 +139,7 @@ async def test_mydata_lists_everything_held_in_shanghai_time(world: World) -> No
     assert "+1 分　答题" in text
     assert "<b>兑换</b>：共 1 次" in text and "理发券" in text and "待领取" in text
     assert "<b>知识答题</b>：共作答 1 题" in text and "🌳 园林城市　答对　+1 分" in text
+    assert "\n\n<b>满意度测评</b>：已提交 0 份\n\n<b>居民提案</b>：提交 0 个，支持 0 个，投票 0 次\n" in text
     assert "每类只列出最近" not in text  # nothing was cut
     assert text.rstrip().endswith("如需删除，请发送 /deleteme。")
 

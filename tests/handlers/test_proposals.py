@@ -45,6 +45,10 @@ TEXT = {
     "ask_reason": ("不通过审核的原因", "why it is not approved"),
     "rejected_card": ("已退回这个提案", "The proposal was sent back"),
     "rejected": ("<b>未通过审核</b>", "<b>was not approved</b>"),
+    "mydata": (
+        "<b>居民提案</b>：提交 1 个，支持 0 个，投票 0 次\n• 3号楼旁口袋公园改造　未通过审核",
+        "<b>Residents' proposals</b>: 1 written, 0 supported, 0 votes cast\n• 3号楼旁口袋公园改造  not approved",
+    ),
     "accept": ("通过，开始征集支持", "Approve: collect support"),
     "opened": ("<b>已通过审核</b>，开始征集支持", "<b>is approved</b> and now collecting support"),
     "support": ("支持这个提案", "Support this proposal"),
@@ -148,6 +152,7 @@ async def test_submit_then_rejected_with_a_reason_the_resident_reads(world: Worl
     told = await world.outbox.last(AUTHOR)
     assert told.template == "proposals/rejected"
     assert t("rejected", locale) in told.text and REASON[locale] in told.text
+    assert t("mydata", locale) in (await author.send("/mydata"))[-1]  # the right of access lists it
 
 
 @pytest.mark.parametrize("locale", LOCALES)

@@ -62,6 +62,10 @@ TEXT = {
     "nothing": ("现在没有需要您填写的测评", "There is no survey for you to answer right now"),
     "results": ("提交人数：<b>1</b>", "Respondents: <b>1</b>"),
     "hidden": ("提交人数不足 5 人", "fewer than 5 respondents"),
+    "mydata": (
+        "<b>满意度测评</b>：已提交 1 份（其中署名 0 份；匿名测评只记录“已提交”",
+        "<b>Satisfaction surveys</b>: 1 submitted (0 with your name;",
+    ),
 }
 LANGS = [
     Lang("zh_Hans", "zh-hans", {k: v[0] for k, v in TEXT.items()}),
@@ -134,6 +138,8 @@ async def test_answer_with_pause_change_and_submit_once(app: App, lang: Lang) ->
     replies = await chat.press_data(submit)
     assert t["twice"] in replies[-1]
     assert (await app.services.points.overview(RESIDENT)).balance == 3
+    replies = await chat.send("/mydata")  # the right of access says what is kept of it
+    assert t["mydata"] in replies[-1]
 
     organiser = FakeChat(app.core, user_id=ORGANISER, first_name="刘书记", language_code=lang.telegram)
     replies = await organiser.send(f"/stats surveys {survey_id}")

@@ -445,3 +445,72 @@ async def test_screenshots_of_a_report(chromium: str, stack: Stack) -> None:
                     await context.close()
         finally:
             await browser.close()
+
+
+@pytest.mark.browser
+async def test_survey_chart_and_stats_surveys_agree_in_the_browser(chromium: str, stack: Stack) -> None:
+    """One computation behind both: the organiser asks for /stats surveys in the sandbox's chat page and opens the
+    dashboard's survey page; the index, the satisfied share, the respondents and every scale question's bar match."""
+    from playwright.async_api import async_playwright, expect
+
+    from tests.integration.test_surveys import answer_all
+    from tests.support.campaigns import populate
+
+    box = stack.box
+    app = box.app
+    people = list(range(2_100_001, 2_100_008))
+    await populate(app, people, stack.clock(), community="demo", building="1")
+    for telegram_id in people:  # they started the bot: the invitations reach them
+        box.emulator.create_user(f"居民{telegram_id}", language_code="zh-hans", user_id=telegram_id)
+        box.emulator.started.add((telegram_id, box.emulator.bot().id))
+    community = await app.services.communities.by_code("demo")
+    assert community is not None
+    survey = await app.services.surveys.create(
+        ORGANISER, app.services.surveys.from_library("twice_yearly", community.id)
+    )
+    for n, telegram_id in enumerate(people):
+        await app.services.surveys.answer(telegram_id, survey.id, "env", 1 + n % 5)  # not like the others
+        await answer_all(app, telegram_id, survey.id, score=1 + (n * 3) % 5, answered=1)
+        await app.services.surveys.submit(telegram_id, survey.id)
+
+    expect.set_options(timeout=TIMEOUT_MS)
+    async with async_playwright() as playwright:
+        browser = await launch(playwright, chromium)
+        try:
+            page = await browser.new_page(viewport=DESKTOP, locale="zh-CN")
+            page.set_default_timeout(TIMEOUT_MS)
+            await page.goto(f"{box.url}/#{ORGANISER}")
+            await page.wait_for_selector("body[data-ready]")
+            await page.get_by_label("消息").fill(f"/stats surveys {survey.id}")
+            await page.get_by_label("消息").press("Enter")
+            answer = page.locator("#messages .msg.in .bubble").last
+            await expect(answer).to_contain_text("满意度指数")
+            stats = await answer.inner_text()
+
+            await page.goto(await app.services.dashboard.issue(ORGANISER))
+            await page.goto(f"{box.url}/dashboard/surveys?c=demo&s={survey.id}")
+            results = page.locator("#results")
+            await expect(results).to_be_visible()
+            respondents = await results.get_attribute("data-respondents")
+            index = float(str(await results.get_attribute("data-index")))
+            satisfied = str(await results.get_attribute("data-satisfied")).rstrip("%")
+            bars = dict(await chart_values(page, "#results"))
+        finally:
+            await browser.close()
+
+    assert respondents == str(len(people)) and f"提交人数：{len(people)}" in stats
+    shown = re.search(r"满意度指数：([\d.]+)（满分 100）· 满意率：([\d.]+)%", stats)
+    assert shown is not None, stats
+    assert float(shown.group(1)) == index and float(shown.group(2)) == float(satisfied)
+    # Each scale question: its bar on the page and the index under its heading in the message.
+    matched = 0
+    for label, value in bars.items():
+        heading = stats.find(f"{label}（")
+        if heading < 0:
+            continue  # a building's bar or the index over time
+        under = re.search(r"指数 ([\d.]+) · 满意率", stats[heading:])
+        assert under is not None and float(under.group(1)) == value, label
+        matched += 1
+    assert matched == 5 and len(set(bars.values())) > 1
+    building = re.search(r"1号楼：7 人 · 指数 ([\d.]+)", stats)
+    assert building is not None and float(building.group(1)) == bars["1号楼"]

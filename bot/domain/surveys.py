@@ -81,6 +81,7 @@ class Question:
     options: tuple[Texts, ...] = ()
     required: bool = True
     limit: int = TEXT_LIMIT  # characters of a text answer
+    exclusive: int | None = None  # a multiple-choice option that excludes the others ("none of these")
 
     def __post_init__(self) -> None:
         if not self.key or len(self.key) > KEY_MAX or not set(self.key) <= KEY_CHARS:
@@ -93,6 +94,10 @@ class Question:
             if any(not o or any(not t.strip() or len(t) > 40 for t in o.values()) for o in self.options):
                 raise SurveyError("bad_options", limit=OPTIONS_MAX)
         elif self.options:
+            raise SurveyError("bad_options", limit=OPTIONS_MAX)
+        if self.exclusive is not None and (
+            self.kind is not QuestionKind.MULTI or not 0 <= self.exclusive < len(self.options)
+        ):
             raise SurveyError("bad_options", limit=OPTIONS_MAX)
         if not 1 <= self.limit <= TEXT_LIMIT_MAX:
             raise SurveyError("bad_limit", limit=TEXT_LIMIT_MAX)
@@ -113,6 +118,8 @@ class Question:
                 raise SurveyError("bad_answer")
             if not chosen and self.required:
                 raise SurveyError("choose_one")
+            if self.exclusive in chosen and len(chosen) > 1:
+                raise SurveyError("bad_answer")  # "none of these" and something
             return chosen
         if not isinstance(value, str):
             raise SurveyError("bad_answer")
@@ -131,6 +138,7 @@ class Question:
             "options": [dict(o) for o in self.options],
             "required": self.required,
             "limit": self.limit,
+            "exclusive": self.exclusive,
         }
 
     @classmethod
@@ -142,6 +150,7 @@ class Question:
             tuple({str(k): str(v) for k, v in dict(o).items()} for o in data.get("options") or ()),
             bool(data.get("required", True)),
             int(data.get("limit", TEXT_LIMIT)),
+            None if data.get("exclusive") is None else int(data["exclusive"]),
         )
 
 
@@ -271,6 +280,9 @@ class Progress:
             raise SurveyError("bad_answer")
         ticked = set(self.picking.get(question.key, []))
         ticked ^= {option}
+        if option in ticked and question.exclusive is not None:
+            # "None of these" clears the others; any other choice clears "none of these".
+            ticked = {option} if option == question.exclusive else ticked - {question.exclusive}
         return Progress(dict(self.answers), dict(self.picking) | {question.key: sorted(ticked)})
 
     def complete(self, survey: Survey) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import content
 from bot.app import App
+from bot.domain.proposals import Rules
 from bot.domain.roles import Role
 from bot.sandbox.demo_volunteers import seed_volunteers
 from bot.sandbox.emulator import Emulator
@@ -74,6 +75,12 @@ async def seed_database(app: App) -> None:
                 ORGANISER_ID, persona.user_id, STARTER_POINTS, note, f"demo:{persona.user_id}"
             )
     await seed_volunteers(app, content.ROOT / "demo" / "volunteers.yaml", ORGANISER_ID, COMMUNITY)
+    async with app.uow() as uow:
+        rules = await uow.proposals.rules(community.id)
+    if rules is None:
+        # The demo community has a handful of residents: 3 supports (not the default 30) send a proposal to the
+        # vote, so the whole 居民提案制 path can be tried here. Set once, as its organiser; /proposalrules changes it.
+        await app.services.proposals.set_rules(ORGANISER_ID, Rules(threshold=3, collect_days=14, vote_days=3))
 
 
 def seed_emulator(emulator: Emulator) -> None:

@@ -109,3 +109,18 @@ def test_survey_library_needs_every_text_in_each_language(tmp_path: Path) -> Non
         encoding="utf-8",
     )
     assert check_library(tmp_path) == ["surveys/broken: question 1: needs a text in each of zh_Hans, en"]
+
+
+def test_none_of_these_clears_the_other_choices_and_is_cleared_by_them() -> None:
+    options = tuple({"en": name} for name in ("Volunteering", "The quiz", "None of these"))
+    joined = Question("joined", QuestionKind.MULTI, {"en": "Which?"}, options, exclusive=2)
+    progress = Progress().toggle(joined, 0).toggle(joined, 1)
+    assert progress.picking["joined"] == [0, 1]
+    progress = progress.toggle(joined, 2)
+    assert progress.picking["joined"] == [2]
+    assert progress.toggle(joined, 1).picking["joined"] == [1]
+    with pytest.raises(SurveyError):
+        joined.check([0, 2])  # a forged "both" is refused
+    assert Question.from_json(joined.to_json()) == joined
+    with pytest.raises(SurveyError):
+        Question("q", QuestionKind.MULTI, {"en": "Which?"}, options, exclusive=3)

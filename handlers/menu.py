@@ -14,7 +14,7 @@ from bot.domain.roles import STAFF, Role
 router = Router("menu")
 
 # Order of the main menu; each entry is a feature key with a label ``menu.<key>``.
-FEATURES = ("learn", "report", "volunteer", "points", "notices", "settings")
+FEATURES = ("learn", "report", "volunteer", "points", "survey", "proposals", "notices", "settings")
 # Features that have landed register their entry point with @feature("key"); the rest say "coming soon".
 ENTRIES: dict[str, tuple[Handler, Needs]] = {}
 MenuMaker = Callable[[Ctx], Awaitable[Action]]

@@ -41,6 +41,7 @@ from bot.services.proposals import (
     View,
     card,
 )
+from handlers import menu
 
 router = Router("pp")
 REG = Needs.REGISTRATION
@@ -139,6 +140,7 @@ async def cancel(ctx: Ctx) -> Sequence[Action]:
 # ---- residents: the board, a proposal, support and vote ------------------------------------------------------------
 
 
+@menu.feature("proposals", needs=REG)
 @router.command("proposals", needs=REG, private_only=True, in_menu=True)
 async def proposals(ctx: Ctx) -> Sequence[Action]:
     board = await ctx.services.proposals.board(ctx.user_id)

@@ -16,6 +16,7 @@ from bot.domain.errors import Forbidden
 from bot.domain.roles import Role
 from bot.domain.surveys import SCALE, Question, QuestionKind, Results, Survey, in_locale
 from bot.services.surveys import OPEN, RATE_FIX, Step
+from handlers import menu
 from handlers.quiz_stats import stats_view
 
 router = Router("sv")
@@ -28,6 +29,7 @@ FIX_TTL = 30 * 60
 # ---- residents -------------------------------------------------------------------------------------------------
 
 
+@menu.feature("survey", needs=Needs.REGISTRATION)
 @router.command("survey", needs=Needs.REGISTRATION, private_only=True, in_menu=True)
 async def list_command(ctx: Ctx) -> Sequence[Action]:
     listed = await ctx.services.surveys.for_resident(ctx.user_id)

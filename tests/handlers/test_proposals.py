@@ -72,6 +72,7 @@ TEXT = {
     "already": ("您已经支持过这个提案了", "You already support this proposal"),
     "vote_closed": ("投票已经截止", "the vote has closed"),
     "board": ("居民提案", "Residents' proposals"),
+    "menu_button": ("💡 居民提案", "💡 Proposals"),
 }
 REASON = {"zh_Hans": "该地块属于市政绿地，社区无权改造", "en": "The land belongs to the city parks department"}
 PURPOSE = {"zh_Hans": "购买长椅 4 张", "en": "four benches"}
@@ -169,7 +170,8 @@ async def test_support_vote_accept_and_milestone_reach_supporters(world: World, 
     assert t("board", locale) in (await first.send("/proposals"))[0]
     await first.press(DRAFT.title)
     assert t("supported", locale) in (await first.press(t("support", locale)))[0]
-    await second.send("/proposals")
+    await second.send("/menu")  # the main menu's button opens the same board
+    assert t("board", locale) in (await second.press(t("menu_button", locale)))[-1]
     await second.press(DRAFT.title)
     assert t("vote_opened", locale) in (await second.press(t("support", locale)))[0]
     # Both supporters and the author are asked to vote, and the residents' group hears of it (without buttons).

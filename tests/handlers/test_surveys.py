@@ -62,6 +62,7 @@ TEXT = {
     "nothing": ("现在没有需要您填写的测评", "There is no survey for you to answer right now"),
     "results": ("提交人数：<b>1</b>", "Respondents: <b>1</b>"),
     "hidden": ("提交人数不足 5 人", "fewer than 5 respondents"),
+    "menu_button": ("📝 满意度测评", "📝 Surveys"),
     "mydata": (
         "<b>满意度测评</b>：已提交 1 份（其中署名 0 份；匿名测评只记录“已提交”",
         "<b>Satisfaction surveys</b>: 1 submitted (0 with your name;",
@@ -152,6 +153,9 @@ async def test_forged_buttons_get_a_clear_answer_and_change_nothing(app: App, la
     await people(app, lang.locale)
     chat = FakeChat(app.core, user_id=RESIDENT, first_name="王小明", language_code=lang.telegram)
     replies = await chat.send("/survey")
+    assert t["nothing"] in replies[-1]
+    await chat.send("/menu")  # the main menu's button opens the same list
+    replies = await chat.press(t["menu_button"])
     assert t["nothing"] in replies[-1]
     survey_id = await start_library_survey(app, lang)
     encode = app.router.codec.encode

@@ -14,7 +14,7 @@ from bot.conversation.replies import Action, AnswerCallback, Button, EditText, K
 from bot.conversation.router import Needs, Router
 from bot.domain.errors import Forbidden
 from bot.domain.roles import Role
-from bot.domain.surveys import SCALE, Question, QuestionKind, Results, Survey, in_locale
+from bot.domain.surveys import MIN_GROUP, SCALE, Question, QuestionKind, Results, Survey, in_locale
 from bot.services.surveys import OPEN, RATE_FIX, Step
 from handlers import menu
 from handlers.quiz_stats import stats_view
@@ -305,6 +305,8 @@ def results_context(ctx: Ctx, results: Results) -> dict[str, Any]:
         "questions": questions,
         "buildings": buildings,
         "hidden": results.hidden_groups,
+        "withheld": results.withheld,
+        "min_group": MIN_GROUP,
     }
 
 

@@ -20,7 +20,7 @@ from bot.dashboard.overview import communities_of
 from bot.domain.campaigns import AUDIENCE_ROLES, Audience, AudienceKind
 from bot.domain.residents import Community
 from bot.domain.roles import Role
-from bot.domain.surveys import QuestionKind, Results, Survey, SurveyError, in_locale, parse_questions
+from bot.domain.surveys import MIN_GROUP, QuestionKind, Results, Survey, SurveyError, in_locale, parse_questions
 from bot.services.surveys import SurveyDraft
 
 GOAL = 90.0  # the plan's goal: at least 90% of residents satisfied
@@ -105,6 +105,8 @@ def view(results: Results, locale: str, t: Any) -> dict[str, Any]:
         "by_question": by_question,
         "by_building": by_building if shown else None,
         "hidden": results.hidden_groups,
+        "withheld": results.withheld,
+        "min_group": MIN_GROUP,
     }
 
 

@@ -358,6 +358,9 @@ class Results:
     questions: tuple[QuestionResult, ...]
     buildings: tuple[GroupResult, ...]
     hidden_groups: int  # buildings with fewer than MIN_GROUP respondents
+    # An anonymous survey answered by fewer than MIN_GROUP: nothing but the count is shown (with one respondent the
+    # "results" would be that person's answers, and whoever knows who answered would read them).
+    withheld: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The figures both /stats and the dashboard show (numbers only, no free text)."""
@@ -371,6 +374,7 @@ class Results:
                 for r in self.questions
             },
             "buildings": {g.name: g.index for g in self.buildings if g.shown},
+            "withheld": self.withheld,
         }
 
 
@@ -391,7 +395,10 @@ def scale_values(survey: Survey, responses: Iterable[Response]) -> list[int]:
 
 
 def tally(survey: Survey, responses: Sequence[Response]) -> Results:
-    """Counts and shares per question, the index, and buildings of at least MIN_GROUP respondents."""
+    """Counts and shares per question, the index, and buildings of at least MIN_GROUP respondents; for an anonymous
+    survey with fewer than MIN_GROUP respondents, only their number."""
+    if survey.anonymous and 0 < len(responses) < MIN_GROUP:
+        return Results(survey, len(responses), None, None, (), (), 0, withheld=True)
     results = []
     for q in survey.questions:
         given = [r.answers[q.key] for r in responses if r.answers.get(q.key) is not None]

@@ -258,7 +258,8 @@ class SurveyService:
                     if person is not None:
                         who = f"{mask_name(person.display_name)} · {mask_id(person.telegram_id)}"
                 rows.append((response, who))
-        return tally(survey, responses), rows
+        results = tally(survey, responses)
+        return results, [] if results.withheld else rows
 
     # ---- residents ----------------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -83,13 +84,23 @@ def test_progress_asks_the_first_unanswered_question_and_submits_only_when_requi
 
 
 def test_index_maps_ratings_to_0_100_and_satisfied_counts_4_and_5() -> None:
-    s = survey()
+    s = replace(survey(), anonymous=False)
     responses = [Response({"q1": v, "q2": v}, date(2026, 12, 8), "1号楼") for v in (1, 2, 3, 4, 5)]
     results = tally(s, responses)
     assert results.index == 50.0 and results.satisfied_share == 40.0
     assert [(g.name, g.shown, g.index) for g in results.buildings] == [("1号楼", True, 50.0)]
     assert tally(s, responses[:4]).buildings[0].shown is False and tally(s, responses[:4]).hidden_groups == 1
     assert tally(s, []).index is None
+
+
+def test_anonymous_results_of_fewer_than_five_show_only_their_number() -> None:
+    s = survey()  # anonymous
+    responses = [Response({"q1": v, "q2": v}, date(2026, 12, 8), "1号楼") for v in (1, 2, 3, 4, 5)]
+    few = tally(s, responses[:4])
+    assert few.withheld and few.respondents == 4 and few.index is None and few.questions == () == few.buildings
+    enough = tally(s, responses)
+    assert not enough.withheld and enough.index == 50.0 and len(enough.questions) == 3
+    assert not tally(replace(s, anonymous=False), responses[:1]).withheld  # a named survey: organisers know who
 
 
 def test_a_survey_closing_before_it_opens_cannot_exist() -> None:

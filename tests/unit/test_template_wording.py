@@ -208,3 +208,20 @@ def test_templates_and_labels_use_no_retired_words(locale: str) -> None:
         for hit in _RETIRED[locale].findall(line)
     ]
     assert found == []
+
+
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+def test_proposal_card_puts_each_milestone_and_payment_on_its_own_line(locale: str) -> None:
+    from datetime import UTC
+
+    day = datetime(2026, 12, 7, tzinfo=UTC)
+    card = {
+        "outcome": "", "title": "口袋公园", "track": "garden", "cost": 800_000, "status": "accepted",
+        "description": "清理空地，放长椅", "votes": {"for": 2, "against": 1, "abstain": 0, "total": 3},
+        "reason": None, "budget": 800_000, "spent": 420_000, "over_budget": False,
+        "milestones": [{"at": day, "note": "清理杂物", "photo": "a.jpg"}, {"at": day, "note": "平整场地", "photo": None}],
+        "expenses": [{"at": day, "amount": 320_000, "purpose": "长椅"}, {"at": day, "amount": 100_000, "purpose": "花草"}],
+    }  # fmt: skip
+    lines = RENDERER.render(locale, "proposals/card", card).splitlines()
+    for text in ("清理杂物 📷", "平整场地", "长椅", "花草"):
+        assert sum(1 for line in lines if line.startswith("· ") and line.endswith(text)) == 1, (text, lines)

@@ -38,6 +38,7 @@ from bot.domain.errors import Forbidden, NotFound
 from bot.domain.notices import Choice, Notice, Priority
 from bot.domain.residents import Community, Resident, make_deep_link
 from bot.domain.roles import Role
+from bot.services.guards import community_by_id, organiser_of
 from bot.services.outbox import NOTICE, notice_payload, queue
 from bot.services.ports import Clock, Transactions, UnitOfWork, UnitOfWorkFactory
 from bot.services.volunteer_actions import OPEN_ACTIVITY
@@ -500,20 +501,10 @@ class CampaignService:
     async def _organiser(
         self, uow: UnitOfWork, telegram_id: int, community_id: int, action: str, *, audit: bool = True
     ) -> Resident:
-        person = await uow.residents.get_by_telegram_id(telegram_id)
-        if person is None or not person.has_role(Role.ORGANISER, community_id):
-            if audit:
-                await uow.audit.add(self._clock(), telegram_id, action, False, {"community": community_id})
-                await uow.commit()
-            refused = Forbidden(role=Role.ORGANISER.value)
-            raise refused.audited() if audit else refused
-        return person
+        return await organiser_of(uow, self._clock(), telegram_id, community_id, action, audit=audit)
 
     async def _community(self, uow: UnitOfWork, community_id: int) -> Community:
-        community = await uow.communities.get(community_id)
-        if community is None:
-            raise NotFound(what="community")
-        return community
+        return await community_by_id(uow, community_id)
 
     async def _resident(self, uow: UnitOfWork, telegram_id: int) -> Resident:
         resident = await uow.residents.get_by_telegram_id(telegram_id)

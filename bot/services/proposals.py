@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.actions import declare
 from bot.domain.campaigns import Audience, AudienceKind, Recipient
-from bot.domain.errors import Forbidden, NotFound
 from bot.domain.jobs import Job
 from bot.domain.media import MAX_PHOTO_BYTES, PhotoRefused
 from bot.domain.notices import Choice as Button
@@ -50,6 +49,7 @@ from bot.domain.proposals import (
 from bot.domain.residents import Community, Resident
 from bot.domain.roles import Role
 from bot.services.files import PhotoIntake
+from bot.services.guards import community_by_id, organiser_of
 from bot.services.jobs import JobRunner
 from bot.services.outbox import NOTICE, notice_payload, queue_all
 from bot.services.points import member
@@ -522,13 +522,8 @@ class ProposalService:
         self, uow: UnitOfWork, telegram_id: int, community_id: int, action: str, proposal_id: int | None
     ) -> Resident:
         """The actor must organise the proposal's community; a refusal is audited here (and not again)."""
-        person = await uow.residents.get_by_telegram_id(telegram_id)
-        if person is None or not person.has_role(Role.ORGANISER, community_id):
-            await uow.audit.add(self._clock(), telegram_id, action, False,
-                                {"community": community_id, "proposal": proposal_id})  # fmt: skip
-            await uow.commit()
-            raise Forbidden(role=Role.ORGANISER.value).audited()
-        return person
+        details = {"proposal": proposal_id}
+        return await organiser_of(uow, self._clock(), telegram_id, community_id, action, details=details)
 
     async def _tell(
         self,
@@ -615,11 +610,7 @@ async def _get(uow: UnitOfWork, proposal_id: int) -> Proposal:
     return proposal
 
 
-async def _community(uow: UnitOfWork, community_id: int | None) -> Community:
-    community = await uow.communities.get(community_id) if community_id is not None else None
-    if community is None:
-        raise NotFound(what="community")
-    return community
+_community = community_by_id
 
 
 async def _account(uow: UnitOfWork, proposal: Proposal) -> Accountability:

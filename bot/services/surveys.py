@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from bot.domain.actions import declare
 from bot.domain.campaigns import Audience, AudienceKind, Recipient
-from bot.domain.errors import Forbidden, NeedsConsent, NotFound
+from bot.domain.errors import Forbidden
 from bot.domain.notices import Choice, Notice, Priority
 from bot.domain.points import AwardResult, Reason, mask_name
 from bot.domain.residents import Community, Resident
@@ -43,8 +43,9 @@ from bot.domain.surveys import (
     in_locale,
     tally,
 )
+from bot.services.guards import community_by_id, organiser_of
 from bot.services.outbox import NOTICE, notice_payload
-from bot.services.points import PointsService
+from bot.services.points import PointsService, member
 from bot.services.ports import Clock, Transactions, UnitOfWork, UnitOfWorkFactory
 from bot.services.report_stats import mask_id
 from content.surveys import SurveyTemplate
@@ -488,26 +489,13 @@ class SurveyService:
     async def _organiser(
         self, uow: UnitOfWork, telegram_id: int, community_id: int, action: str, *, audit: bool = True
     ) -> Resident:
-        person = await uow.residents.get_by_telegram_id(telegram_id)
-        if person is None or not person.has_role(Role.ORGANISER, community_id):
-            if audit:
-                await uow.audit.add(self._clock(), telegram_id, action, False, {"community": community_id})
-                await uow.commit()
-            refused = Forbidden(role=Role.ORGANISER.value)
-            raise refused.audited() if audit else refused
-        return person
+        return await organiser_of(uow, self._clock(), telegram_id, community_id, action, audit=audit)
 
     async def _community(self, uow: UnitOfWork, community_id: int) -> Community:
-        community = await uow.communities.get(community_id)
-        if community is None:
-            raise NotFound(what="community")
-        return community
+        return await community_by_id(uow, community_id)
 
     async def _resident(self, uow: UnitOfWork, telegram_id: int) -> Resident:
-        resident = await uow.residents.get_by_telegram_id(telegram_id)
-        if resident is None or not resident.is_registered:
-            raise NeedsConsent()
-        return resident
+        return await member(uow, telegram_id)
 
 
 def meant_for(survey: Survey, resident: Resident) -> bool:

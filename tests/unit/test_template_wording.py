@@ -219,8 +219,10 @@ def test_proposal_card_puts_each_milestone_and_payment_on_its_own_line(locale: s
         "outcome": "", "title": "口袋公园", "track": "garden", "cost": 800_000, "status": "accepted",
         "description": "清理空地，放长椅", "votes": {"for": 2, "against": 1, "abstain": 0, "total": 3},
         "reason": None, "budget": 800_000, "spent": 420_000, "over_budget": False,
-        "milestones": [{"at": day, "note": "清理杂物", "photo": "a.jpg"}, {"at": day, "note": "平整场地", "photo": None}],
-        "expenses": [{"at": day, "amount": 320_000, "purpose": "长椅"}, {"at": day, "amount": 100_000, "purpose": "花草"}],
+        "milestones": [{"at": day, "note": "清理杂物", "photo": "a.jpg"},
+                       {"at": day, "note": "平整场地", "photo": None}],
+        "expenses": [{"at": day, "amount": 320_000, "purpose": "长椅"},
+                     {"at": day, "amount": 100_000, "purpose": "花草"}],
     }  # fmt: skip
     lines = RENDERER.render(locale, "proposals/card", card).splitlines()
     for text in ("清理杂物 📷", "平整场地", "长椅", "花草"):

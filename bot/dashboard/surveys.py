@@ -18,6 +18,7 @@ from bot.dashboard import charts
 from bot.dashboard.kit import CSRF_FIELD, app_of, check_csrf, render, staff, translator
 from bot.dashboard.overview import communities_of
 from bot.domain.campaigns import AUDIENCE_ROLES, Audience, AudienceKind
+from bot.domain.errors import Forbidden
 from bot.domain.residents import Community
 from bot.domain.roles import Role
 from bot.domain.surveys import MIN_GROUP, QuestionKind, Results, Survey, SurveyError, in_locale, parse_questions
@@ -159,6 +160,29 @@ async def create(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(f"/dashboard/surveys?c={community.code}&s={survey.id}")
 
 
+async def end(request: web.Request) -> web.StreamResponse:
+    """End a survey now (an open one closes, a scheduled one is cancelled); see SurveyService.end."""
+    person = staff(request)
+    posted = await request.post()
+    check_csrf(request, posted)
+    raw = request.match_info["survey"]
+    if not raw.isdigit():
+        raise web.HTTPNotFound(text="no such survey")
+    service = app_of(request).services.surveys
+    try:
+        ended = await service.end(person.telegram_id, int(raw))
+    except Forbidden:
+        raise web.HTTPNotFound(text="no such survey") from None
+    except SurveyError as error:
+        if error.code == "no_survey":
+            raise web.HTTPNotFound(text="no such survey") from None
+        raise web.HTTPConflict(
+            text=app_of(request).renderer.render(person.locale, error.template, error.context)
+        ) from None
+    mine = {c.id: c.code for c in await communities_of(request, person)}
+    raise web.HTTPSeeOther(f"/dashboard/surveys?c={mine.get(ended.community_id, '')}&s={ended.id}")
+
+
 def _community(code: str, mine: Sequence[Community]) -> Community:
     """The community asked for among those the person organises (the first when none is named); 404 otherwise."""
     if not mine:
@@ -197,3 +221,4 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get("/surveys", surveys)
     app.router.add_get("/surveys/new", new_form)
     app.router.add_post("/surveys/new", create)
+    app.router.add_post("/surveys/{survey}/end", end)

@@ -157,6 +157,25 @@ class SurveyService:
             community_id, dict(template.title), template.questions, opens, closes, Audience(), template.anonymous, key
         )
 
+    async def end(self, telegram_id: int, survey_id: int) -> Survey:
+        """An organiser ends a survey before its time: a scheduled one is cancelled (nobody was invited), an open one
+        closes now (answers in progress can no longer be submitted; what was submitted counts). Audited; a survey of
+        another community is "not found", one already ended is refused."""
+        now = self._clock()
+        async with self._uow() as uow:
+            survey = await uow.surveys.get(survey_id, for_update=True)
+            if survey is None:
+                raise SurveyError("no_survey")
+            await self._organiser(uow, telegram_id, survey.community_id, "survey.end")
+            target = {SurveyStatus.SCHEDULED: SurveyStatus.CANCELLED, SurveyStatus.OPEN: SurveyStatus.CLOSED}
+            if survey.status not in target:
+                raise SurveyError("closed")
+            moved = target[survey.status]
+            await uow.surveys.move(survey.id, survey.status, moved, closed_at=now)
+            await uow.audit.add(now, telegram_id, "survey.end", True, {"survey": survey.id, "status": moved.value})
+            await uow.commit()
+        return survey.with_(status=moved, closed_at=now)
+
     async def create(self, telegram_id: int | None, draft: SurveyDraft) -> Survey:
         """Save a survey; one opening now opens at once (invitations queued in this transaction). Refused
         (audited) for anyone but an organiser of the community; ``telegram_id`` None: an operator."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.domain.surveys import SurveyError
 from tests.integration.test_surveys import answer_all
 from tests.support.campaigns import populate
 from tests.support.dashboard import COMMUNITY, GRID_WORKER, ORGANISER, DashboardWorld, dashboard_world
@@ -119,3 +120,36 @@ async def test_organiser_creates_a_survey_from_scratch_and_bad_input_changes_not
     kinds = [(q.kind.value, q.required, len(q.options)) for q in survey.questions]
     assert kinds == [("scale", True, 0), ("single", True, 3), ("multi", False, 3), ("text", False, 0)]
     assert survey.questions[3].limit == 100 and survey.audience.kind.value == "all"
+
+
+async def test_organiser_ends_a_survey_early_and_answers_stop(world: DashboardWorld) -> None:
+    app = world.app
+    await populate(app, [7200], world.clock(), community=COMMUNITY, building="1")
+    community = await app.services.communities.by_code(COMMUNITY)
+    assert community is not None
+    survey = await app.services.surveys.create(
+        ORGANISER, app.services.surveys.from_library("twice_yearly", community.id)
+    )
+    await answer_all(app, 7200, survey.id)  # answered, not yet submitted
+
+    worker = await world.client(GRID_WORKER)
+    csrf = await world.csrf(worker, "/dashboard/")
+    refused = await worker.post(f"/dashboard/surveys/{survey.id}/end", data={"csrf": csrf}, allow_redirects=False)
+    assert refused.status == 404
+    client = await world.client(ORGANISER)
+    page = await client.get(f"/dashboard/surveys?c={COMMUNITY}&s={survey.id}")
+    assert f'data-end="{survey.id}"' in await page.text() and "现在结束测评" in await page.text()
+    no_token = await client.post(f"/dashboard/surveys/{survey.id}/end", data={}, allow_redirects=False)
+    assert no_token.status == 403
+    csrf = await world.csrf(client, f"/dashboard/surveys?c={COMMUNITY}&s={survey.id}")
+    ended = await client.post(f"/dashboard/surveys/{survey.id}/end", data={"csrf": csrf}, allow_redirects=False)
+    assert ended.status == 303
+    (overview,) = await app.services.surveys.for_organiser(ORGANISER)
+    assert overview.survey.status.value == "closed"
+    with pytest.raises(SurveyError) as late:
+        await app.services.surveys.submit(7200, survey.id)
+    assert late.value.code == "closed"
+    again = await client.post(f"/dashboard/surveys/{survey.id}/end", data={"csrf": csrf}, allow_redirects=False)
+    assert again.status == 409
+    page = await client.get(f"/dashboard/surveys?c={COMMUNITY}&s={survey.id}")
+    assert f'data-end="{survey.id}"' not in await page.text()

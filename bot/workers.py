@@ -48,6 +48,10 @@ HEARTBEAT = 3.0
 RECLAIM_IDLE = timedelta(seconds=10)
 RECLAIM_EVERY = 3.0
 SWEEP_AGE = timedelta(seconds=20)  # a pending row this old with nothing queued in the stream was not announced
+# A pending row this old is announced again even while the stream has a backlog, at most once per STALE_AGE each
+# (a safety net: whatever became of its announcement, no update waits for the backlog to empty completely).
+STALE_AGE = timedelta(seconds=90)
+STALE_BATCH = 200
 SWEEP_EVERY = 5.0
 LEADER_LEASE = 15.0  # seconds; the ticker and the sweep run in the worker holding it
 BATCH = 20  # a sender's pending rows read at a time
@@ -193,6 +197,7 @@ class Worker:
         # RECLAIM_IDLE to be taken over as if this worker had died.
         self._unacked: list[str] = []
         self._held: set[str] = set()  # announcements in hand, touched every HEARTBEAT
+        self._stale: dict[int, datetime] = {}  # rows the sweep announced again despite a backlog, and when
 
     # ---- taking announcements -------------------------------------------------------------------------------
 
@@ -318,16 +323,24 @@ class Worker:
     # ---- the leader's work ----------------------------------------------------------------------------------
 
     async def sweep(self) -> int:
-        """Re-announce pending rows whose announcement was lost (Redis down at intake, or flushed). Runs only when
-        nothing waits undelivered in the stream, so a backlog is not announced twice."""
+        """Re-announce pending rows whose announcement was lost (Redis down at intake, or flushed): rows SWEEP_AGE old
+        when nothing waits undelivered in the stream (so a backlog is not announced twice), and — even with a
+        backlog — rows STALE_AGE old, each at most once per STALE_AGE (a duplicate costs a lookup; a lost update
+        would cost a person their answer)."""
         try:
-            if await self.broker.backlog() > 0:
-                return 0
+            backlog = await self.broker.backlog()
         except (RedisError, OSError):
             return 0
         now = self._clock()
         async with self.app.uow() as uow:
-            rows = await uow.inbox.overlooked(now - SWEEP_AGE, now, 1000)
+            if backlog > 0:
+                rows = await uow.inbox.overlooked(now - STALE_AGE, now, STALE_BATCH)
+            else:
+                rows = await uow.inbox.overlooked(now - SWEEP_AGE, now, 1000)
+        self._stale = {row: at for row, at in self._stale.items() if now - at < STALE_AGE}
+        if backlog > 0:
+            rows = [(row, user) for row, user in rows if row not in self._stale]
+            self._stale.update(dict.fromkeys((row for row, _ in rows), now))
         if rows:
             await self.broker.publish(rows)
             log.info("sweep: announced %s pending update(s) again", len(rows))

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -87,3 +89,47 @@ async def test_announcements_of_a_dead_worker_are_taken_over_once_idle(redis: tu
     assert await other.reclaim(1000, 10) == []  # not idle long enough yet
     await asyncio.sleep(1.1)
     assert sorted(a.row for a in await other.reclaim(1000, 10)) == [1, 2]
+
+
+class _Inbox:
+    """Pending rows received at ``received`` (row id, sender), as the inbox's ``overlooked`` finds them."""
+
+    def __init__(self, received: datetime, rows: list[tuple[int, int | None]]) -> None:
+        self.received, self.rows = received, rows
+
+    async def overlooked(self, received_before: datetime, now: datetime, limit: int) -> list[tuple[int, int | None]]:
+        return self.rows[:limit] if self.received < received_before else []
+
+
+class _Uow:
+    def __init__(self, inbox: _Inbox) -> None:
+        self.inbox = inbox
+
+    async def __aenter__(self) -> _Uow:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+async def test_a_row_left_pending_behind_a_backlog_is_announced_again_once_per_stale_age(
+    redis: tuple[Redis, str],
+) -> None:
+    client, prefix = redis
+    broker = UpdateBroker(client, TOKEN, "leader", prefix=prefix)
+    await broker.ensure_group()
+    await broker.publish([(99, 1)])  # a backlog: one announcement nobody has read
+    start = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
+    inbox = _Inbox(start, [(5, 77)])
+    now = [start + workers.SWEEP_AGE + timedelta(seconds=1)]
+    app = SimpleNamespace(uow=lambda: _Uow(inbox))
+    worker = workers.Worker(cast(Any, app), cast(Any, None), broker, clock=lambda: now[0])
+
+    assert await worker.sweep() == 0  # 21 s old, but the backlog may still hold its announcement
+    now[0] = start + workers.STALE_AGE + timedelta(seconds=1)
+    assert await worker.sweep() == 1
+    assert await worker.sweep() == 0  # not again at once
+    now[0] += workers.STALE_AGE
+    assert await worker.sweep() == 1
+    entries = await client.xrange(broker.stream)
+    assert [(f[b"row"], f[b"user"]) for _, f in entries] == [(b"99", b"1"), (b"5", b"77"), (b"5", b"77")]

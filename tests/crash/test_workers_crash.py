@@ -233,7 +233,11 @@ async def _journeys(env: CrashEnv, app: Any, people: list[int]) -> None:
             "outbox_message WHERE chat_id = :user ORDER BY id",
             user=int(stuck.group(1)) if stuck else 0,
         )
-        raise AssertionError(env.explain(f"{error}\ntheir updates: {rows}\nto them: {sent}")) from None
+        user = int(stuck.group(1)) if stuck else 0
+        queue = env.emulator.queues[env.emulator.bot().id].items  # made by Telegram's side, not yet confirmed
+        waiting = [u["update_id"] for u in queue if _sender(u) == user]
+        found = f"\nnot yet fetched from the emulator: {len(queue)} update(s), theirs: {waiting}"
+        raise AssertionError(env.explain(f"{error}\ntheir updates: {rows}\nto them: {sent}{found}")) from None
     await killer
     env.mark(f"{len(people)} journeys done")
     await _settle(env)
@@ -298,3 +302,10 @@ async def _settle(env: CrashEnv) -> None:
             return
         assert time.monotonic() < deadline, env.explain(f"backlog left: {backlog}")
         await asyncio.sleep(0.2)
+
+
+def _sender(update: dict[str, Any]) -> int | None:
+    for kind in ("message", "callback_query", "edited_message"):
+        if kind in update:
+            return int(update[kind].get("from", {}).get("id", 0)) or None
+    return None

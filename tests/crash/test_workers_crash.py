@@ -237,6 +237,7 @@ async def _journeys(env: CrashEnv, app: Any, people: list[int]) -> None:
         queue = env.emulator.queues[env.emulator.bot().id].items  # made by Telegram's side, not yet confirmed
         waiting = [u["update_id"] for u in queue if _sender(u) == user]
         found = f"\nnot yet fetched from the emulator: {len(queue)} update(s), theirs: {waiting}"
+        found += await _redis_state(str(env.extra_env["SICHENG_REDIS__PREFIX"]), user, [int(r[0]) for r in rows])
         raise AssertionError(env.explain(f"{error}\ntheir updates: {rows}\nto them: {sent}{found}")) from None
     await killer
     env.mark(f"{len(people)} journeys done")
@@ -309,3 +310,28 @@ def _sender(update: dict[str, Any]) -> int | None:
         if kind in update:
             return int(update[kind].get("from", {}).get("id", 0)) or None
     return None
+
+
+async def _redis_state(prefix: str, user: int, rows: list[int]) -> str:
+    """For a stuck resident: their lock (who holds it, for how long) and where their rows' announcements are (read
+    and unacknowledged by which worker, how long idle, how often delivered; or still waiting to be read)."""
+    from redis.asyncio import Redis
+
+    redis: Redis = Redis.from_url(REDIS_URL, decode_responses=True)
+    try:
+        locks = [key async for key in redis.scan_iter(match=f"{prefix}:*lock:{user}")]
+        lock = [(key, await redis.get(key), await redis.pttl(key)) for key in locks]
+        streams = [key async for key in redis.scan_iter(match=f"{prefix}:*:updates")]
+        if not streams:
+            return f"\ntheir lock: {lock}; no stream"
+        stream = streams[0]
+        announced = [(entry, int(fields.get("row", 0))) for entry, fields in await redis.xrange(stream)]
+        theirs = {entry: row for entry, row in announced if row in rows}
+        pending = await redis.xpending_range(stream, "workers", min="-", max="+", count=100_000)
+        held = [(theirs[p["message_id"]], p["consumer"], p["time_since_delivered"], p["times_delivered"])
+                for p in pending if p["message_id"] in theirs]  # fmt: skip
+        groups = await redis.xinfo_groups(stream)
+        return (f"\ntheir lock: {lock}\ntheir announcements (row, entry): {sorted((r, e) for e, r in theirs.items())}"
+                f"\nunacknowledged (row, worker, idle ms, deliveries): {held}\ngroup: {groups}")  # fmt: skip
+    finally:
+        await redis.aclose()

@@ -127,6 +127,7 @@ class Dispatcher:
         # each chat waits for its mark before its next row, so a crash repeats at most one message per chat.
         self._marks: list[tuple[int, OutboxStatus, datetime, int | None, str | None]] = []
         self._marked: asyncio.Future[None] | None = None
+        self._flushers: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
     def wake(self) -> None:
         """Something was queued: look at the outbox now instead of at the next idle tick."""
@@ -302,7 +303,9 @@ class Dispatcher:
         if self._marked is None:
             self._marked = asyncio.get_running_loop().create_future()
             self._marked.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved if nobody waits
-            asyncio.get_running_loop().create_task(self._flush_marks(self._marked))
+            flusher = asyncio.get_running_loop().create_task(self._flush_marks(self._marked))
+            self._flushers.add(flusher)
+            flusher.add_done_callback(self._flushers.discard)
         if wait:
             await asyncio.shield(self._marked)
 

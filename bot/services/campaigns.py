@@ -39,7 +39,7 @@ from bot.domain.notices import Choice, Notice, Priority
 from bot.domain.residents import Community, Resident, make_deep_link
 from bot.domain.roles import Role
 from bot.services.guards import community_by_id, organiser_of
-from bot.services.outbox import NOTICE, notice_payload, queue
+from bot.services.outbox import delivery_row, queue
 from bot.services.ports import Clock, Transactions, UnitOfWork, UnitOfWorkFactory
 from bot.services.volunteer_actions import OPEN_ACTIVITY
 
@@ -353,20 +353,7 @@ class CampaignService:
         for recipient in recipients:
             notice = self.notice(campaign, community, recipient, facts)
             held = None if campaign.urgent or recipient.quiet is None else recipient.quiet.release(now, zone)
-            rows.append(
-                {
-                    "chat_id": recipient.chat_id,
-                    "kind": NOTICE,
-                    "payload": notice_payload(notice),
-                    "priority": int(Priority.BULK),
-                    "key": notice.key,
-                    "status": "pending",
-                    "attempts": 0,
-                    "created_at": now,
-                    "not_before": held,
-                    "campaign_id": campaign.id,
-                }
-            )
+            rows.append(delivery_row(notice, now, held, priority=Priority.BULK, campaign_id=campaign.id))
         added = await uow.campaigns.add_deliveries(rows)
         campaign = campaign.with_(status=CampaignStatus.SENDING, started_at=now, recipients=len(recipients))
         await uow.campaigns.update(campaign.id, recipients=len(recipients))

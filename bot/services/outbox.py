@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from bot.domain.notices import Choice, Notice
+from bot.domain.notices import Choice, Notice, Priority
 from bot.domain.wire import to_json
 from bot.services.ports import UnitOfWork
 
@@ -44,6 +44,32 @@ def _button(choice: Choice) -> dict[str, Any]:
         "args": list(choice.args),
         "label_context": to_json(choice.label_context),
     }
+
+
+def delivery_row(
+    notice: Notice,
+    now: datetime,
+    not_before: datetime | None,
+    *,
+    priority: Priority | None = None,
+    campaign_id: int | None = None,
+) -> dict[str, Any]:
+    """One outbox row of a fan-out (``uow.campaigns.add_deliveries``): a notice to one recipient, held until
+    ``not_before`` (their quiet hours end), at ``priority`` (the notice's own by default)."""
+    row: dict[str, Any] = {
+        "chat_id": notice.chat_id,
+        "kind": NOTICE,
+        "payload": notice_payload(notice),
+        "priority": int(notice.priority if priority is None else priority),
+        "key": notice.key,
+        "status": "pending",
+        "attempts": 0,
+        "created_at": now,
+        "not_before": not_before,
+    }
+    if campaign_id is not None:
+        row["campaign_id"] = campaign_id
+    return row
 
 
 async def queue(uow: UnitOfWork, notice: Notice, now: datetime) -> int | None:

@@ -51,7 +51,7 @@ from bot.domain.roles import Role
 from bot.services.files import PhotoIntake
 from bot.services.guards import community_by_id, organiser_of
 from bot.services.jobs import JobRunner
-from bot.services.outbox import NOTICE, notice_payload, queue_all
+from bot.services.outbox import delivery_row, queue_all
 from bot.services.points import member
 from bot.services.ports import Clock, UnitOfWork, UnitOfWorkFactory
 
@@ -582,10 +582,7 @@ def card(proposal: Proposal, community: Community, zone: ZoneInfo) -> dict[str, 
 
 
 def _row(notice: Notice, recipient: Recipient, now: datetime, zone: ZoneInfo) -> dict[str, Any]:
-    held = None if recipient.quiet is None else recipient.quiet.release(now, zone)
-    return {"chat_id": notice.chat_id, "kind": NOTICE, "payload": notice_payload(notice),
-            "priority": int(notice.priority), "key": notice.key, "status": "pending", "attempts": 0,
-            "created_at": now, "not_before": held}  # fmt: skip
+    return delivery_row(notice, now, None if recipient.quiet is None else recipient.quiet.release(now, zone))
 
 
 def _open(proposal: Proposal) -> tuple[tuple[Button, ...], ...]:

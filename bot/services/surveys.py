@@ -44,7 +44,7 @@ from bot.domain.surveys import (
     tally,
 )
 from bot.services.guards import community_by_id, organiser_of
-from bot.services.outbox import NOTICE, notice_payload
+from bot.services.outbox import delivery_row
 from bot.services.points import PointsService, member
 from bot.services.ports import Clock, Transactions, UnitOfWork, UnitOfWorkFactory
 from bot.services.report_stats import mask_id
@@ -436,19 +436,8 @@ class SurveyService:
         rows = []
         for recipient in recipients:
             notice = self.invitation(survey, community, recipient, what)
-            rows.append(
-                {
-                    "chat_id": recipient.chat_id,
-                    "kind": NOTICE,
-                    "payload": notice_payload(notice),
-                    "priority": int(Priority.BULK),
-                    "key": notice.key,
-                    "status": "pending",
-                    "attempts": 0,
-                    "created_at": now,
-                    "not_before": recipient.quiet.release(now, zone) if recipient.quiet is not None else None,
-                }
-            )
+            held = recipient.quiet.release(now, zone) if recipient.quiet is not None else None
+            rows.append(delivery_row(notice, now, held, priority=Priority.BULK))
         return await uow.campaigns.add_deliveries(rows)
 
     def invitation(self, survey: Survey, community: Community, recipient: Recipient, what: str) -> Notice:

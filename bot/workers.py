@@ -19,10 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import secrets
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -55,6 +57,7 @@ STALE_BATCH = 200
 SWEEP_EVERY = 5.0
 LEADER_LEASE = 15.0  # seconds; the ticker and the sweep run in the worker holding it
 BATCH = 20  # a sender's pending rows read at a time
+STALL = 60.0  # seconds an announcement may be in hand before the worker logs where its task waits (once)
 SOON = timedelta(seconds=5)
 
 
@@ -103,6 +106,35 @@ async def connect(url: str) -> Redis:
             "cannot run without it. Start Redis (or fix SICHENG_REDIS__URL) and try again."
         ) from error
     return redis
+
+
+def awaiting(task: asyncio.Task[Any]) -> list[str]:
+    """Where a suspended task waits: each coroutine of its await chain as ``function (file:line)``, then what the
+    innermost one awaits (a future, another task — followed into it — or a sleep)."""
+    chain: list[str] = []
+    seen: set[int] = set()
+    step: Any = task.get_coro()
+    while step is not None and id(step) not in seen and len(chain) < 60:
+        seen.add(id(step))
+        frame = getattr(step, "cr_frame", None) or getattr(step, "gi_frame", None) or getattr(step, "ag_frame", None)
+        if frame is not None:
+            where = frame.f_code.co_filename.rsplit("/", 2)
+            chain.append(f"{frame.f_code.co_name} ({'/'.join(where[-2:])}:{frame.f_lineno})")
+            inner = (
+                getattr(step, "cr_await", None)
+                or getattr(step, "gi_yieldfrom", None)
+                or getattr(step, "ag_await", None)
+            )
+            if type(inner).__name__.startswith("async_generator_"):  # asend/athrow: into the generator (contextlib)
+                inner = getattr(frame.f_locals.get("self"), "gen", inner)
+            step = inner
+        elif isinstance(step, asyncio.Task):
+            chain.append(f"task {step.get_name()}")
+            step = step.get_coro()
+        else:
+            chain.append(type(step).__name__ + (" (done)" if getattr(step, "done", lambda: False)() else ""))
+            step = None
+    return chain
 
 
 def consumer_name() -> str:
@@ -197,6 +229,7 @@ class Worker:
         # RECLAIM_IDLE to be taken over as if this worker had died.
         self._unacked: list[str] = []
         self._held: set[str] = set()  # announcements in hand, touched every HEARTBEAT
+        self._since: dict[asyncio.Task[None], tuple[Announcement, float]] = {}  # tasks in hand and since when
         self._stale: dict[int, datetime] = {}  # rows the sweep announced again despite a backlog, and when
 
     # ---- taking announcements -------------------------------------------------------------------------------
@@ -236,7 +269,12 @@ class Worker:
             self._held.add(announcement.entry)
             task = asyncio.create_task(self._handle(announcement))
             self._tasks.add(task)
+            self._since[task] = (announcement, time.monotonic())
             task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._since.pop(task, None)
 
     async def heartbeat_loop(self, stop: asyncio.Event) -> None:
         """Keep the announcements in hand from looking abandoned (see HEARTBEAT)."""
@@ -246,6 +284,26 @@ class Worker:
             if self._held:
                 with contextlib.suppress(RedisError, OSError):
                     await self.broker.touch(sorted(self._held), int(HEARTBEAT * 500))
+            self.report_stalls()
+
+    def report_stalls(self, older_than: float = STALL) -> int:
+        """Log, once per announcement, any handled longer than ``older_than`` seconds and where its task waits (the
+        chain of awaits): a person whose updates queue behind it is waiting too. Returns how many were logged."""
+        now = time.monotonic()
+        logged = 0
+        for task, (announcement, since) in list(self._since.items()):
+            if now - since >= older_than and not task.done():
+                self._since[task] = (announcement, math.inf)  # once
+                log.warning(
+                    "worker: announcement %s (row %s, sender %s) in hand for %.0fs, waiting at: %s",
+                    announcement.entry,
+                    announcement.row,
+                    announcement.user,
+                    now - since,
+                    " → ".join(awaiting(task)),
+                )
+                logged += 1
+        return logged
 
     async def reclaim_loop(self, stop: asyncio.Event) -> None:
         """Take over announcements a dead worker took and never acknowledged."""

@@ -57,16 +57,22 @@ class RedisUserLocks:
             key = f"{self._base}{user_id}"
             token = secrets.token_hex(8)
             await self._acquire(key, token)
-            renewer = asyncio.create_task(self._keep(key, token))
+            done = asyncio.Event()
+            renewer = asyncio.create_task(self._keep(key, token, done))
             try:
                 yield
             finally:
-                renewer.cancel()
-                with contextlib.suppress(BaseException):
-                    await renewer
+                # The renewer is stopped by the event, not by cancelling it: redis-py (seen with 8.1 on Python 3.11)
+                # can lose a cancellation that arrives while a command's reply is being read — the command returns
+                # normally in a cancelled task — and a renewer that kept going would hold this person's lock, and
+                # every later update of theirs, for as long as the worker lives. Nor is it waited for without limit.
+                done.set()
+                await asyncio.wait({renewer}, timeout=self.lease / 3)
+                if not renewer.done():
+                    renewer.cancel()
                 try:
-                    await self._release(keys=[key], args=[token])
-                except RedisError:  # it lapses by itself
+                    await asyncio.wait_for(self._release(keys=[key], args=[token]), self.lease / 3)
+                except (RedisError, OSError, TimeoutError):  # it lapses by itself
                     log.warning("user lock: could not release (Redis unavailable); it lapses in %.0fs", self.lease)
 
     async def _acquire(self, key: str, token: str) -> None:
@@ -84,10 +90,14 @@ class RedisUserLocks:
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.05)
 
-    async def _keep(self, key: str, token: str) -> None:
+    async def _keep(self, key: str, token: str, done: asyncio.Event) -> None:
+        """Renew the lease every third of it until ``done`` is set."""
         lease_ms = int(self.lease * 1000)
         while True:
-            await asyncio.sleep(self.lease / 3)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self.lease / 3)
+            if done.is_set():
+                return
             try:
                 if not await self._renew(keys=[key], args=[token, lease_ms]):
                     log.warning("user lock %s lapsed while held (a stalled worker?)", key.rsplit(":", 1)[-1])

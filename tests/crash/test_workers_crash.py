@@ -238,6 +238,13 @@ async def _journeys(env: CrashEnv, app: Any, people: list[int]) -> None:
         waiting = [u["update_id"] for u in queue if _sender(u) == user]
         found = f"\nnot yet fetched from the emulator: {len(queue)} update(s), theirs: {waiting}"
         found += await _redis_state(str(env.extra_env["SICHENG_REDIS__PREFIX"]), user, [int(r[0]) for r in rows])
+        busy = await env.sql(
+            "SELECT pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 160) "
+            "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
+        )
+        found += f"\ndatabase sessions not idle (pid, state, waiting on, in transaction for, query): {busy}"
+        stalls = [line for line in _log_lines(env.log) if "in hand for" in line]
+        found += "\nworkers' stalled announcements:\n" + ("\n".join(stalls[-20:]) or "none logged")
         raise AssertionError(env.explain(f"{error}\ntheir updates: {rows}\nto them: {sent}{found}")) from None
     await killer
     env.mark(f"{len(people)} journeys done")
@@ -303,6 +310,13 @@ async def _settle(env: CrashEnv) -> None:
             return
         assert time.monotonic() < deadline, env.explain(f"backlog left: {backlog}")
         await asyncio.sleep(0.2)
+
+
+def _log_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 def _sender(update: dict[str, Any]) -> int | None:

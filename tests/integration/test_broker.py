@@ -133,3 +133,38 @@ async def test_a_row_left_pending_behind_a_backlog_is_announced_again_once_per_s
     assert await worker.sweep() == 1
     entries = await client.xrange(broker.stream)
     assert [(f[b"row"], f[b"user"]) for _, f in entries] == [(b"99", b"1"), (b"5", b"77"), (b"5", b"77")]
+
+
+class StuckWorker(workers.Worker):
+    """A live worker whose handling waits on something that never comes (a future nobody completes)."""
+
+    def __init__(self, broker: UpdateBroker) -> None:
+        super().__init__(cast(Any, None), cast(Any, None), broker, concurrency=4)
+        self.never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def handle_sender(self, user: int | None, row: int) -> None:
+        await self._send_replies()
+
+    async def _send_replies(self) -> None:
+        await asyncio.shield(self.never)
+
+
+async def test_stalled_handling_logs_where_it_waits_once(
+    redis: tuple[Redis, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    client, prefix = redis
+    broker = UpdateBroker(client, TOKEN, "stuck", prefix=prefix)
+    await broker.ensure_group()
+    await broker.publish([(7, 70)])
+    worker = StuckWorker(broker)
+    worker.start(await broker.read(10, 100))
+    await asyncio.sleep(0.05)
+    assert worker.report_stalls(older_than=10) == 0  # not yet
+    with caplog.at_level("WARNING", logger="bot.workers"):
+        assert worker.report_stalls(older_than=0.01) == 1
+        assert worker.report_stalls(older_than=0.01) == 0  # once per announcement
+    [line] = [r.getMessage() for r in caplog.records if "in hand for" in r.getMessage()]
+    assert "row 7, sender 70" in line
+    assert "handle_sender" in line and "_send_replies" in line and "Future" in line
+    worker.never.set_result(None)
+    await worker.drain(2)

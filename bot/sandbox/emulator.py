@@ -256,7 +256,8 @@ class Emulator(EmulatorViews):
         }
         if not poll.is_anonymous:
             self.emit(poll.bot_id, "poll_answer", answer)
-        self.emit(poll.bot_id, "poll", poll.to_api(now))
+        if "poll" in self.queues[poll.bot_id].allowed:  # the state counts every vote: built only if asked for
+            self.emit(poll.bot_id, "poll", poll.to_api(now))
         return answer
 
     @staticmethod

@@ -4,41 +4,19 @@ worker's are taken over once idle for the reclaim time (Redis)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot import workers
 from bot.channels.broker import UpdateBroker
-from tests.conftest import REDIS_URL, skip_or_fail
 
 pytestmark = pytest.mark.redis
 
 TOKEN = "123:broker-test"
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[tuple[Redis, str]]:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as error:
-        await client.aclose()
-        skip_or_fail(f"Redis not reachable at {REDIS_URL}: {error}")
-    prefix = f"sicheng-test:{uuid.uuid4().hex[:10]}"
-    try:
-        yield client, prefix
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 class SlowWorker(workers.Worker):

@@ -6,38 +6,16 @@ as the worker lived)."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot.channels.redis_locks import RedisUserLocks
-from tests.conftest import REDIS_URL, skip_or_fail
 
 pytestmark = pytest.mark.redis
 
 TOKEN = "123:locks-test"
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[tuple[Redis, str]]:
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as error:
-        await client.aclose()
-        skip_or_fail(f"Redis not reachable at {REDIS_URL}: {error}")
-    prefix = f"sicheng-test:{uuid.uuid4().hex[:10]}"
-    try:
-        yield client, prefix
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 async def _lock_keys(client: Redis, prefix: str) -> list[bytes]:
@@ -79,7 +57,7 @@ async def test_leaving_a_lock_lets_it_go_even_if_a_renewal_ignores_cancellation(
                 renewals.append("cancel lost")
         return await real(keys=keys, args=args)
 
-    locks._renew = stubborn_renew  # type: ignore[method-assign]
+    locks._renew = stubborn_renew  # type: ignore[assignment]
 
     async def hold() -> None:
         async with locks.hold(7):

@@ -9,18 +9,16 @@ import logging
 import socket
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from bot.channels.gate import GateLimits, Kind, SendGate, Verdict
 from bot.channels.redis_pace import RedisPace, key_base
-from tests.conftest import REDIS_URL, skip_or_fail
+from tests.conftest import REDIS_URL
 from tests.support.pace_worker import TOKEN, make_pace, send_until
 
 pytestmark = pytest.mark.redis
@@ -30,25 +28,6 @@ RATE = 30  # per second, as Telegram's per-token limit
 LIMITS = ((0.2, 6),)  # 30/s over a short window, so two seconds show a steady flow rather than two bursts
 SLACK = 0.01
 SECONDS = 2.0
-
-
-@pytest.fixture
-async def redis_prefix() -> AsyncIterator[str]:
-    """A key prefix of this test's own in the test database; its keys are removed afterwards."""
-    client = Redis.from_url(REDIS_URL)
-    try:
-        await client.ping()
-    except (RedisError, OSError) as error:
-        await client.aclose()
-        skip_or_fail(f"Redis not reachable at {REDIS_URL}: {error}")
-    prefix = f"sicheng-test:{uuid.uuid4().hex[:10]}:pace"
-    try:
-        yield prefix
-    finally:
-        keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
-        if keys:
-            await client.delete(*keys)
-        await client.aclose()
 
 
 def most_in_one_second(stamps: list[float]) -> int:

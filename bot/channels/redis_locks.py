@@ -62,10 +62,11 @@ class RedisUserLocks:
             try:
                 yield
             finally:
-                # The renewer is stopped by the event, not by cancelling it: redis-py (seen with 8.1 on Python 3.11)
-                # can lose a cancellation that arrives while a command's reply is being read — the command returns
-                # normally in a cancelled task — and a renewer that kept going would hold this person's lock, and
-                # every later update of theirs, for as long as the worker lives. Nor is it waited for without limit.
+                # The renewer is stopped by the event, not by cancelling it: redis-py (8.1) on Python 3.11 often loses
+                # a cancellation that arrives while a command is under way (it sends inside asyncio.wait_for, which in
+                # 3.11 drops the outer cancel when the inner call finishes in the same loop iteration), and a renewer
+                # that kept going would hold this person's lock, and every later update of theirs, for as long as the
+                # worker lives. Nor is it waited for without limit.
                 done.set()
                 await asyncio.wait({renewer}, timeout=self.lease / 3)
                 if not renewer.done():

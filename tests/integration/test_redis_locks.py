@@ -1,7 +1,7 @@
 """Per-person locks shared by worker processes (Redis): one holder at a time across processes, and leaving a lock
-always lets it go — also when a renewal in flight does not stop on cancellation (redis-py can lose a cancel that
-arrives while a reply is read, which once kept a person's lock, and every later update of theirs, held for as long
-as the worker lived)."""
+always lets it go — also when a renewal in flight does not stop on cancellation (redis-py on Python 3.11 often loses
+a cancel that arrives while a command is under way, which once kept a person's lock, and every later update of
+theirs, held for as long as the worker lived)."""
 
 from __future__ import annotations
 

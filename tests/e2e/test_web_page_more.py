@@ -92,6 +92,37 @@ async def test_slash_inside_other_text_stays_text_and_real_commands_are_tappable
         await expect(messages.locator(".msg.out .bubble").last).to_contain_text(re.compile(r"^/notices"))
 
 
+# ---------------------------------------------------------------------------------------------- switching person
+@pytest.mark.browser
+async def test_typing_right_after_switching_person_sends_in_the_new_persons_chat(chromium: str, tmp_path: Path) -> None:
+    from playwright.async_api import expect
+
+    async with start_sandbox(settings_in(tmp_path), fresh=True) as box, browser_page(chromium) as page:
+        await open_as(page, box, WANG)
+        await expect(page.locator("#person-role")).to_contain_text(str(WANG))
+        # Choose the organiser and send at once, in one go: the message is typed while the page is still loading
+        # the organiser's chats (what a quick hand does), so it must wait for their chat, not go to 王阿姨's.
+        await page.evaluate(
+            """(id) => {
+                const person = document.getElementById("person");
+                person.value = String(id);
+                person.dispatchEvent(new Event("change"));
+                document.getElementById("text").value = "/help";
+                document.getElementById("composer").requestSubmit();
+            }""",
+            ORGANISER,
+        )
+        await expect(page.locator("#person-role")).to_contain_text(str(ORGANISER))
+        messages = page.locator("#messages")
+        await expect(messages.locator(".msg.out .bubble").last).to_contain_text("/help")
+        await expect(messages.locator(".msg.in .bubble").last).to_contain_text("工作人员")  # the staff part of help
+        await expect(page.get_by_label("消息")).to_have_value("")
+        sent = [m for m in box.emulator.transcript(ORGANISER)["messages"] if not m["from_bot"]]
+        assert [m.get("text") for m in sent] == ["/help"]
+        theirs = [m for m in box.emulator.transcript(WANG)["messages"] if not m["from_bot"]]
+        assert all(m.get("text") != "/help" for m in theirs)
+
+
 # ---------------------------------------------------------------------------------------------- restart
 @pytest.mark.browser
 async def test_restart_shows_the_earlier_chats_and_fresh_starts_empty(chromium: str, tmp_path: Path) -> None:

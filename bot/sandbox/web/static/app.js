@@ -90,6 +90,7 @@
     replyTo: null, // message view being replied to
     commands: [],
     keyboardShown: true,
+    switching: Promise.resolve(), // settles once the person chosen last has their chat open
   };
 
   /**
@@ -302,7 +303,15 @@
     return user ? { id: user.id, name: user.first_name, language_code: user.language_code || "zh-hans", role_label: "" } : null;
   }
 
-  async function switchPerson(id, chatId) {
+  function switchPerson(id, chatId) {
+    // Whatever is sent meanwhile waits for the new person's chat: typed right after choosing someone, a message
+    // must not go to the chat still on screen (the previous person's) or be dropped.
+    const run = openPerson(id, chatId);
+    state.switching = run.catch(() => {});
+    return run;
+  }
+
+  async function openPerson(id, chatId) {
     const me = person(id) || person(state.personas[0]?.id);
     if (!me) return;
     state.me = me;
@@ -773,6 +782,7 @@
 
   // ---------------------------------------------------------------- sending
   async function sendText(text) {
+    await state.switching;
     if (!text.trim() || !state.chat) return false;
     const body = { user_id: state.me.id, text };
     if (state.replyTo) body.reply_to_message_id = state.replyTo.message_id;

@@ -228,8 +228,8 @@ class Worker:
         # empties and the leader's sweep re-announces any of their rows still pending, instead of every one waiting
         # RECLAIM_IDLE to be taken over as if this worker had died.
         self._unacked: list[str] = []
-        self._held: set[str] = set()  # announcements in hand, touched every HEARTBEAT
-        self._since: dict[asyncio.Task[None], tuple[Announcement, float]] = {}  # tasks in hand and since when
+        # Announcements in hand (touched every HEARTBEAT) with the task handling each and since when.
+        self._since: dict[asyncio.Task[None], tuple[Announcement, float]] = {}
         self._stale: dict[int, datetime] = {}  # rows the sweep announced again despite a backlog, and when
 
     # ---- taking announcements -------------------------------------------------------------------------------
@@ -266,7 +266,6 @@ class Worker:
     def start(self, batch: Sequence[Announcement]) -> None:
         for announcement in batch:
             self._busy += 1
-            self._held.add(announcement.entry)
             task = asyncio.create_task(self._handle(announcement))
             self._tasks.add(task)
             self._since[task] = (announcement, time.monotonic())
@@ -281,9 +280,10 @@ class Worker:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), HEARTBEAT)
-            if self._held:
+            held = sorted({announcement.entry for announcement, _ in self._since.values()})
+            if held:
                 with contextlib.suppress(RedisError, OSError):
-                    await self.broker.touch(sorted(self._held), int(HEARTBEAT * 500))
+                    await self.broker.touch(held, int(HEARTBEAT * 500))
             self.report_stalls()
 
     def report_stalls(self, older_than: float = STALL) -> int:
@@ -344,7 +344,6 @@ class Worker:
             )
         finally:
             self._busy -= 1
-            self._held.discard(announcement.entry)
 
     async def handle_sender(self, user: int | None, row: int) -> None:
         """Under the sender's lock, handle their pending due rows oldest first (the announced one among them)."""

@@ -31,6 +31,7 @@ from bot.sandbox.demo import ORGANISER_ID, seed_database, seed_emulator
 from bot.sandbox.limits import Faults, RateLimits
 from bot.sandbox.server import run_emulator
 from storage.db import upgrade
+from storage.messaging_repository import sender_of
 from tests.conftest import PG_ADMIN_URL, in_thread
 from tests.support.crash import (
     REWARD_COST,
@@ -223,19 +224,19 @@ async def _journeys(env: CrashEnv, app: Any, people: list[int]) -> None:
         await journeys
     except AssertionError as error:
         stuck = re.search(r"resident (\d+)", str(error))
+        user = int(stuck.group(1)) if stuck else 0
         rows = await env.sql(
             "SELECT id, update_id, status, attempts, not_before, handled_at, error FROM inbox_update "
             "WHERE user_id = :user ORDER BY id",
-            user=int(stuck.group(1)) if stuck else 0,
+            user=user,
         )
         sent = await env.sql(
             "SELECT id, kind, status, attempts, claimed_by, claimed_until, not_before, sent_at, error FROM "
             "outbox_message WHERE chat_id = :user ORDER BY id",
-            user=int(stuck.group(1)) if stuck else 0,
+            user=user,
         )
-        user = int(stuck.group(1)) if stuck else 0
         queue = env.emulator.queues[env.emulator.bot().id].items  # made by Telegram's side, not yet confirmed
-        waiting = [u["update_id"] for u in queue if _sender(u) == user]
+        waiting = [u["update_id"] for u in queue if sender_of(u) == user]
         found = f"\nnot yet fetched from the emulator: {len(queue)} update(s), theirs: {waiting}"
         found += await _redis_state(str(env.extra_env["SICHENG_REDIS__PREFIX"]), user, [int(r[0]) for r in rows])
         busy = await env.sql(
@@ -243,7 +244,7 @@ async def _journeys(env: CrashEnv, app: Any, people: list[int]) -> None:
             "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state <> 'idle'"
         )
         found += f"\ndatabase sessions not idle (pid, state, waiting on, in transaction for, query): {busy}"
-        stalls = [line for line in _log_lines(env.log) if "in hand for" in line]
+        stalls = [line for line in env.log_lines() if "in hand for" in line]
         found += "\nworkers' stalled announcements:\n" + ("\n".join(stalls[-20:]) or "none logged")
         raise AssertionError(env.explain(f"{error}\ntheir updates: {rows}\nto them: {sent}{found}")) from None
     await killer
@@ -310,20 +311,6 @@ async def _settle(env: CrashEnv) -> None:
             return
         assert time.monotonic() < deadline, env.explain(f"backlog left: {backlog}")
         await asyncio.sleep(0.2)
-
-
-def _log_lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return []
-
-
-def _sender(update: dict[str, Any]) -> int | None:
-    for kind in ("message", "callback_query", "edited_message"):
-        if kind in update:
-            return int(update[kind].get("from", {}).get("id", 0)) or None
-    return None
 
 
 async def _redis_state(prefix: str, user: int, rows: list[int]) -> str:

@@ -679,15 +679,18 @@ class CrashEnv:
         self.bots.append(process)
         return process
 
+    def log_lines(self) -> list[str]:
+        """The bot's log so far (every process of the run writes to it); empty when there is none yet."""
+        try:
+            return self.log.read_text(errors="replace").splitlines()
+        except OSError:
+            return []
+
     def log_tail(self, lines: int = 60) -> str:
         """The end of the bot's log, without PTB's line per successful HTTP request."""
         if not self.log.exists():
             return "(no bot log)"
-        kept = [
-            line
-            for line in self.log.read_text(errors="replace").splitlines()
-            if not ("httpx: HTTP Request" in line and "200 OK" in line)
-        ]
+        kept = [line for line in self.log_lines() if not ("httpx: HTTP Request" in line and "200 OK" in line)]
         return "\n".join(kept[-lines:])
 
     def explain(self, message: str) -> str:

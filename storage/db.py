@@ -22,7 +22,7 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEn
         from storage.sqlite_driver import one_hop_dbapi
 
         module = {"module": one_hop_dbapi()} if url.startswith("sqlite+aiosqlite") else {}
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30}, **module)
+        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, **module)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)

@@ -45,6 +45,7 @@ from storage.repositories import (
 )
 from storage.revisions import Ambient, ambient, ambient_session, enter_ambient, leave_ambient
 from storage.rewards_repository import SqlRewardRepository
+from storage.sqlite_driver import run_inline
 from storage.survey_repository import SqlSurveyRepository
 from storage.volunteer_repository import SqlVolunteerRepository
 
@@ -382,6 +383,7 @@ class Transactions:
         connection = await engine.connect()
         try:
             await connection.exec_driver_sql("BEGIN IMMEDIATE")
+            await run_inline(connection, True)  # we hold the write lock: statements cannot wait for it
         except BaseException:
             await connection.close()
             raise
@@ -395,6 +397,7 @@ class Transactions:
         # Alone in the transaction: roll all of it back and start the next scope afresh.
         self._batch = None
         try:
+            await run_inline(batch.connection, False)
             await batch.connection.rollback()
         finally:
             await batch.connection.close()
@@ -419,6 +422,7 @@ class Transactions:
     @staticmethod
     async def _finish(batch: _Batch) -> None:
         try:
+            await run_inline(batch.connection, False)
             await batch.connection.commit()
         except Exception as error:
             if not batch.done.done():

@@ -31,6 +31,7 @@ from telegram.request._requestparameter import RequestParameter  # no public pat
 
 from bot.channels.base import ALLOWED_UPDATES, bot_commands, local_file, process, upload_file
 from bot.channels.gate import Kind, SendGate, Verdict
+from bot.channels.ptb_request import AiohttpRequest
 from bot.conversation.core import Core
 from bot.conversation.replies import (
     OutCallbackAnswer,
@@ -96,13 +97,16 @@ class GateRateLimiter(BaseRateLimiter[None]):
         )
 
 
+CONNECTIONS = 32  # the dispatcher's sends in flight, the long poll, photo downloads; more wait for a free one
+
+
 def make_application(
     token: str, api_url: str, gate: SendGate, request: BaseRequest | None = None, concurrency: int = 8
 ) -> Application[Any, Any, Any, Any, Any, Any]:
     """An Application pointed at any Bot API server; updates of different users run concurrently.
 
-    8 in flight, not more: PTB's HTTP pool checks every pooled connection on each request, so its cost grows with
-    concurrency (bench.handling: +21% median throughput against 64). Tune it with that benchmark.
+    8 in flight, not more (bench.handling: +21% median throughput against 64 with PTB's default transport). HTTP
+    goes through aiohttp (``AiohttpRequest``) unless ``request`` is given (tests record calls that way).
     """
     base = api_url.rstrip("/")
     builder = (
@@ -113,9 +117,8 @@ def make_application(
         .rate_limiter(GateRateLimiter(gate))
         .concurrent_updates(concurrency)
     )
-    if request is not None:
-        builder = builder.request(request).get_updates_request(request)
-    return builder.build()
+    request = request or AiohttpRequest(CONNECTIONS)
+    return builder.request(request).get_updates_request(request).build()
 
 
 class PtbSender:

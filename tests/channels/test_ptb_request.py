@@ -1,0 +1,100 @@
+"""The PTB channel's HTTP transport (aiohttp under PTB's BaseRequest): what reaches the Bot API, and how failures
+surface to PTB — as its own errors, without the URL (which holds the bot token)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from aiohttp import web
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import NetworkError, TimedOut
+
+from bot.channels.ptb_request import AiohttpRequest
+
+TOKEN = "4242:TEST-token_for-offline-tests"
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
+    """A tiny Bot API: records each call's method, content type and parameters; sendMessage answers a message,
+    ``slowMethod`` answers after 2 s."""
+    calls: list[dict[str, Any]] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        raw = await request.read()
+        params = json.loads(raw) if request.content_type == "application/json" else dict(await request.post())
+        calls.append({"method": method, "type": request.content_type, "params": params, "raw": raw})
+        if method == "slowMethod":
+            await asyncio.sleep(2)
+        if method == "sendMessage":
+            chat = {"id": int(params["chat_id"]), "type": "private"}
+            result: Any = {"message_id": 7, "date": 0, "chat": chat, "text": params["text"]}
+            return web.json_response({"ok": True, "result": result})
+        if method == "getMe":
+            me = {"id": 4242, "is_bot": True, "first_name": "Sicheng", "username": "sicheng_bot"}
+            return web.json_response({"ok": True, "result": me})
+        return web.json_response({"ok": True, "result": True})
+
+    app = web.Application()
+    app.router.add_post("/bot{token}/{method}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}", calls
+    finally:
+        await runner.cleanup()
+
+
+async def test_send_message_posts_json_with_the_keyboard_as_an_object(api: tuple[str, list[dict[str, Any]]]) -> None:
+    base, calls = api
+    bot = Bot(TOKEN, base_url=f"{base}/bot", request=AiohttpRequest(), get_updates_request=AiohttpRequest(1))
+    async with bot:
+        keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("设置", callback_data="menu:settings")]])
+        sent = await bot.send_message(1000002, "你好，王阿姨", reply_markup=keyboard)
+    assert sent.message_id == 7 and sent.text == "你好，王阿姨"
+    call = calls[-1]
+    assert call["method"] == "sendMessage" and call["type"] == "application/json"
+    assert call["params"]["text"] == "你好，王阿姨" and "你好，王阿姨".encode() in call["raw"]  # UTF-8, not \u escapes
+    assert call["params"]["reply_markup"] == {"inline_keyboard": [[{"text": "设置", "callback_data": "menu:settings"}]]}
+
+
+async def test_slow_answer_raises_timed_out(api: tuple[str, list[dict[str, Any]]]) -> None:
+    base, _ = api
+    request = AiohttpRequest(read_timeout=0.2)
+    await request.initialize()
+    try:
+        with pytest.raises(TimedOut):
+            await request.post(f"{base}/bot{TOKEN}/slowMethod")
+    finally:
+        await request.shutdown()
+
+
+async def test_unreachable_server_raises_network_error_without_the_token() -> None:
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError) as caught:
+            await request.post(f"http://127.0.0.1:{port}/bot{TOKEN}/getMe")
+    finally:
+        await request.shutdown()
+    error = caught.value
+    assert not isinstance(error, TimedOut)
+    shown = f"{error} {error!r} {error.__cause__!r} {error.__context__!r}"
+    assert TOKEN not in shown and TOKEN.split(":")[1] not in shown
+
+
+async def test_request_before_initialize_is_refused() -> None:
+    with pytest.raises(RuntimeError, match="not initialized"):
+        await AiohttpRequest().do_request("http://127.0.0.1:9/bot/getMe", "POST")

@@ -6,7 +6,7 @@ recipient's locale into ``Out*`` objects, which carry plain text and are what a 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 
@@ -179,13 +179,21 @@ _OUT_KINDS: dict[str, type[Any]] = {
     "out.poll": OutPoll,
 }
 _KIND_OF = {cls: kind for kind, cls in _OUT_KINDS.items()}
+_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in (*_OUT_KINDS.values(), OutButton)}
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, OutButton):
+        return {name: getattr(value, name) for name in _FIELDS[OutButton]}
+    return value
 
 
 def out_to_json(item: Outgoing) -> tuple[str, dict[str, Any]]:
-    """(kind, payload) of a rendered action."""
-    from dataclasses import asdict
-
-    return _KIND_OF[type(item)], asdict(item)
+    """(kind, payload) of a rendered action: what ``dataclasses.asdict`` gives, as JSON would store it (lists for
+    tuples), without its deep copies (it cost 5% of handling a tap)."""
+    return _KIND_OF[type(item)], {name: _plain(getattr(item, name)) for name in _FIELDS[type(item)]}
 
 
 def out_from_json(kind: str, payload: dict[str, Any]) -> Outgoing:

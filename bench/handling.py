@@ -12,8 +12,10 @@ then ``--repeats`` timed bursts; the median is reported.
 
 * Bare echo: one unfiltered handler that answers the query and sends a fixed text — the same two Bot API calls
   per update as Sicheng, nothing else. aiogram: ``Dispatcher(disable_fsm=True)`` (as Sicheng's channel; an echo
-  keeps no state); PTB: ``Application`` with one ``TypeHandler`` and PTB's default of one update at a time, which
-  for an echo is about twice as fast as 64 concurrent updates (see docs/benchmarks.md).
+  keeps no state); PTB: ``Application`` with one ``TypeHandler`` and PTB's defaults (one update at a time, which
+  for an echo is about twice as fast as 64 concurrent updates, see docs/benchmarks.md; PTB's httpx transport). The
+  ratio is taken against these. On PTB a second echo runs on the aiohttp transport Sicheng's PTB channel uses
+  (``bot.channels.ptb_request``), and the ratio against it is printed too: the stricter comparison.
 * Sicheng: the real channel adapter (``AiogramChannel`` / ``PtbChannel``), core, services and SQLite database, run
   by ``run_bot`` (intake, inbox worker, outbox dispatcher, periodic ticker), like ``sicheng sandbox``. Per tap:
   intake stores the update in the inbox (one INSERT per getUpdates batch); the worker handles it in one

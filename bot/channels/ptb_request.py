@@ -74,8 +74,10 @@ class AiohttpRequest(BaseRequest):
         pool = _given(pool_timeout, POOL_TIMEOUT)
         parts = (read, write, connect, pool)
         timeout = aiohttp.ClientTimeout(
-            # aiohttp has no write timeout of its own: the whole call gets the sum of PTB's four
-            total=None if None in parts else sum(p for p in parts if p is not None),
+            # aiohttp has no write timeout of its own: an upload gets the sum of PTB's four for the whole call (a
+            # stalled upload must end); other calls send a little JSON, and a download (a GET) may take as long as
+            # its data keeps coming — ``sock_read`` bounds each wait, as PTB's read timeout does with httpx.
+            total=sum(p for p in parts if p is not None) if files and None not in parts else None,
             connect=None if connect is None or pool is None else connect + pool,  # waiting for the pool included
             sock_connect=connect,
             sock_read=read,

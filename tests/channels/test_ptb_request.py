@@ -41,8 +41,18 @@ async def api() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
             return web.json_response({"ok": True, "result": me})
         return web.json_response({"ok": True, "result": True})
 
+    async def download(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(8):  # 1.2 s in all, a chunk every 0.15 s
+            await asyncio.sleep(0.15)
+            await response.write(b"x" * 1000)
+        await response.write_eof()
+        return response
+
     app = web.Application()
     app.router.add_post("/bot{token}/{method}", handle)
+    app.router.add_get("/file/bot{token}/{path}", download)
     runner = web.AppRunner(app)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -76,6 +86,25 @@ async def test_slow_answer_raises_timed_out(api: tuple[str, list[dict[str, Any]]
             await request.post(f"{base}/bot{TOKEN}/slowMethod")
     finally:
         await request.shutdown()
+
+
+async def test_slow_but_steady_download_is_not_cut_short(api: tuple[str, list[dict[str, Any]]]) -> None:
+    """A photo download may take longer than all timeouts together, as long as data keeps coming (each read waits
+    less than the read timeout): as with PTB's own transport."""
+    base, _ = api
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        data = await request.retrieve(
+            f"{base}/file/bot{TOKEN}/photo.jpg",
+            read_timeout=0.5,
+            write_timeout=0.1,
+            connect_timeout=0.1,
+            pool_timeout=0.1,
+        )
+    finally:
+        await request.shutdown()
+    assert len(data) == 8000
 
 
 async def test_unreachable_server_raises_network_error_without_the_token() -> None:

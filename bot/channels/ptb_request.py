@@ -47,7 +47,10 @@ class AiohttpRequest(BaseRequest):
     async def initialize(self) -> None:
         if self._session is None or self._session.closed:
             connector = aiohttp.TCPConnector(limit=self._connections, limit_per_host=self._connections)
-            self._session = aiohttp.ClientSession(connector=connector, headers={"User-Agent": self.USER_AGENT})
+            # trust_env: HTTPS_PROXY / NO_PROXY from the environment are honoured, as PTB's httpx transport did.
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": self.USER_AGENT}, trust_env=True
+            )
 
     async def shutdown(self) -> None:
         session, self._session = self._session, None

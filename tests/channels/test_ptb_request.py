@@ -124,6 +124,25 @@ async def test_unreachable_server_raises_network_error_without_the_token() -> No
     assert TOKEN not in shown and TOKEN.split(":")[1] not in shown
 
 
+async def test_proxy_from_the_environment_is_used(
+    api: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An egress proxy set in HTTP(S)_PROXY carries the calls, as it did with PTB's own transport: here the test's
+    API plays the proxy for a host that does not resolve."""
+    base, calls = api
+    monkeypatch.setenv("HTTP_PROXY", base)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        me = await request.post(f"http://api.telegram.invalid/bot{TOKEN}/getMe")
+    finally:
+        await request.shutdown()
+    assert isinstance(me, dict) and me["username"] == "sicheng_bot"
+    assert calls[-1]["method"] == "getMe"
+
+
 async def test_request_before_initialize_is_refused() -> None:
     with pytest.raises(RuntimeError, match="not initialized"):
         await AiohttpRequest().do_request("http://127.0.0.1:9/bot/getMe", "POST")

@@ -59,6 +59,8 @@ log = logging.getLogger(__name__)
 _QR_FOLDER = Path(tempfile.gettempdir()) / "sicheng-qr"
 _CERTIFICATE_FOLDER = Path(tempfile.gettempdir()) / "sicheng-certificates"
 
+PURGE_EVERY = timedelta(minutes=10)  # forgetting old inbox and outbox rows (App.forget_old_messaging)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
@@ -80,6 +82,7 @@ class App:
     uow: UnitOfWorkFactory
     transactions: Transactions
     _last_sweep: datetime | None = None
+    _last_purge: datetime | None = None
 
     @property
     def single_process(self) -> bool:
@@ -110,6 +113,14 @@ class App:
             await uow.outbox.purge(now - KEEP_FINISHED)
             await uow.commit()
 
+    async def forget_old_messaging(self, now: datetime) -> None:
+        """Every ten minutes, not every tick: rows become forgettable after days, and the outbox's purge reads
+        every row it keeps (the newest of each card) — on SQLite in the writer, on the event loop's thread."""
+        if self._last_purge is not None and now - self._last_purge < PURGE_EVERY:
+            return
+        self._last_purge = now
+        await self.purge_messaging(now)
+
     async def sweep_photos(self, now: datetime) -> None:
         """Once a day: photos of abandoned drafts (and prefetched ones nobody used) are deleted."""
         if self._last_sweep is not None and now - self._last_sweep < timedelta(days=1):
@@ -134,7 +145,7 @@ class App:
             ("notice progress", lambda: self.services.campaigns.progress(now)),
             ("surveys: open, remind, close", lambda: self.services.surveys.tick(now)),
             ("volunteer check-in codes", lambda: self.services.volunteer_desk.refresh_codes(now)),
-            ("forget old updates and sent messages", lambda: self.purge_messaging(now)),
+            ("forget old updates and sent messages", lambda: self.forget_old_messaging(now)),
             ("forget old dashboard links and sessions", lambda: self.services.dashboard.purge(now)),
             ("sweep orphan photos", lambda: self.sweep_photos(now)),
         ]

@@ -80,3 +80,15 @@ async def test_tick_failing_step_does_not_stop_the_others(
     await app.tick(clock.now)
     assert any(q.chat_id == 501 for q in await Notices(app).all())
     assert "expire redemptions" in caplog.text
+
+
+async def test_old_updates_and_messages_are_forgotten_every_ten_minutes_not_every_tick(app: App, clock: Clock) -> None:
+    purges: list[datetime] = []
+
+    async def recorded(now: datetime) -> None:
+        purges.append(now)
+
+    app.purge_messaging = recorded  # type: ignore[method-assign]
+    for minute in range(0, 25, 5):  # ticks at :00, :05, :10, :15, :20
+        await app.tick(clock.now + timedelta(minutes=minute))
+    assert purges == [clock.now, clock.now + timedelta(minutes=10), clock.now + timedelta(minutes=20)]

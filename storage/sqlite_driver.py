@@ -6,6 +6,9 @@ thread. Here the four run as one function on the thread. A round trip costs abou
 then the loop); SQLite itself answers an indexed query in microseconds, so the hops were most of the cost of a
 statement (bench.handling, docs/benchmarks.md). Everything else — transactions, pooling, server-side cursors,
 errors — is the stock adapter's.
+
+The serialised writer goes one step further (``run_inline``): while its transaction holds SQLite's write lock, its
+statements run on the event loop's thread, with no hop at all.
 """
 
 from __future__ import annotations
@@ -102,7 +105,8 @@ class OneHopCursor(AsyncAdapt_aiosqlite_cursor):
         try:
             outcome = _run(self._connection._conn, operation, parameters, many)
         except Exception as error:
-            self._adapt_connection._handle_exception(error)
+            self._adapt_connection._handle_exception(error)  # raises the driver's error as the adapter does
+            raise
         self._description, rows, self._rowcount, self._lastrowid = outcome
         self._rows = collections.deque(rows)
 

@@ -103,5 +103,7 @@ class AiohttpRequest(BaseRequest):
         except (TimeoutError, asyncio.TimeoutError) as error:  # noqa: UP041 (aiohttp raises either)
             raise TimedOut(f"aiohttp: {type(error).__name__}") from None
         except aiohttp.ClientError as error:
-            # Named by class only: several aiohttp errors print the request's URL, which holds the bot token.
-            raise NetworkError(f"aiohttp.{type(error).__name__}") from None
+            # Named by class (and the system's reason, e.g. "Connection refused") only: several aiohttp errors print
+            # the request's URL, which holds the bot token.
+            reason = getattr(getattr(error, "os_error", None), "strerror", None)
+            raise NetworkError(f"aiohttp.{type(error).__name__}" + (f": {reason}" if reason else "")) from None

@@ -120,6 +120,7 @@ async def test_unreachable_server_raises_network_error_without_the_token() -> No
         await request.shutdown()
     error = caught.value
     assert not isinstance(error, TimedOut)
+    assert "connect" in str(error).lower()  # the operator learns why ("Connect call failed ...")
     shown = f"{error} {error!r} {error.__cause__!r} {error.__context__!r}"
     assert TOKEN not in shown and TOKEN.split(":")[1] not in shown
 

@@ -225,8 +225,7 @@ async def ptb_echo(base_url: str, transport: str = "httpx") -> AsyncIterator[Non
     if transport == "aiohttp":
         from bot.channels.ptb_request import AiohttpRequest
 
-        request = AiohttpRequest()
-        builder = builder.request(request).get_updates_request(AiohttpRequest(1))
+        builder = builder.request(AiohttpRequest()).get_updates_request(AiohttpRequest(1))
     application = builder.build()
 
     async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -397,7 +396,7 @@ async def main(args: argparse.Namespace) -> None:
                         strict_ratio = f"(against an echo on aiohttp: {ours.rate / strict.rate:.2f})"
         finally:
             await app.aclose()
-    print("ratio " + " ".join(ratios) + (f" {strict_ratio}" if "ptb" in channels else ""))
+    print(" ".join(["ratio", *ratios, strict_ratio]).rstrip())
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

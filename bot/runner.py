@@ -78,8 +78,8 @@ def make_dispatcher(app: App, sender: Any, clock: Callable[[], datetime] = utcno
     )
 
 
-def make_inbox(app: App, channel: Any, dispatcher: Dispatcher, clock: Callable[[], datetime] = utcnow) -> Inbox:
-    return Inbox(app.core, app.uow, app.transactions, dispatcher, clock, check=channel.check, prefetch=app.prefetch)
+def make_inbox(app: App, dispatcher: Dispatcher, clock: Callable[[], datetime] = utcnow) -> Inbox:
+    return Inbox(app.core, app.uow, app.transactions, dispatcher, clock, prefetch=app.prefetch)
 
 
 async def run_ticker(
@@ -127,7 +127,7 @@ async def serving(
     await channel.start()
     dispatcher = make_dispatcher(app, channel.sender, timing.now)
     dispatcher.monotonic, dispatcher.sleep = timing.monotonic, timing.sleep
-    inbox = make_inbox(app, channel, dispatcher, timing.now)
+    inbox = make_inbox(app, dispatcher, timing.now)
     channel.inbox = inbox
     if app.single_process:  # nothing of a killed predecessor is still running
         await dispatcher.release_all()  # its claims on outbox rows

@@ -488,7 +488,7 @@ async def run_worker(
         app.core.locks = RedisUserLocks(redis, token, prefix=prefix)
         dispatcher = make_dispatcher(app, channel.sender, timing.now)
         dispatcher.monotonic, dispatcher.sleep = timing.monotonic, timing.sleep
-        inbox = make_inbox(app, channel, dispatcher, timing.now)
+        inbox = make_inbox(app, dispatcher, timing.now)
         channel.inbox = inbox
         broker = UpdateBroker(redis, token, consumer_name(), prefix=prefix)
         worker = Worker(app, inbox, broker, concurrency=concurrency, clock=timing.now)

@@ -272,10 +272,6 @@ class AiogramChannel:
         """Back to long polling; updates waiting at Telegram are kept."""
         await self.bot.delete_webhook(drop_pending_updates=False)
 
-    def check(self, update: dict[str, Any]) -> None:
-        """Raises if aiogram cannot read the update (it is then set aside, not handled)."""
-        Update.model_validate(update, context={"bot": self.bot})
-
     async def feed(self, update: dict[str, Any]) -> None:
         """Process one raw update in-process (tests, webhook)."""
         await self.dispatcher.feed_raw_update(self.bot, update)

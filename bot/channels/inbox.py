@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 BATCH = 100
 IDLE = 1.0
 
-Check = Callable[[dict[str, Any]], None]
 Prefetch = Callable[[Incoming], Awaitable[None]]
 
 
@@ -50,7 +49,6 @@ class Inbox:
         dispatcher: Dispatcher,
         clock: Clock,
         *,
-        check: Check | None = None,
         prefetch: Prefetch | None = None,
         concurrency: int = 16,
     ) -> None:
@@ -59,7 +57,6 @@ class Inbox:
         self._tx = transactions
         self.dispatcher = dispatcher
         self._clock = clock
-        self._check = check
         self._prefetch = prefetch
         self._concurrency = concurrency
         self._slots = asyncio.Semaphore(concurrency)
@@ -204,8 +201,6 @@ class Inbox:
     async def _incoming(self, item: InboxItem) -> Incoming | None:
         """The update as the core sees it; a malformed one is set aside (kept for inspection), once."""
         try:
-            if self._check is not None:
-                self._check(item.payload)
             incoming = to_incoming(item.payload, str(self.core.settings.get("bot_username", "")))
         except Exception as error:
             reason = f"malformed: {type(error).__name__}: {error}"

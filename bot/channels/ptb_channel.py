@@ -275,11 +275,6 @@ class PtbChannel:
         await self.application.bot.initialize()  # idempotent; may be called before start()
         await self.application.bot.delete_webhook(drop_pending_updates=False)
 
-    def check(self, update: dict[str, Any]) -> None:
-        """Raises if python-telegram-bot cannot read the update (it is then set aside, not handled)."""
-        if Update.de_json(update, self.application.bot) is None:
-            raise ValueError("empty update")
-
     async def feed(self, update: dict[str, Any]) -> None:
         """Process one raw update in-process (tests, webhook)."""
         await self.application.process_update(Update.de_json(update, self.application.bot))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +25,36 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEn
         module = {"module": one_hop_dbapi()} if url.startswith("sqlite+aiosqlite") else {}
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, **module)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        return engine
-    return create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    else:
+        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    _plain_savepoints(engine)
+    return engine
+
+
+_SAVEPOINT_NAME = re.compile(r"\w+\Z")
+
+
+def _plain_savepoints(engine: AsyncEngine) -> None:
+    """SAVEPOINT, RELEASE and ROLLBACK TO as plain driver SQL instead of compiled constructs.
+
+    SQLAlchemy compiles a fresh SavepointClause for each of them (savepoint statements are not cached) and runs it
+    through the full execution path: 96 µs of CPU for a SAVEPOINT and its RELEASE, against 24 µs as driver SQL
+    (errors, events and logging stay SQLAlchemy's). Every update that shares a SQLite group commit with others has
+    such a pair (storage/uow.py), as has every unit of work that writes inside an update.
+    """
+    dialect = engine.sync_engine.dialect
+
+    def run(verb: str) -> Any:
+        def execute(connection: Any, name: str) -> None:
+            if not _SAVEPOINT_NAME.match(name):  # SQLAlchemy's own names (sa_savepoint_N); never user input
+                raise ValueError(f"unexpected savepoint name {name!r}")
+            connection.exec_driver_sql(f"{verb} {name}")
+
+        return execute
+
+    dialect.do_savepoint = run("SAVEPOINT")  # type: ignore[method-assign]
+    dialect.do_release_savepoint = run("RELEASE SAVEPOINT")  # type: ignore[method-assign]
+    dialect.do_rollback_to_savepoint = run("ROLLBACK TO SAVEPOINT")  # type: ignore[method-assign]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -137,3 +137,33 @@ async def test_write_waiting_for_the_writer_lock_keeps_the_event_loop_running(en
     async with SqlUnitOfWork(sessions) as reader:
         codes = (await reader.session.execute(text("SELECT code FROM community ORDER BY code"))).scalars().all()  # type: ignore[union-attr]
     assert codes == ["c0", "c1", "c2"]
+
+
+async def test_connection_returned_to_the_pool_is_rolled_back_only_when_in_a_transaction(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool rolls back every connection it gets back; after a COMMIT there is nothing to roll back and the trip
+    to the connection's thread is skipped — but a unit of work left without commit is still undone."""
+    import aiosqlite
+
+    trips: list[str] = []
+    execute = aiosqlite.Connection._execute
+
+    async def counted(self: Any, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        trips.append(getattr(fn, "__name__", ""))
+        return await execute(self, fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+    transactions = Transactions(make_sessionmaker(engine), serialise=True)
+    async with transactions.scope() as uow:
+        await uow.session.execute(text("INSERT INTO community (code, name) VALUES ('c1', 'A')"))
+        await uow.commit()
+    await pooled_inline_flag(engine)  # the writer's connection is back in the pool
+    assert "commit" in trips and "rollback" not in trips
+
+    async with SqlUnitOfWork(make_sessionmaker(engine)) as left:  # writes, then leaves without commit
+        await left.session.execute(text("INSERT INTO community (code, name) VALUES ('c2', 'B')"))  # type: ignore[union-attr]
+    assert "rollback" in trips
+    async with SqlUnitOfWork(make_sessionmaker(engine)) as reader:
+        codes = (await reader.session.execute(text("SELECT code FROM community"))).scalars().all()  # type: ignore[union-attr]
+    assert codes == ["c1"]

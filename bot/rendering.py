@@ -28,7 +28,7 @@ class Renderer:
         self.locales = locales
         self._envs = {loc: self._environment(root / loc) for loc in locales}
         self._labels = {loc: self._load_labels(root / loc / LABELS_DIR) for loc in locales}
-        self._label_templates: dict[tuple[str, str], Any] = {}
+        self._label_templates: dict[tuple[str, str], Any] = {}  # compiled, or the text itself when it is plain
         self._plain = Environment(undefined=StrictUndefined, autoescape=False)
 
     def render(self, locale: str, template: str, context: dict[str, Any] | None = None) -> str:
@@ -45,8 +45,11 @@ class Renderer:
             source = self._labels[locale].get(key)
             if source is None:
                 raise KeyError(f"label {key!r} missing in {locale}")
-            compiled = self._plain.from_string(source)
+            # Most labels are plain text: kept as they are, not rendered by jinja2 for every button of every reply.
+            compiled = self._plain.from_string(source) if "{" in source else source.strip()
             self._label_templates[cache_key] = compiled
+        if isinstance(compiled, str):
+            return compiled
         return str(compiled.render(context or {})).strip()
 
     def has_label(self, locale: str, key: str) -> bool:
@@ -78,8 +81,12 @@ class Renderer:
 
     @staticmethod
     def _environment(path: Path) -> Environment:
+        # Templates are read once per process (as labels are): without auto_reload jinja2 would look at each file's
+        # modification time on every render. The cache holds every template of a locale.
         return Environment(
             loader=FileSystemLoader(path),
+            auto_reload=False,
+            cache_size=2000,
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("j2",), default_for_string=True),
             trim_blocks=True,

@@ -93,7 +93,10 @@ def _before_statement(state: ORMExecuteState) -> None:
 
 
 def _dirty(session: Session) -> bool:
-    return bool(session.new or session.deleted or session.dirty)
+    """Anything to flush: new, deleted or modified objects. Asked on entering and leaving every unit of work (four
+    or more per update), so the session's own cheap test, not ``new``/``deleted``/``dirty``, which build sets of
+    the objects (and ``dirty`` compares every modified attribute's history)."""
+    return not session._is_clean()
 
 
 async def _ask(session: AsyncSession) -> _Savepoint:

@@ -7,8 +7,11 @@ given, community and building joined, through ``ResidentService``) have each wri
 menu message with Sicheng's real keyboard. A burst makes every resident tap the menu's 设置 (settings) button at
 once: one ``callback_query`` of action ``menu.open`` each, injected through the emulator's Python API as fast as
 it takes them. A burst lasts from the first tap to the moment the emulator has logged, for every tap, a successful
-``answerCallbackQuery`` and ``sendMessage``; updates/s is taps / that time. Each bot gets 50 warm-up taps first,
-then ``--repeats`` timed bursts; the median is reported.
+``answerCallbackQuery`` and ``sendMessage``; updates/s is taps / that time. The bots of a channel run at once
+(an idle bot waits in its long poll, costing nothing); each gets 50 warm-up taps, then the ``--repeats`` timed bursts
+go round in turns (echo, Sicheng, echo, Sicheng, ...), so that a shared machine slowing down or speeding up during the
+run weighs on both alike. The median of each bot's bursts is reported, and the ratio of the medians with the ratio of
+each round's pair of bursts beside it.
 
 * Bare echo: one unfiltered handler that answers the query and sends a fixed text — the same two Bot API calls
   per update as Sicheng, nothing else. aiogram: ``Dispatcher(disable_fsm=True)`` (as Sicheng's channel; an echo
@@ -69,7 +72,8 @@ from handlers import build_router
 from handlers.menu import FEATURES
 
 ECHO_TOKEN = "100000002:SANDBOX-echo-token"
-TOKENS = (DEFAULT_TOKEN, ECHO_TOKEN)  # Sicheng on both channels, then the bare echo bots
+ECHO_AIOHTTP_TOKEN = "100000003:SANDBOX-echo-aiohttp-token"
+TOKENS = (DEFAULT_TOKEN, ECHO_TOKEN, ECHO_AIOHTTP_TOKEN)  # Sicheng, the bare echo, PTB's echo on aiohttp
 FIRST_USER = 2_000_001  # clear of the demo personas (1000001...)
 WARMUP = 50
 ECHO_TEXT = "收到"
@@ -215,13 +219,13 @@ async def aiogram_echo(base_url: str) -> AsyncIterator[None]:
 
 
 @contextlib.asynccontextmanager
-async def ptb_echo(base_url: str, transport: str = "httpx") -> AsyncIterator[None]:
+async def ptb_echo(base_url: str, token: str, transport: str = "httpx") -> AsyncIterator[None]:
     from telegram import Update
     from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 
     # PTB's defaults: updates one at a time, which is faster for an echo than many updates in flight; PTB's own
     # HTTP transport (httpx) unless ``transport`` is "aiohttp", the one Sicheng's PTB channel uses.
-    builder = ApplicationBuilder().token(ECHO_TOKEN).base_url(f"{base_url}/bot").base_file_url(f"{base_url}/file/bot")
+    builder = ApplicationBuilder().token(token).base_url(f"{base_url}/bot").base_file_url(f"{base_url}/file/bot")
     if transport == "aiohttp":
         from bot.channels.ptb_request import AiohttpRequest
 
@@ -341,33 +345,50 @@ class Result:
         return f"{self.rate:6.0f} updates/s (runs {runs}; CPU ms/update: bot {cpu:.2f}, emulator {emulator:.2f})"
 
 
+@dataclasses.dataclass(frozen=True)
+class Contender:
+    label: str
+    token: str
+    bot: contextlib.AbstractAsyncContextManager[None]
+
+
 async def measure(
     emulator: LocalEmulator | RemoteEmulator,
-    token: str,
-    bot: contextlib.AbstractAsyncContextManager[None],
+    contenders: Sequence[Contender],
     user_ids: Sequence[int],
     data: str,
     repeats: int,
-) -> Result:
-    """Warm up, then ``repeats`` timed bursts of one tap per user, with the bot polling the emulator."""
-    await emulator.call("reset", token)
-    async with bot:
-        await emulator.call("burst", token, list(user_ids[:WARMUP]), data)
-        runs, cpu = [], []
+) -> list[Result]:
+    """All bots run at once (an idle bot waits in its long poll); each is warmed up, then the timed bursts go round
+    in turns — echo, Sicheng, echo, Sicheng, ... — so a machine that slows down or speeds up during the run (other
+    tenants of a shared host) weighs on every bot alike instead of on whichever was measured at that moment."""
+    results = [Result([], [], isinstance(emulator, RemoteEmulator)) for _ in contenders]
+    async with contextlib.AsyncExitStack() as stack:
+        for contender in contenders:
+            await emulator.call("reset", contender.token)
+            await stack.enter_async_context(contender.bot)
+        for contender in contenders:
+            await emulator.call("burst", contender.token, list(user_ids[:WARMUP]), data)
         for _ in range(repeats):
-            await asyncio.sleep(0.2)  # let the last burst's stragglers (confirming getUpdates) settle
-            start = time.process_time()
-            runs.append(await emulator.call("burst", token, list(user_ids), data))
-            cpu.append(time.process_time() - start)
-    return Result(runs, cpu, isinstance(emulator, RemoteEmulator))
+            for contender, result in zip(contenders, results, strict=True):
+                await asyncio.sleep(0.2)  # let the last burst's stragglers (confirming getUpdates) settle
+                start = time.process_time()
+                result.runs.append(await emulator.call("burst", contender.token, list(user_ids), data))
+                result.bot_cpu.append(time.process_time() - start)
+    return results
+
+
+def ratio(ours: Result, echo: Result) -> str:
+    """Sicheng's median rate over the echo's, and the same for each round of bursts (taken side by side)."""
+    rounds = ", ".join(f"{a.rate / b.rate:.2f}" for a, b in zip(ours.runs, echo.runs, strict=True))
+    return f"{ours.rate / echo.rate:.2f} (rounds {rounds})"
 
 
 async def main(args: argparse.Namespace) -> None:
     channels = ["aiogram", "ptb"] if args.channel == "both" else [args.channel]
     user_ids = [FIRST_USER + n for n in range(args.updates)]
     menu_text, markup, data = main_menu()
-    ratios = []
-    strict_ratio = ""
+    lines = []
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
         await prepare_database(url)
@@ -379,24 +400,32 @@ async def main(args: argparse.Namespace) -> None:
                 await emulator.call("add_residents", user_ids, menu_text, markup)
                 print(
                     f"{args.updates} residents tap 设置 at once; emulator: {args.emulator}; "
-                    f"median of {args.repeats} bursts after {WARMUP} warm-up taps"
+                    f"median of {args.repeats} bursts after {WARMUP} warm-up taps, the bots' bursts taken in turns"
                 )
                 for channel in channels:
-                    echo_bot = aiogram_echo(emulator.base_url) if channel == "aiogram" else ptb_echo(emulator.base_url)
-                    echo = await measure(emulator, ECHO_TOKEN, echo_bot, user_ids, data, args.repeats)
-                    print(f"{channel:8} bare echo {echo.describe()}")
-                    bot = sicheng(app, channel, emulator.base_url)
-                    ours = await measure(emulator, DEFAULT_TOKEN, bot, user_ids, data, args.repeats)
-                    print(f"{channel:8} Sicheng   {ours.describe()}")
-                    ratios.append(f"{channel}={ours.rate / echo.rate:.2f}")
+                    base = emulator.base_url
+                    contenders = [
+                        Contender(
+                            "bare echo",
+                            ECHO_TOKEN,
+                            aiogram_echo(base) if channel == "aiogram" else ptb_echo(base, ECHO_TOKEN),
+                        ),
+                        Contender("Sicheng", DEFAULT_TOKEN, sicheng(app, channel, base)),
+                    ]
                     if channel == "ptb":  # the stricter baseline: an echo on the transport Sicheng's channel uses
-                        same = ptb_echo(emulator.base_url, "aiohttp")
-                        strict = await measure(emulator, ECHO_TOKEN, same, user_ids, data, args.repeats)
-                        print(f"{channel:8} echo, aiohttp transport {strict.describe()}")
-                        strict_ratio = f"(against an echo on aiohttp: {ours.rate / strict.rate:.2f})"
+                        strict = ptb_echo(base, ECHO_AIOHTTP_TOKEN, "aiohttp")
+                        contenders.append(Contender("echo, aiohttp transport", ECHO_AIOHTTP_TOKEN, strict))
+                    results = await measure(emulator, contenders, user_ids, data, args.repeats)
+                    for contender, result in zip(contenders, results, strict=True):
+                        print(f"{channel:8} {contender.label:9} {result.describe()}")
+                    line = f"ratio {channel}={ratio(results[1], results[0])}"
+                    if channel == "ptb":
+                        line += f"; against an echo on aiohttp: {ratio(results[1], results[2])}"
+                    lines.append(line)
         finally:
             await app.aclose()
-    print(" ".join(["ratio", *ratios, strict_ratio]).rstrip())
+    for line in lines:
+        print(line)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:

@@ -147,3 +147,31 @@ async def test_proxy_from_the_environment_is_used(
 async def test_request_before_initialize_is_refused() -> None:
     with pytest.raises(RuntimeError, match="not initialized"):
         await AiohttpRequest().do_request("http://127.0.0.1:9/bot/getMe", "POST")
+
+
+async def test_calls_take_no_trip_to_a_worker_thread(
+    api: tuple[str, list[dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Proxy settings are looked up once per host, not in a worker thread on every call (aiohttp's trust_env reads
+    ~/.netrc and the proxy variables that way: two thread hops per Bot API call); a host NO_PROXY names goes direct."""
+    base, calls = api
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.invalid:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    loop = asyncio.get_running_loop()
+    hops: list[Any] = []
+    run_in_executor = loop.run_in_executor
+
+    def counted(*args: Any) -> Any:
+        hops.append(args[1])
+        return run_in_executor(*args)
+
+    monkeypatch.setattr(loop, "run_in_executor", counted)
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        for n in range(5):
+            await request.post(f"{base}/bot{TOKEN}/getMe")
+            assert len(calls) == n + 1
+    finally:
+        await request.shutdown()
+    assert hops == []

@@ -19,6 +19,7 @@ from handlers import menu
 
 router = Router("rp")
 PHOTOS, WHERE, DESC, ANON = "rp.photos", "rp.where", "rp.desc", "rp.anon"
+PENDING = "rp.pending"  # a photo sent outside any dialog, kept while its sender chooses a category
 # /report in a group: its button opens the private chat with ``/start report``, which starts the dialog there.
 START_PAYLOAD = "report"
 TRACK_ORDER = ("civilised", "sanitary", "garden", "food_safety", None)
@@ -35,11 +36,26 @@ async def from_menu(ctx: Ctx) -> Sequence[Action]:
     return [AnswerCallback(), await _categories(ctx)]
 
 
+@router.on("photo", needs=Needs.REGISTRATION)
+async def photo_first(ctx: Ctx) -> Sequence[Action]:
+    """A photo sent in the private chat outside any dialog is taken as the start of a report: the categories are
+    asked for, and the photo (with its caption) goes into the report once one is chosen."""
+    choose = await _categories(ctx, photo_first=True)
+    first = {"file": ctx.incoming.photo_file_ids[-1], "size": ctx.incoming.file_size, "caption": ctx.incoming.text}
+    await ctx.set_state(PENDING, first=first)
+    return [choose]
+
+
 @router.callback("cat", str, needs=Needs.REGISTRATION)
 async def category(ctx: Ctx) -> Sequence[Action]:
     chosen = ctx.services.reports.category(str(ctx.args[0]))
+    pending = ctx.data.get("first") if ctx.state is not None and ctx.state.name == PENDING else None
     await ctx.set_state(PHOTOS, cat=chosen.key, photos=[], keys=[])
-    return [EditText("reports/ask_photos", _draft_context(ctx), buttons=_photo_buttons(chosen.photo_optional))]
+    asked = EditText("reports/ask_photos", _draft_context(ctx), buttons=_photo_buttons(chosen.photo_optional))
+    if pending is None:
+        return [asked]
+    return [EditText("reports/ask_photos", _draft_context(ctx)),
+            *await _take_photo(ctx, pending["file"], pending.get("size"), pending.get("caption"))]  # fmt: skip
 
 
 @router.step(PHOTOS, needs=Needs.REGISTRATION)
@@ -49,12 +65,16 @@ async def photo(ctx: Ctx) -> Sequence[Action]:
     file_id = (ctx.incoming.photo_file_ids or (ctx.incoming.document_file_id,))[-1]
     if file_id is None:
         return [SendText("reports/ask_photos_hint", _draft_context(ctx))]
-    key = await ctx.services.reports.add_photo(file_id, len(ctx.data.get("keys", [])), ctx.incoming.file_size)
+    return await _take_photo(ctx, file_id, ctx.incoming.file_size, ctx.incoming.text)
+
+
+async def _take_photo(ctx: Ctx, file_id: str, size: int | None, caption_text: str | None) -> list[Action]:
+    key = await ctx.services.reports.add_photo(file_id, len(ctx.data.get("keys", [])), size)
     data = ctx.data | {"photos": [*ctx.data["photos"], file_id], "keys": [*ctx.data["keys"], key]}
     caption: dict[str, Any] = {"caption_used": False, "caption_problem": None}
-    if (ctx.incoming.text or "").strip():
+    if (caption_text or "").strip():
         try:
-            data["desc"] = ctx.services.reports.description(ctx.incoming.text)
+            data["desc"] = ctx.services.reports.description(caption_text or "")
             caption["caption_used"] = True
         except BadText as error:
             caption["caption_problem"] = error.context
@@ -158,7 +178,7 @@ async def cancel(ctx: Ctx) -> Sequence[Action]:
     return [EditText("reports/cancelled")]
 
 
-async def _categories(ctx: Ctx) -> Action:
+async def _categories(ctx: Ctx, *, photo_first: bool = False) -> Action:
     await ctx.clear_state()
     cats = ctx.services.reports.policy.categories
     ordered = sorted(cats, key=lambda c: TRACK_ORDER.index(c.track))
@@ -166,7 +186,7 @@ async def _categories(ctx: Ctx) -> Action:
                for c in ordered]  # fmt: skip
     rows = [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
     groups = [{"track": t, "names": [c.name(ctx.locale) for c in ordered if c.track == t]} for t in TRACK_ORDER]
-    return SendText("reports/choose_category", {"groups": groups}, buttons=keyboard(*rows))
+    return SendText("reports/choose_category", {"groups": groups, "photo_first": photo_first}, buttons=keyboard(*rows))
 
 
 async def _ask_place(ctx: Ctx) -> list[Action]:

@@ -175,7 +175,11 @@ class Core:
             return events.get("too_long")
         if ctx.state is not None and ctx.state.name in self.router.steps:
             return self.router.steps[ctx.state.name]
-        return events.get("text") if inc.is_private else None
+        if not inc.is_private:
+            return None
+        if inc.photo_file_ids and "photo" in events:  # a photo out of the blue: most likely something to report
+            return events["photo"]
+        return events.get("text")
 
     async def _refusal(self, ctx: Ctx, route: Route) -> list[Action] | None:
         inc = ctx.incoming

@@ -120,11 +120,12 @@ class Router:
 
         return register
 
-    def on(self, event: str) -> Callable[[Handler], Handler]:
-        """Register an event handler: ``new_members``, ``poll_answer``, ``text`` (fallback), ``unknown``."""
+    def on(self, event: str, *, needs: Needs = Needs.NOTHING) -> Callable[[Handler], Handler]:
+        """Register an event handler: ``new_members``, ``poll_answer``, ``text`` (fallback), ``photo`` (a photo in the
+        private chat outside any dialog), ``unknown``."""
 
         def register(handler: Handler) -> Handler:
-            self.events[event] = Route(handler, name=event)
+            self.events[event] = Route(handler, needs=needs, name=event)
             return handler
 
         return register

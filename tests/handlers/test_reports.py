@@ -498,3 +498,36 @@ async def test_file_over_the_size_limit_is_refused_by_its_size_without_a_downloa
     assert "huge" not in world.files.calls
     replies = await chat.send_photo("p2", size=180_000)  # the dialog goes on
     assert "已收到第 1 张照片" in replies[0]
+
+
+async def test_photo_sent_outside_a_dialog_starts_a_report_with_it(world: World) -> None:
+    """A resident who just sends a photo is offered 随手拍 with it: the category comes first, then the photo is the
+    report's first (its caption the description), and the report goes on as usual."""
+    chat = world.chat(RESIDENT, "王小明")
+    replies = await chat.send_photo("p1", caption="2号楼门口垃圾桶满了，垃圾散落一地")
+    assert "收到您的照片" in replies[0] and "请选择问题类别" in replies[0]
+    assert "乱扔垃圾/垃圾满溢" in chat.labels() and "没有理解" not in replies[0]
+    replies = await chat.press("乱扔垃圾")
+    assert "类别：<b>乱扔垃圾/垃圾满溢</b>" in replies[0]
+    assert "已收到第 1 张照片，还可以再发 4 张" in replies[1] and "已记为问题描述" in replies[1]
+    await chat.send_photo("p2")
+    await chat.press("照片发完了")
+    await chat.send_location(*HOME)  # the caption is the description: straight on to anonymity
+    await chat.press("显示我的称呼")
+    replies = await chat.press("确认提交")
+    assert "已提交，编号 <b>R-2026-000001</b>" in replies[0]
+    post = await world.outbox.to(STAFF_GROUP)
+    assert len(post) == 1 and post[0].photo is not None and "2号楼门口垃圾桶满了" in post[0].text
+    async with world.app.uow() as uow:
+        stored = await uow.reports.get(1)
+    assert stored is not None and len(stored.photos) == 2
+
+
+async def test_photo_outside_a_dialog_in_english_and_from_a_newcomer(world: World) -> None:
+    await world.app.services.residents.set_locale(RESIDENT, "en")
+    replies = await world.chat(RESIDENT, "Wang").send_photo("p1")
+    assert "Got your photo" in replies[0] and "Choose a category" in replies[0]
+    newcomer = world.chat(4242, "新人")  # never registered: asked to join first, nothing stored
+    replies = await newcomer.send_photo("p2")
+    assert replies and "收到您的照片" not in replies[0]
+    assert await world.app.core.store.get(4242, 4242) is None

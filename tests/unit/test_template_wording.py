@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Any
 
 import pytest
 import yaml
@@ -62,7 +63,7 @@ def test_points_expiring_names_points_as_the_glossary_does(locale: str, amount: 
 @pytest.mark.parametrize(("locale", "label"), [("zh_Hans", "其他"), ("en", "Other")])
 def test_choose_category_other_is_said_once(locale: str, label: str) -> None:
     groups = [{"track": "civilised", "names": ["乱扔垃圾"]}, {"track": None, "names": [label]}]
-    text = RENDERER.render(locale, "reports/choose_category", {"groups": groups})
+    text = RENDERER.render(locale, "reports/choose_category", {"groups": groups, "photo_first": False})
     assert text.count(label) == 1 and f"📌 {label}" in text
 
 
@@ -167,8 +168,22 @@ def test_accepted_notice_names_person_responsible_not_grid_worker(locale: str, w
 @pytest.mark.parametrize(("locale", "word"), [("zh_Hans", "责任人"), ("en", "person responsible")])
 def test_choose_category_promises_person_responsible_not_grid_workers(locale: str, word: str) -> None:
     groups = [{"track": "food_safety", "names": ["食品安全隐患"]}]
-    text = RENDERER.render(locale, "reports/choose_category", {"groups": groups})
+    text = RENDERER.render(locale, "reports/choose_category", {"groups": groups, "photo_first": False})
     assert word in text and "网格员" not in text and "Grid worker" not in text
+
+
+@pytest.mark.parametrize("photo_first", [False, True])
+@pytest.mark.parametrize("locale", ["zh_Hans", "en"])
+def test_choose_category_puts_each_track_on_its_own_line(locale: str, photo_first: bool) -> None:
+    names = ("Q1x", "Q2x", "Q3x")
+    groups: list[dict[str, Any]] = [
+        {"track": "civilised", "names": [names[0]]},
+        {"track": "sanitary", "names": [names[1]]},
+    ]
+    groups.append({"track": None, "names": [names[2]]})
+    text = RENDERER.render(locale, "reports/choose_category", {"groups": groups, "photo_first": photo_first})
+    lines = [line for line in text.splitlines() if any(name in line for name in names)]
+    assert len(lines) == 3 and all(line.endswith(name) for line, name in zip(lines, names, strict=True))
 
 
 @pytest.mark.parametrize(("locale", "rejected"), [("zh_Hans", "不予受理"), ("en", "not accepted")])

@@ -14,7 +14,7 @@ from bot.conversation.replies import Action, AnswerCallback, Button, EditText, S
 from bot.conversation.router import Needs, Router
 from bot.domain.errors import InvalidInput, NeedsConsent
 from bot.domain.geo import GeoPoint
-from bot.domain.reports import ADDRESS_MAX, ADDRESS_MIN, SKIP_REASONS, BadText, Draft, clean_text
+from bot.domain.reports import ADDRESS_MAX, ADDRESS_MIN, MAX_PHOTOS, SKIP_REASONS, BadText, Draft, clean_text
 from handlers import menu
 
 router = Router("rp")
@@ -39,23 +39,30 @@ async def from_menu(ctx: Ctx) -> Sequence[Action]:
 @router.on("photo", needs=Needs.REGISTRATION)
 async def photo_first(ctx: Ctx) -> Sequence[Action]:
     """A photo sent in the private chat outside any dialog is taken as the start of a report: the categories are
-    asked for, and the photo (with its caption) goes into the report once one is chosen."""
+    asked for, and the photo (with its caption) goes into the report once one is chosen. Photos sent together (an
+    album arrives as one message per photo) are kept together; the categories are asked for once."""
+    waiting = list(ctx.data.get("first", [])) if ctx.state is not None and ctx.state.name == PENDING else []
+    photo = {"file": ctx.incoming.photo_file_ids[-1], "size": ctx.incoming.file_size, "caption": ctx.incoming.text}
+    waiting = [*waiting, photo][:MAX_PHOTOS]
+    if len(waiting) > 1:
+        await ctx.set_state(PENDING, first=waiting)
+        return [SendText("reports/photo_waiting", {"count": len(waiting)})]
     choose = await _categories(ctx, photo_first=True)
-    first = {"file": ctx.incoming.photo_file_ids[-1], "size": ctx.incoming.file_size, "caption": ctx.incoming.text}
-    await ctx.set_state(PENDING, first=first)
+    await ctx.set_state(PENDING, first=waiting)
     return [choose]
 
 
 @router.callback("cat", str, needs=Needs.REGISTRATION)
 async def category(ctx: Ctx) -> Sequence[Action]:
     chosen = ctx.services.reports.category(str(ctx.args[0]))
-    pending = ctx.data.get("first") if ctx.state is not None and ctx.state.name == PENDING else None
+    waiting = ctx.data.get("first", []) if ctx.state is not None and ctx.state.name == PENDING else []
     await ctx.set_state(PHOTOS, cat=chosen.key, photos=[], keys=[])
-    asked = EditText("reports/ask_photos", _draft_context(ctx), buttons=_photo_buttons(chosen.photo_optional))
-    if pending is None:
-        return [asked]
-    return [EditText("reports/ask_photos", _draft_context(ctx)),
-            *await _take_photo(ctx, pending["file"], pending.get("size"), pending.get("caption"))]  # fmt: skip
+    if not waiting:
+        return [EditText("reports/ask_photos", _draft_context(ctx), buttons=_photo_buttons(chosen.photo_optional))]
+    taken: list[Action] = []
+    for photo in waiting:  # in the order they were sent; the last one's answer says how many there are
+        taken = await _take_photo(ctx, photo["file"], photo.get("size"), photo.get("caption"))
+    return [EditText("reports/ask_photos", _draft_context(ctx)), *taken]
 
 
 @router.step(PHOTOS, needs=Needs.REGISTRATION)

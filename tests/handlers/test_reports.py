@@ -531,3 +531,15 @@ async def test_photo_outside_a_dialog_in_english_and_from_a_newcomer(world: Worl
     replies = await newcomer.send_photo("p2")
     assert replies and "收到您的照片" not in replies[0]
     assert await world.app.core.store.get(4242, 4242) is None
+
+
+async def test_photos_sent_together_outside_a_dialog_ask_for_the_category_once(world: World) -> None:
+    """An album arrives as one message per photo: the categories are asked for once and every photo is kept."""
+    chat = world.chat(RESIDENT, "王小明")
+    first = await chat.send_photo("p1")
+    second = await chat.send_photo("p2")
+    assert "请选择问题类别" in first[0] and second == ["📷 已收到 2 张照片，请在上面选择问题类别，照片会一并提交。"]
+    replies = await chat.press("乱扔垃圾")
+    assert "已收到第 2 张照片，还可以再发 3 张" in replies[-1]
+    replies = await chat.press("照片发完了")
+    assert "问题在哪里" in replies[0]

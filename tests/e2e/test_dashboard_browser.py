@@ -105,8 +105,8 @@ async def test_organiser_gets_a_link_in_the_chat_and_reads_the_overview(chromium
             await chat.goto(box.url + "/")
             await chat.wait_for_selector("body[data-ready]")
             await chat.get_by_label("我是").select_option(str(ORGANISER))
-            await chat.get_by_label("消息").fill("/dashboard")
-            await chat.get_by_label("消息").press("Enter")
+            await chat.get_by_label("消息", exact=True).fill("/dashboard")
+            await chat.get_by_label("消息", exact=True).press("Enter")
             messages = chat.locator("#messages")
             await expect(messages.locator(".msg.in .bubble").last).to_contain_text("社区工作台")
             # The link is on a button; the page asks before opening a link, then opens it in a new tab.
@@ -481,8 +481,8 @@ async def test_survey_chart_and_stats_surveys_agree_in_the_browser(chromium: str
             page.set_default_timeout(TIMEOUT_MS)
             await page.goto(f"{box.url}/#{ORGANISER}")
             await page.wait_for_selector("body[data-ready]")
-            await page.get_by_label("消息").fill(f"/stats surveys {survey.id}")
-            await page.get_by_label("消息").press("Enter")
+            await page.get_by_label("消息", exact=True).fill(f"/stats surveys {survey.id}")
+            await page.get_by_label("消息", exact=True).press("Enter")
             answer = page.locator("#messages .msg.in .bubble").last
             await expect(answer).to_contain_text("满意度指数")
             stats = await answer.inner_text()

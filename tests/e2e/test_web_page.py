@@ -130,8 +130,8 @@ async def test_a_new_resident_onboards_and_reports_with_a_photo(chromium: str, s
             async def press(name: str | re.Pattern[str]) -> None:
                 await messages.get_by_role("button", name=name, exact=isinstance(name, str)).last.click()
 
-            await page.get_by_label("消息").fill("/start")
-            await page.get_by_label("消息").press("Enter")
+            await page.get_by_label("消息", exact=True).fill("/start")
+            await page.get_by_label("消息", exact=True).press("Enter")
             await expect(messages.locator(".msg.out .bubble").first).to_contain_text("/start")
             await expect(bot_bubbles.last).to_contain_text("请选择语言")
             await press("中文")

@@ -65,8 +65,8 @@ async def test_slash_inside_other_text_stays_text_and_real_commands_are_tappable
         await open_as(page, box, ORGANISER)
         messages = page.locator("#messages")
         # The organiser types notice HTML: the closing tags are text, not commands.
-        await page.get_by_label("消息").fill("<b>本周六上午9点</b> 大扫除 a/b")
-        await page.get_by_label("消息").press("Enter")
+        await page.get_by_label("消息", exact=True).fill("<b>本周六上午9点</b> 大扫除 a/b")
+        await page.get_by_label("消息", exact=True).press("Enter")
         mine = messages.locator(".msg.out .bubble").last
         await expect(mine).to_contain_text("<b>本周六上午9点</b> 大扫除 a/b")
         assert await mine.locator("[data-command]").count() == 0
@@ -116,7 +116,7 @@ async def test_typing_right_after_switching_person_sends_in_the_new_persons_chat
         messages = page.locator("#messages")
         await expect(messages.locator(".msg.out .bubble").last).to_contain_text("/help")
         await expect(messages.locator(".msg.in .bubble").last).to_contain_text("工作人员")  # the staff part of help
-        await expect(page.get_by_label("消息")).to_have_value("")
+        await expect(page.get_by_label("消息", exact=True)).to_have_value("")
         sent = [m for m in box.emulator.transcript(ORGANISER)["messages"] if not m["from_bot"]]
         assert [m.get("text") for m in sent] == ["/help"]
         theirs = [m for m in box.emulator.transcript(WANG)["messages"] if not m["from_bot"]]
@@ -132,8 +132,8 @@ async def test_restart_shows_the_earlier_chats_and_fresh_starts_empty(chromium: 
     async with start_sandbox(settings, fresh=True) as box, browser_page(chromium) as page:
         await open_as(page, box, WANG)
         messages = page.locator("#messages")
-        await page.get_by_label("消息").fill("/start")
-        await page.get_by_label("消息").press("Enter")
+        await page.get_by_label("消息", exact=True).fill("/start")
+        await page.get_by_label("消息", exact=True).press("Enter")
         await expect(messages.locator(".msg.in .bubble").last).to_contain_text("主菜单")
         await page.locator("#photo-input").set_input_files(
             {"name": "litter.png", "mimeType": "image/png", "buffer": small_png()}
@@ -153,8 +153,8 @@ async def test_restart_shows_the_earlier_chats_and_fresh_starts_empty(chromium: 
         photo = messages.locator(".msg.out img.photo")
         await expect(photo).to_have_js_property("naturalWidth", 40)  # the picture came back too
         # The chat goes on after the restored messages (new ids, nothing overwritten).
-        await page.get_by_label("消息").fill("/start")
-        await page.get_by_label("消息").press("Enter")
+        await page.get_by_label("消息", exact=True).fill("/start")
+        await page.get_by_label("消息", exact=True).press("Enter")
         await expect(messages.locator(".msg.out")).to_have_count(3)
         await expect(messages.locator(".msg.out .bubble").last).to_contain_text("/start")
         await expect(messages.locator(".msg")).not_to_have_count(len(before) + 1)  # the bot answered it

@@ -138,20 +138,21 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         """No trip to the connection's thread when there is nothing to roll back: the pool rolls back every
         connection it gets back (reset on return), also one whose transaction was just committed — one hop per
         group commit and per read-only unit of work, for nothing."""
-        if not self._idle():
-            super().rollback()
-
-    def _idle(self) -> bool:
-        """Outside a transaction, and no call of this connection under way on its thread."""
         try:
-            return not self._connection._conn.in_transaction and not self._execute_mutex.locked()
+            idle = self._free() and not self._connection._conn.in_transaction
         except (sqlite3.ProgrammingError, ValueError):  # closed: let the adapter say so
-            return False
+            idle = False
+        if not idle:
+            super().rollback()
 
     def inline_now(self) -> bool:
         """Run this statement on the event loop's thread: allowed by the writer, inside its transaction, and no
         call of this connection under way on its own thread."""
-        return self.inline and self._connection._conn.in_transaction and not self._execute_mutex.locked()
+        return self.inline and self._free() and self._connection._conn.in_transaction
+
+    def _free(self) -> bool:
+        """No call of this connection under way on its own thread (whose answer the connection's state awaits)."""
+        return not self._execute_mutex.locked()
 
 
 class OneHopDBAPI(AsyncAdapt_aiosqlite_dbapi):

@@ -100,10 +100,11 @@ class AiohttpRequest(BaseRequest):
             else:
                 body = json.dumps(request_data.parameters, ensure_ascii=False).encode()
                 headers = {"Content-Type": "application/json"}
-        proxy, proxy_auth = self._proxy(url)
+        target = yarl.URL(url)  # parsed once: for the proxy lookup and for aiohttp
+        proxy, proxy_auth = self._proxy(target)
         try:
             async with session.request(
-                method, url, data=body, headers=headers, timeout=timeout, proxy=proxy, proxy_auth=proxy_auth
+                method, target, data=body, headers=headers, timeout=timeout, proxy=proxy, proxy_auth=proxy_auth
             ) as response:
                 return response.status, await response.read()
         except (TimeoutError, asyncio.TimeoutError) as error:  # noqa: UP041 (aiohttp raises either)
@@ -114,15 +115,14 @@ class AiohttpRequest(BaseRequest):
             reason = getattr(getattr(error, "os_error", None), "strerror", None)
             raise NetworkError(f"aiohttp.{type(error).__name__}" + (f": {reason}" if reason else "")) from None
 
-    def _proxy(self, url: str) -> tuple[Any, Any]:
+    def _proxy(self, url: yarl.URL) -> tuple[Any, Any]:
         """The egress proxy HTTP(S)_PROXY names for this URL's host unless NO_PROXY exempts it, as PTB's httpx
         transport honoured them; read from the environment once per host."""
-        parsed = yarl.URL(url)
-        key = (parsed.scheme, parsed.host or "")
+        key = (url.scheme, url.host or "")
         found = self._proxies.get(key)
         if found is None:
             try:
-                found = get_env_proxy_for_url(parsed)
+                found = get_env_proxy_for_url(url)
             except LookupError:  # no proxy for this scheme, or the host is exempt
                 found = (None, None)
             self._proxies[key] = found

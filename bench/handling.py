@@ -17,8 +17,9 @@ each round's pair of bursts beside it.
   per update as Sicheng, nothing else. aiogram: ``Dispatcher(disable_fsm=True)`` (as Sicheng's channel; an echo
   keeps no state); PTB: ``Application`` with one ``TypeHandler`` and PTB's defaults (one update at a time, which
   for an echo is about twice as fast as 64 concurrent updates, see docs/benchmarks.md; PTB's httpx transport). The
-  ratio is taken against these. On PTB a second echo runs on the aiohttp transport Sicheng's PTB channel uses
-  (``bot.channels.ptb_request``), and the ratio against it is printed too: the stricter comparison.
+  ratio is taken against these. A second echo runs on the transport Sicheng's channel uses — PTB over aiohttp
+  (``bot.channels.ptb_request``), aiogram with JSON bodies (``bot.channels.aiogram_session``) — and the ratio
+  against it is printed too: the stricter comparison.
 * Sicheng: the real channel adapter (``AiogramChannel`` / ``PtbChannel``), core, services and SQLite database, run
   by ``run_bot`` (intake, inbox worker, outbox dispatcher, periodic ticker), like ``sicheng sandbox``. Per tap:
   intake stores the update in the inbox (one INSERT per getUpdates batch); the worker handles it in one
@@ -60,6 +61,7 @@ from aiogram.types import CallbackQuery, Message
 
 from bench.remote import RemoteEmulator, emulator_process
 from bot.app import App, build_app, build_renderer, prepare_database
+from bot.channels.aiogram_session import JsonSession
 from bot.channels.base import ALLOWED_UPDATES
 from bot.channels.gate import GateLimits, SendGate
 from bot.config import DatabaseSettings, Settings, TelegramSettings
@@ -72,8 +74,8 @@ from handlers import build_router
 from handlers.menu import FEATURES
 
 ECHO_TOKEN = "100000002:SANDBOX-echo-token"
-ECHO_AIOHTTP_TOKEN = "100000003:SANDBOX-echo-aiohttp-token"
-TOKENS = (DEFAULT_TOKEN, ECHO_TOKEN, ECHO_AIOHTTP_TOKEN)  # Sicheng, the bare echo, PTB's echo on aiohttp
+ECHO_AIOHTTP_TOKEN = "100000003:SANDBOX-echo-aiohttp-token"  # the echo on Sicheng's transport
+TOKENS = (DEFAULT_TOKEN, ECHO_TOKEN, ECHO_AIOHTTP_TOKEN)  # Sicheng, the bare echo, an echo on Sicheng's transport
 FIRST_USER = 2_000_001  # clear of the demo personas (1000001...)
 WARMUP = 50
 ECHO_TEXT = "收到"
@@ -194,8 +196,10 @@ async def emulator_side(mode: str) -> AsyncIterator[LocalEmulator | RemoteEmulat
 
 
 @contextlib.asynccontextmanager
-async def aiogram_echo(base_url: str) -> AsyncIterator[None]:
-    bot = Bot(ECHO_TOKEN, session=AiohttpSession(api=TelegramAPIServer.from_base(base_url)))
+async def aiogram_echo(base_url: str, token: str = ECHO_TOKEN, transport: str = "form") -> AsyncIterator[None]:
+    # aiogram's own session (forms) unless ``transport`` is "json", the session Sicheng's aiogram channel uses.
+    api = TelegramAPIServer.from_base(base_url)
+    bot = Bot(token, session=JsonSession(api=api) if transport == "json" else AiohttpSession(api=api))
     dispatcher = Dispatcher(disable_fsm=True)
 
     async def on_press(query: CallbackQuery) -> None:
@@ -412,16 +416,17 @@ async def main(args: argparse.Namespace) -> None:
                         ),
                         Contender("Sicheng", DEFAULT_TOKEN, sicheng(app, channel, base)),
                     ]
-                    if channel == "ptb":  # the stricter baseline: an echo on the transport Sicheng's channel uses
+                    # The stricter baseline: an echo on the transport Sicheng's channel uses.
+                    if channel == "ptb":
                         strict = ptb_echo(base, ECHO_AIOHTTP_TOKEN, "aiohttp")
-                        contenders.append(Contender("echo, aiohttp transport", ECHO_AIOHTTP_TOKEN, strict))
+                    else:
+                        strict = aiogram_echo(base, ECHO_AIOHTTP_TOKEN, "json")
+                    contenders.append(Contender("echo on Sicheng's transport", ECHO_AIOHTTP_TOKEN, strict))
                     results = await measure(emulator, contenders, user_ids, data, args.repeats)
                     for contender, result in zip(contenders, results, strict=True):
                         print(f"{channel:8} {contender.label:9} {result.describe()}")
-                    line = f"ratio {channel}={ratio(results[1], results[0])}"
-                    if channel == "ptb":
-                        line += f"; against an echo on aiohttp: {ratio(results[1], results[2])}"
-                    lines.append(line)
+                    strict_ratio = ratio(results[1], results[2])
+                    lines.append(f"ratio {channel}={ratio(results[1], results[0])}; against that echo: {strict_ratio}")
         finally:
             await app.aclose()
     for line in lines:

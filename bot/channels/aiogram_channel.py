@@ -9,7 +9,6 @@ from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.client.telegram import TelegramAPIServer
@@ -21,11 +20,8 @@ from aiogram.exceptions import (
     TelegramServerError,
 )
 from aiogram.methods import (
-    EditMessageCaption,
-    EditMessageText,
     Response,
     SendDocument,
-    SendMessage,
     SendPhoto,
     TelegramMethod,
 )
@@ -34,15 +30,11 @@ from aiogram.types import (
     BotCommand,
     BotCommandScopeDefault,
     FSInputFile,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
     Update,
 )
 from pydantic import BaseModel, ConfigDict
 
+from bot.channels.aiogram_session import JsonSession
 from bot.channels.base import ALLOWED_UPDATES, bot_commands, local_file, process, upload_file
 from bot.channels.gate import Kind, SendGate, Verdict
 from bot.conversation.core import Core
@@ -106,8 +98,8 @@ class GateMiddleware(BaseRequestMiddleware):
 
 
 def make_bot(token: str, api_url: str, gate: SendGate, session: BaseSession | None = None) -> Bot:
-    """A Bot pointed at any Bot API server, with the gate installed on its session."""
-    session = session or AiohttpSession(api=TelegramAPIServer.from_base(api_url))
+    """A Bot pointed at any Bot API server, calling it with JSON bodies, with the gate installed on its session."""
+    session = session or JsonSession(api=TelegramAPIServer.from_base(api_url))
     session.middleware(GateMiddleware(gate))
     return Bot(token, session=session, default=DefaultBotProperties(parse_mode=None))
 
@@ -122,26 +114,59 @@ class Sent(BaseModel):
     message_id: int = 0
 
 
-# The Bot API methods the sender uses, answered with ``Sent`` instead of ``Message``; everything else — parameters,
-# defaults, the gate, errors — is aiogram's own.
-class _SendMessage(SendMessage):
-    __returning__ = Sent  # type: ignore[assignment]
+# The Bot API methods the sender calls for every reply, declared with the fields it sets and the keyboard as the
+# Bot API's own JSON: aiogram's SendMessage validates each button into a model and dumps them all again per call
+# (~0.1 ms for a settings page with its keyboard, docs/benchmarks.md). They are aiogram methods all the same: the
+# session middleware (the gate), the session, response checks and errors are aiogram's. Answered with ``Sent``.
+class _Text(TelegramMethod[Sent]):
+    __returning__ = Sent
+    __api_method__ = "sendMessage"
+
+    chat_id: int
+    text: str
+    parse_mode: str | None = None
+    reply_markup: dict[str, Any] | None = None
+    allow_paid_broadcast: bool | None = None
 
 
+class _EditText(TelegramMethod[Sent | bool]):
+    __returning__ = Sent | bool
+    __api_method__ = "editMessageText"
+
+    chat_id: int
+    message_id: int
+    text: str
+    parse_mode: str | None = None
+    reply_markup: dict[str, Any] | None = None
+
+
+class _EditCaption(TelegramMethod[Sent | bool]):
+    __returning__ = Sent | bool
+    __api_method__ = "editMessageCaption"
+
+    chat_id: int
+    message_id: int
+    caption: str | None = None
+    parse_mode: str | None = None
+    reply_markup: dict[str, Any] | None = None
+
+
+class _Answer(TelegramMethod[bool]):
+    __returning__ = bool
+    __api_method__ = "answerCallbackQuery"
+
+    callback_query_id: str
+    text: str | None = None
+    show_alert: bool | None = None
+
+
+# Uploads keep aiogram's own methods (files, multipart), answered with ``Sent`` too.
 class _SendPhoto(SendPhoto):
     __returning__ = Sent  # type: ignore[assignment]
 
 
 class _SendDocument(SendDocument):
     __returning__ = Sent  # type: ignore[assignment]
-
-
-class _EditMessageText(EditMessageText):
-    __returning__ = Sent | bool
-
-
-class _EditMessageCaption(EditMessageCaption):
-    __returning__ = Sent | bool
 
 
 class AiogramSender:
@@ -154,29 +179,39 @@ class AiogramSender:
 
     async def message(self, item: OutMessage) -> int:
         return await self._sent(
-            _SendMessage(
+            _Text(
                 chat_id=item.chat_id,
                 text=item.text,
                 parse_mode=item.parse_mode,
                 reply_markup=_markup(item),
-                link_preview_options=None,
                 allow_paid_broadcast=item.paid or None,
             )
         )
 
     async def edit(self, item: OutEdit) -> None:
         await self.bot(
-            _EditMessageText(
-                text=item.text,
+            _EditText(
                 chat_id=item.chat_id,
                 message_id=item.message_id,
+                text=item.text,
+                parse_mode=item.parse_mode,
+                reply_markup=_inline(item.inline_keyboard),
+            )
+        )
+
+    async def edit_caption(self, item: OutEdit) -> None:
+        await self.bot(
+            _EditCaption(
+                chat_id=item.chat_id,
+                message_id=item.message_id,
+                caption=item.text,
                 parse_mode=item.parse_mode,
                 reply_markup=_inline(item.inline_keyboard),
             )
         )
 
     async def answer(self, item: OutCallbackAnswer) -> None:
-        await self.bot.answer_callback_query(item.callback_id, text=item.text, show_alert=item.alert or None)
+        await self.bot(_Answer(callback_query_id=item.callback_id, text=item.text, show_alert=item.alert or None))
 
     async def photo(self, item: OutPhoto) -> int:
         path = local_file(item.photo)
@@ -201,17 +236,6 @@ class AiogramSender:
             )
         )
 
-    async def edit_caption(self, item: OutEdit) -> None:
-        await self.bot(
-            _EditMessageCaption(
-                chat_id=item.chat_id,
-                message_id=item.message_id,
-                caption=item.text,
-                parse_mode=item.parse_mode,
-                reply_markup=_inline(item.inline_keyboard),
-            )
-        )
-
     async def poll(self, item: OutPoll) -> tuple[str, int]:
         sent = await self.bot.send_poll(
             item.chat_id,
@@ -230,26 +254,32 @@ class AiogramSender:
         return classify(error)
 
 
-def _inline(rows: OutKeyboard) -> InlineKeyboardMarkup | None:
+def _inline(rows: OutKeyboard) -> dict[str, Any] | None:
+    """An inline keyboard as the Bot API's JSON (a button has a callback or a link)."""
     if not rows:
         return None
-    return InlineKeyboardMarkup(
-        inline_keyboard=[
-            [InlineKeyboardButton(text=b.text, callback_data=b.callback_data, url=b.url) for b in row] for row in rows
-        ]
-    )
+    return {"inline_keyboard": [[_button(b.text, b.callback_data, b.url) for b in row] for row in rows]}
 
 
-def _markup(item: OutMessage) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+def _button(text: str, callback_data: str | None, url: str | None) -> dict[str, str]:
+    button = {"text": text}
+    if callback_data is not None:
+        button["callback_data"] = callback_data
+    if url is not None:
+        button["url"] = url
+    return button
+
+
+def _markup(item: OutMessage) -> dict[str, Any] | None:
     if item.inline_keyboard:
         return _inline(item.inline_keyboard)
     if item.reply_keyboard:
         keyboard = [
-            [KeyboardButton(text=b.text, request_location=b.request_location or None) for b in row]
+            [{"text": b.text, "request_location": True} if b.request_location else {"text": b.text} for b in row]
             for row in item.reply_keyboard
         ]
-        return ReplyKeyboardMarkup(keyboard=keyboard, resize_keyboard=True, one_time_keyboard=True)
-    return ReplyKeyboardRemove(remove_keyboard=True) if item.remove_reply_keyboard else None
+        return {"keyboard": keyboard, "resize_keyboard": True, "one_time_keyboard": True}
+    return {"remove_keyboard": True} if item.remove_reply_keyboard else None
 
 
 class RawGetUpdates(TelegramMethod[list[dict[str, Any]]]):

@@ -4,64 +4,16 @@ surface to PTB — as its own errors, without the URL (which holds the bot token
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from aiohttp import web
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import NetworkError, TimedOut
 
 from bot.channels.ptb_request import AiohttpRequest
 
 TOKEN = "4242:TEST-token_for-offline-tests"
-
-
-@pytest.fixture
-async def api() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
-    """A tiny Bot API: records each call's method, content type and parameters; sendMessage answers a message,
-    ``slowMethod`` answers after 2 s."""
-    calls: list[dict[str, Any]] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        method = request.match_info["method"]
-        raw = await request.read()
-        params = json.loads(raw) if request.content_type == "application/json" else dict(await request.post())
-        calls.append({"method": method, "type": request.content_type, "params": params, "raw": raw})
-        if method == "slowMethod":
-            await asyncio.sleep(2)
-        if method == "sendMessage":
-            chat = {"id": int(params["chat_id"]), "type": "private"}
-            result: Any = {"message_id": 7, "date": 0, "chat": chat, "text": params["text"]}
-            return web.json_response({"ok": True, "result": result})
-        if method == "getMe":
-            me = {"id": 4242, "is_bot": True, "first_name": "Sicheng", "username": "sicheng_bot"}
-            return web.json_response({"ok": True, "result": me})
-        return web.json_response({"ok": True, "result": True})
-
-    async def download(request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse()
-        await response.prepare(request)
-        for _ in range(8):  # 1.2 s in all, a chunk every 0.15 s
-            await asyncio.sleep(0.15)
-            await response.write(b"x" * 1000)
-        await response.write_eof()
-        return response
-
-    app = web.Application()
-    app.router.add_post("/bot{token}/{method}", handle)
-    app.router.add_get("/file/bot{token}/{path}", download)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield f"http://127.0.0.1:{port}", calls
-    finally:
-        await runner.cleanup()
 
 
 async def test_send_message_posts_json_with_the_keyboard_as_an_object(api: tuple[str, list[dict[str, Any]]]) -> None:

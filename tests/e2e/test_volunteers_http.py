@@ -288,7 +288,7 @@ async def test_certificate_sends_the_pdf_that_checkcert_confirms(sandbox_for: St
         issued = await chen.wait_for("志愿服务记录证明已开具")
         number = CERTIFICATE.search(issued["text"])
         assert number is not None and "累计服务时长：7.5 小时（3 个班次）" in issued["text"]
-        document = next(m for m in box.emulator.transcript(VOLUNTEER)["messages"] if m.get("document_url"))
+        document = await chen.wait_for(number.group(), document=True, within=15.0)
         assert number.group() in document["caption"]
         assert document["message"]["document"]["file_name"] == f"{number.group()}.pdf"
         async with aiohttp.ClientSession() as http, http.get(box.url + document["document_url"]) as response:

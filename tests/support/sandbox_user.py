@@ -47,14 +47,21 @@ class SimResident:
         self.emulator.send_location(self.user_id, latitude, longitude, chat_id=self.chat_id)
         await self._settle(version)
 
-    async def wait_for(self, text: str, *, chat_id: int | None = None, within: float = 5.0) -> dict[str, Any]:
-        """The newest bot message containing ``text`` (in ``chat_id``, else this chat), waiting for it if needed."""
+    async def wait_for(
+        self, text: str, *, chat_id: int | None = None, within: float = 5.0, document: bool = False
+    ) -> dict[str, Any]:
+        """The newest bot message containing ``text`` (in ``chat_id``, else this chat), waiting for it if needed;
+        with ``document``, only a message carrying a file (sent after the text that announces it, it may lag)."""
         chat = self.chat if chat_id is None else chat_id
         deadline = asyncio.get_running_loop().time() + within
         while True:
             version = self.emulator.events.version
             for m in reversed(self.emulator.transcript(chat)["messages"]):
-                if m["from_bot"] and text in (m["text"] or m["caption"] or ""):
+                if (
+                    m["from_bot"]
+                    and text in (m["text"] or m["caption"] or "")
+                    and (m.get("document_url") or not document)
+                ):
                     return dict(m)
             remaining = deadline - asyncio.get_running_loop().time()
             if remaining <= 0:

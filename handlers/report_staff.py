@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.conversation.context import Ctx
-from bot.conversation.replies import Action, AnswerCallback, Button, EditText, SendText, keyboard
+from bot.conversation.replies import Action, AnswerCallback, Button, EditText, Keyboard, SendText, keyboard
 from bot.conversation.router import Needs, Router
 from bot.conversation.state import DialogState
 from bot.domain.reports import TASKS_PAYLOAD, Move, RejectReason, Report
@@ -132,9 +132,14 @@ async def task(ctx: Ctx) -> Sequence[Action]:
 @router.action(STAFF_REJECT, needs=Needs.CONSENT)
 async def reject(ctx: Ctx) -> Sequence[Action]:
     report = await ctx.services.report_desk.check(ctx.user_id, int(ctx.args[0]), Move.REJECT)
-    rows = [[Button(f"reports.reject.{r.value}", data=router.data("why", report.id, r.value))] for r in RejectReason]
     return [AnswerCallback(), SendText("reports/staff/choose_reason", {"ticket": report.ticket},
-                                       buttons=keyboard(*rows))]  # fmt: skip
+                                       buttons=_reasons(report.id))]  # fmt: skip
+
+
+def _reasons(report_id: int, *, but: RejectReason | None = None) -> Keyboard:
+    """One button per reason for not accepting a report (``but`` left out)."""
+    return keyboard(*[[Button(f"reports.reject.{r.value}", data=router.data("why", report_id, r.value))]
+                      for r in RejectReason if r is not but])  # fmt: skip
 
 
 @router.callback("why", int, str, needs=Needs.CONSENT)
@@ -144,9 +149,12 @@ async def why(ctx: Ctx) -> Sequence[Action]:
         return [AnswerCallback("errors/stale_button", alert=True)]
     if reason is RejectReason.DUPLICATE:
         report, originals = await ctx.services.report_desk.duplicates(ctx.user_id, int(ctx.args[0]))
+        if not originals:  # nothing it could duplicate: the other reasons stay on the message
+            return [EditText("reports/staff/choose_original", {"ticket": report.ticket, "found": False},
+                             buttons=_reasons(report.id, but=RejectReason.DUPLICATE))]  # fmt: skip
         rows = [[Button("plain", data=router.data("dup", report.id, o.id), label_context={"text": o.ticket})]
                 for o in originals]  # fmt: skip
-        return [EditText("reports/staff/choose_original", {"ticket": report.ticket, "found": bool(originals)},
+        return [EditText("reports/staff/choose_original", {"ticket": report.ticket, "found": True},
                          buttons=keyboard(*rows))]  # fmt: skip
     return await _rejected(ctx, reason, None)
 

@@ -182,6 +182,19 @@ async def test_reject_as_duplicate_makes_the_reporter_follow_the_original(world:
     assert (await world.outbox.card("report:1", STAFF_GROUP)).buttons != ()  # the original is untouched
 
 
+async def test_duplicate_with_nothing_earlier_keeps_the_other_reasons_to_choose(world: World) -> None:
+    """The only open report cannot duplicate anything: the message says so and still offers the other reasons, so the
+    grid worker can go on (it asked to "choose another reason" with no button left before)."""
+    await report(world.chat(RESIDENT, "王小明"))
+    staff = world.chat(WORKER, "张网格", STAFF_GROUP)
+    await staff.press_data((await world.outbox.card("report:1", STAFF_GROUP)).data("不予受理"))
+    replies = await staff.press("重复")
+    assert "没有找到 <b>R-2026-000001</b> 之前的同类未办结问题，请选择其他原因" in replies[0]
+    assert staff.labels() == ["不属于社区处理范围", "信息无效或问题不存在"]
+    replies = await staff.press("不属于社区处理范围")
+    assert "R-2026-000001</b> 已不予受理（不属于社区处理范围）" in replies[0]
+
+
 async def accept(world: World, report_id: int = 1) -> FakeChat:
     """A grid worker accepts from the staff group's card and assigns the report to themself."""
     staff = world.chat(WORKER, "张网格", STAFF_GROUP)

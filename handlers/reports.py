@@ -92,13 +92,17 @@ async def _take_photo(ctx: Ctx, file_id: str, size: int | None, caption_text: st
 
 @router.callback("photos_done", needs=Needs.REGISTRATION)
 async def photos_done(ctx: Ctx) -> Sequence[Action]:
-    if ctx.state is None or ctx.state.name != PHOTOS or not ctx.data.get("keys"):
+    if ctx.state is None or ctx.state.name != PHOTOS:  # a report sent or cancelled already: nothing to go on with
+        return [AnswerCallback("errors/stale_button", alert=True)]
+    if not ctx.data.get("keys"):
         return [AnswerCallback("reports/ask_photos_hint", _draft_context(ctx), alert=True)]
     return await _ask_place(ctx)
 
 
 @router.callback("skip", needs=Needs.REGISTRATION)
 async def skip_photos(ctx: Ctx) -> Sequence[Action]:
+    if ctx.state is None or ctx.state.name != PHOTOS:
+        return [AnswerCallback("errors/stale_button", alert=True)]
     rows = [[Button(f"reports.skip.{r}", data=router.data("skipwhy", r))] for r in SKIP_REASONS]
     return [EditText("reports/ask_skip_reason", _draft_context(ctx), buttons=keyboard(*rows))]
 

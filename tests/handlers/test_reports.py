@@ -195,6 +195,20 @@ async def test_duplicate_with_nothing_earlier_keeps_the_other_reasons_to_choose(
     assert "R-2026-000001</b> 已不予受理（不属于社区处理范围）" in replies[0]
 
 
+async def test_photos_done_on_a_report_already_sent_says_the_button_is_old(world: World) -> None:
+    """Tapping an old "照片发完了" after the report went in must not ask for photos again (it did: "请先发送至少 1 张
+    现场照片"); before any photo of a report under way it still asks for one."""
+    chat = world.chat(RESIDENT, "王小明")
+    await report(chat)
+    old = next(m for m in chat.messages.values() if any("照片发完了" in text for row in m.buttons for text, _ in row))
+    replies = await chat.press("照片发完了", old.message_id)
+    assert replies == ["这个按钮已失效，请重新打开菜单（/menu）。"] and chat.answers[-1].alert
+    await chat.send("/report")
+    await chat.press("乱扔垃圾")
+    replies = await chat.press("照片发完了", old.message_id)
+    assert replies == ["请先发送至少 1 张现场照片。"]
+
+
 async def accept(world: World, report_id: int = 1) -> FakeChat:
     """A grid worker accepts from the staff group's card and assigns the report to themself."""
     staff = world.chat(WORKER, "张网格", STAFF_GROUP)

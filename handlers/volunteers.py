@@ -652,17 +652,21 @@ def _me(card: Card) -> dict[str, Any] | None:
     }
 
 
-def _list_item(card: Card) -> dict[str, Any]:
+def _standing(card: Card) -> dict[str, Any]:
+    """The volunteer's own place on the shift (booked, waiting, offered) if any, and whether booking has closed
+    for them (past the cut-off, or the shift cancelled): a list must not offer free places nobody can take."""
     booking = card.mine
     status = booking.status.value if booking is not None and booking.status in ACTIVE else None
-    return shift_context(card.view, card.zone) | {"status": status, "position": card.position}
+    return {"status": status, "closed": status is None and not card.can_book}
+
+
+def _list_item(card: Card) -> dict[str, Any]:
+    return shift_context(card.view, card.zone) | _standing(card) | {"position": card.position}
 
 
 def _shift_button(card: Card) -> Button:
     start = card.view.shift.starts_at.astimezone(card.zone)
-    booking = card.mine
-    status = booking.status.value if booking is not None and booking.status in ACTIVE else None
-    context = {"title": card.view.activity.title, "start": start, "free": card.view.free, "status": status}
+    context = {"title": card.view.activity.title, "start": start, "free": card.view.free} | _standing(card)
     return Button("volunteers.btn.shift_item", data=router.encode_ref(OPEN_SHIFT, card.view.shift.id),
                   label_context=context)  # fmt: skip
 

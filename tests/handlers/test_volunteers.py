@@ -63,6 +63,8 @@ TEXT = {
     "approved": ("已通过审核", "registration is approved"),
     "browse": ("近期班次", "Upcoming shifts"),
     "two_free": ("余 2/2 个名额", "2/2 places free"),
+    "closed": ("报名已截止", "booking closed"),
+    "two_free_button": ("余2个名额", "2 free"),
     "book": ("报名这个班次", "Book this shift"),
     "booked": ("报名成功", "You're booked!"),
     "one_free": ("已报名 1，剩余 1", "1 booked, 1 free"),
@@ -533,6 +535,21 @@ async def test_browse_filters_by_day_and_track(world: World) -> None:
     replies = await chat.press(t["two_weeks"])  # the track filter stays
 
     assert "下周的植树" in replies[0] and "今天的督导" not in replies[0]
+
+
+async def test_browse_marks_a_shift_past_its_cut_off_as_closed_not_free(world: World) -> None:
+    """Booking closes 12 h before the start: such a shift was listed with its free places, and only its card said
+    booking had closed."""
+    t = world.t
+    await world.shift(2, in_hours=3, title="马上开始的督导")
+    await world.shift(2, in_hours=26, title="明天的巡查")
+    chat = await world.volunteer()
+    await chat.send("/volunteer")
+    replies = await chat.press(t["browse"])
+    assert replies[0].count(t["closed"]) == 1 and replies[0].count(t["two_free"]) == 1
+    assert replies[0].index("马上开始的督导") < replies[0].index(t["closed"]) < replies[0].index("明天的巡查")
+    soon, tomorrow = (next(label for label in chat.labels() if title in label) for title in ("马上开始", "明天的巡查"))
+    assert soon.endswith(t["closed"]) and tomorrow.endswith(t["two_free_button"])
 
 
 async def test_organiser_changes_reminders_and_stars_reach_the_volunteer_in_their_language(world: World) -> None:

@@ -1,11 +1,11 @@
 """aiogram's Bot API calls with JSON bodies, through aiogram's own extension point for sessions (``BaseSession``).
 
 Why: aiogram's ``AiohttpSession`` sends every call as a form — each field JSON-encoded on its own, then the form
-encoded by aiohttp — after dumping the method's pydantic model with its nested keyboard models. For the sender's
-calls that was about 0.45 ms of CPU per settings page sent with its keyboard, against 0.2 ms for the same request
-as one JSON body over the same aiohttp connection pool (docs/benchmarks.md): as much as everything the bot's own
-storage did for that update. The Bot API accepts ``application/json`` for every method; a call that uploads a file
-(a photo or a certificate from disk) still goes as ``multipart/form-data``, by aiogram's own code.
+encoded by aiohttp — after dumping the method's pydantic model with its nested keyboard models. With the sender's
+slim methods (``aiogram_channel``) a settings page sent with its keyboard costs 0.29–0.37 ms of CPU as one JSON body,
+against 0.58–0.67 ms aiogram's way (``bench.aiogram_send``, docs/benchmarks.md). The Bot API accepts
+``application/json`` for every method; a call that uploads a file (a photo or a certificate from disk) still goes as
+``multipart/form-data``, by aiogram's own code.
 
 What stays aiogram's: the ``Bot``, its methods and defaults (``prepare_value`` resolves them as before), its session
 middlewares (the send gate), response parsing and its exceptions (``check_response``), file downloads. Transport
@@ -25,6 +25,8 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile
 from aiohttp import ClientError, ClientTimeout
+
+from bot.channels.base import transport_failure
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -61,9 +63,7 @@ class JsonSession(AiohttpSession):
                 content = await response.text()
         except (TimeoutError, asyncio.TimeoutError) as error:  # noqa: UP041 (aiohttp raises either)
             raise TelegramNetworkError(method=method, message="Request timeout error") from error
-        except ClientError as error:
-            reason = getattr(getattr(error, "os_error", None), "strerror", None)
-            message = f"aiohttp.{type(error).__name__}" + (f": {reason}" if reason else "")
-            raise TelegramNetworkError(method=method, message=message) from None
+        except ClientError as error:  # never the URL: it holds the token
+            raise TelegramNetworkError(method=method, message=transport_failure(error)) from None
         checked = self.check_response(bot=bot, method=method, status_code=response.status, content=content)
         return cast(TelegramType, checked.result)

@@ -112,6 +112,13 @@ def bot_commands(core: Core, renderer: Renderer) -> dict[str | None, list[tuple[
     return lists
 
 
+def transport_failure(error: BaseException) -> str:
+    """An HTTP client's failure named by class (and the system's reason, e.g. "Connection refused") only: several
+    aiohttp errors print the request's URL, which holds the bot token. Both channels' transports name them so."""
+    reason = getattr(getattr(error, "os_error", None), "strerror", None)
+    return f"aiohttp.{type(error).__name__}" + (f": {reason}" if reason else "")
+
+
 def local_file(photo: str) -> Path | None:
     """A photo given as a local path (e.g. a generated QR image) must be uploaded, not sent as a file_id."""
     if photo.startswith(("/", "./", "file://")):

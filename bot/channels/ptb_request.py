@@ -25,6 +25,8 @@ from aiohttp.helpers import get_env_proxy_for_url
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from bot.channels.base import transport_failure
+
 DEFAULT_TIMEOUT = 5.0  # seconds, PTB's defaults for connect, read and write
 POOL_TIMEOUT = 1.0  # waiting for a free connection of the pool (PTB's default)
 MEDIA_WRITE_TIMEOUT = 20.0  # uploading a file (PTB's default)
@@ -110,10 +112,7 @@ class AiohttpRequest(BaseRequest):
         except (TimeoutError, asyncio.TimeoutError) as error:  # noqa: UP041 (aiohttp raises either)
             raise TimedOut(f"aiohttp: {type(error).__name__}") from None
         except aiohttp.ClientError as error:
-            # Named by class (and the system's reason, e.g. "Connection refused") only: several aiohttp errors print
-            # the request's URL, which holds the bot token.
-            reason = getattr(getattr(error, "os_error", None), "strerror", None)
-            raise NetworkError(f"aiohttp.{type(error).__name__}" + (f": {reason}" if reason else "")) from None
+            raise NetworkError(transport_failure(error)) from None  # never the URL: it holds the token
 
     def _proxy(self, url: yarl.URL) -> tuple[Any, Any]:
         """The egress proxy HTTP(S)_PROXY names for this URL's host unless NO_PROXY exempts it, as PTB's httpx

@@ -14,7 +14,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
+from bot.jsonio import dumps_text, loads
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+# JSON columns (inbox and outbox payloads above all) written and read with orjson: bot/jsonio.py says why.
+_JSON: dict[str, Any] = {"json_serializer": dumps_text, "json_deserializer": loads}
 
 
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
@@ -23,10 +29,14 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEn
         from storage.sqlite_driver import one_hop_dbapi
 
         module = {"module": one_hop_dbapi()} if url.startswith("sqlite+aiosqlite") else {}
-        engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, **module)
+        engine = create_async_engine(
+            url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, **_JSON, **module
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     else:
-        engine = create_async_engine(url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        engine = create_async_engine(
+            url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, **_JSON
+        )
     _plain_savepoints(engine)
     return engine
 

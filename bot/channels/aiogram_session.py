@@ -11,12 +11,18 @@ What stays aiogram's: the ``Bot``, its methods and defaults (``prepare_value`` r
 middlewares (the send gate), response parsing and its exceptions (``check_response``), file downloads. Transport
 failures become aiogram's ``TelegramNetworkError`` named by class and system reason only: several aiohttp errors
 print the request's URL, which holds the bot token.
+
+One shortcut on the way back: a method class that can read its own result (a ``read_result`` class method, as the
+sender's every-reply methods and the raw getUpdates have) gets it straight from a successful answer, without
+aiogram building the pydantic ``Response`` around it; any other answer (an error, an unexpected shape) goes through
+aiogram's ``check_response`` as always. Bodies are written and read with orjson (``bot.jsonio``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+from collections.abc import Callable
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -25,8 +31,10 @@ from aiogram.methods import TelegramMethod
 from aiogram.methods.base import TelegramType
 from aiogram.types import InputFile
 from aiohttp import ClientError, ClientTimeout
+from yarl import URL
 
 from bot.channels.base import transport_failure
+from bot.jsonio import dumps, loads
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -34,8 +42,16 @@ if TYPE_CHECKING:
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
+ResultReader = Callable[[Any], Any]  # the answer's "result" → the method's value, or None: let aiogram check it
+
+
 class JsonSession(AiohttpSession):
     """``AiohttpSession`` that posts a JSON body unless the call uploads a file."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("json_loads", loads)  # aiogram's check_response, for the answers it still reads
+        super().__init__(**kwargs)
+        self._urls: dict[tuple[str, str], URL] = {}  # parsed once per token and method, not by aiohttp per call
 
     async def make_request(
         self,
@@ -52,18 +68,38 @@ class JsonSession(AiohttpSession):
         if files:
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
-        url = self.api.api_url(token=bot.token, method=method.__api_method__)
+        url = self._urls.get((bot.token, method.__api_method__))
+        if url is None:
+            url = URL(self.api.api_url(token=bot.token, method=method.__api_method__))
+            self._urls[bot.token, method.__api_method__] = url
         try:
             async with session.post(
                 url,
-                data=json.dumps(body, ensure_ascii=False).encode(),
+                data=dumps(body),
                 headers=JSON_HEADERS,
                 timeout=ClientTimeout(total=self.timeout if timeout is None else timeout),
             ) as response:
-                content = await response.text()
+                content = await response.read()
         except (TimeoutError, asyncio.TimeoutError) as error:  # noqa: UP041 (aiohttp raises either)
             raise TelegramNetworkError(method=method, message="Request timeout error") from error
         except ClientError as error:  # never the URL: it holds the token
             raise TelegramNetworkError(method=method, message=transport_failure(error)) from None
-        checked = self.check_response(bot=bot, method=method, status_code=response.status, content=content)
+        reader: ResultReader | None = getattr(type(method), "read_result", None)
+        if reader is not None and HTTPStatus.OK <= response.status <= HTTPStatus.IM_USED:
+            result = _successful(content, reader)
+            if result is not None:
+                return cast(TelegramType, result)
+        text = content.decode("utf-8", errors="replace")
+        checked = self.check_response(bot=bot, method=method, status_code=response.status, content=text)
         return cast(TelegramType, checked.result)
+
+
+def _successful(content: bytes, reader: ResultReader) -> Any:
+    """The method's value from a successful answer, or None if the answer is anything else."""
+    try:
+        answer = loads(content)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict) or answer.get("ok") is not True or "result" not in answer:
+        return None
+    return reader(answer["result"])

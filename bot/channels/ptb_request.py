@@ -10,14 +10,14 @@ errors, the rate limiter hook that runs Sicheng's send gate) is unchanged.
 
 Requests carry a JSON body (``application/json``, which the Bot API accepts for every method) unless they upload a
 file (``multipart/form-data``). Errors map to PTB's: timeouts to ``TimedOut``, other transport errors to
-``NetworkError``; neither message carries the request's URL (it holds the bot token).
+``NetworkError``; neither message carries the request's URL (it holds the bot token). Bodies are written and
+answers read with orjson (``bot.jsonio``); an answer orjson cannot read goes to PTB's own parser.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import yarl
@@ -26,6 +26,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from bot.channels.base import transport_failure
+from bot.jsonio import dumps, loads
 
 DEFAULT_TIMEOUT = 5.0  # seconds, PTB's defaults for connect, read and write
 POOL_TIMEOUT = 1.0  # waiting for a free connection of the pool (PTB's default)
@@ -44,6 +45,14 @@ class AiohttpRequest(BaseRequest):
         self._read_timeout = read_timeout
         self._session: aiohttp.ClientSession | None = None
         self._proxies: dict[tuple[str, str], tuple[Any, Any]] = {}  # (scheme, host) → (proxy, its auth) or Nones
+
+    @staticmethod
+    def parse_json_payload(payload: bytes) -> dict[str, Any]:
+        """PTB's hook for reading an answer: orjson; PTB's own (bytes decoded leniently, its error) otherwise."""
+        try:
+            return cast(dict[str, Any], loads(payload))
+        except ValueError:
+            return BaseRequest.parse_json_payload(payload)
 
     @property
     def read_timeout(self) -> float | None:
@@ -100,7 +109,7 @@ class AiohttpRequest(BaseRequest):
                 for name, (filename, content, mimetype) in request_data.multipart_data.items():
                     body.add_field(name, content, filename=filename, content_type=mimetype)
             else:
-                body = json.dumps(request_data.parameters, ensure_ascii=False).encode()
+                body = dumps(request_data.parameters)
                 headers = {"Content-Type": "application/json"}
         target = yarl.URL(url)  # parsed once: for the proxy lookup and for aiohttp
         proxy, proxy_auth = self._proxy(target)

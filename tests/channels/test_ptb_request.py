@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
-from telegram.error import NetworkError, TimedOut
+from telegram.error import NetworkError, TelegramError, TimedOut
 
 from bot.channels.ptb_request import AiohttpRequest
 
@@ -127,3 +127,14 @@ async def test_calls_take_no_trip_to_a_worker_thread(
     finally:
         await request.shutdown()
     assert hops == []
+
+
+def test_answers_are_read_as_ptb_reads_them() -> None:
+    assert AiohttpRequest.parse_json_payload('{"ok":true,"result":{"text":"你好"}}'.encode()) == {
+        "ok": True,
+        "result": {"text": "你好"},
+    }
+    # Bytes that are not UTF-8 are read leniently, as PTB's own parser does; malformed JSON is PTB's error.
+    assert AiohttpRequest.parse_json_payload(b'{"ok":true,"result":"\xff"}')["result"] == "\ufffd"
+    with pytest.raises(TelegramError, match="Invalid server response"):
+        AiohttpRequest.parse_json_payload(b'{"ok":true,')

@@ -292,6 +292,8 @@ async def mine(ctx: Ctx) -> Sequence[Action]:
     cards = await ctx.services.volunteers.mine(ctx.user_id)
     items = [_list_item(c) for c in cards]
     rows = [[_shift_button(c)] for c in cards[:LIST_BUTTONS]]
+    if not cards:  # the text points to the upcoming shifts: the button is right here, not one screen back
+        rows.append([Button("volunteers.btn.browse", data=router.data("browse", "all", "all"))])
     rows.append([Button("volunteers.btn.back", data=router.data("home"))])
     return [EditText("volunteers/mine", {"items": items}, buttons=keyboard(*rows))]
 

@@ -62,6 +62,7 @@ TEXT = {
     "not_approved": ("还在等待社区审核", "still waiting for the community's approval"),
     "approved": ("已通过审核", "registration is approved"),
     "browse": ("近期班次", "Upcoming shifts"),
+    "mine": ("我的班次", "My shifts"),
     "two_free": ("余 2/2 个名额", "2/2 places free"),
     "closed": ("报名已截止", "booking closed"),
     "two_free_button": ("余2个名额", "2 free"),
@@ -535,6 +536,24 @@ async def test_browse_filters_by_day_and_track(world: World) -> None:
     replies = await chat.press(t["two_weeks"])  # the track filter stays
 
     assert "下周的植树" in replies[0] and "今天的督导" not in replies[0]
+
+
+async def test_my_shifts_when_empty_offers_the_upcoming_shifts_right_there(world: World) -> None:
+    """ "My shifts" with nothing booked says to look at the upcoming shifts: its button is on that message (it was
+    only one screen back, behind 返回)."""
+    t = world.t
+    await world.shift(2, in_hours=26, title="明天的巡查")
+    chat = await world.volunteer()
+    await chat.send("/volunteer")
+    await chat.press(t["mine"])
+    assert any(t["browse"] in label for label in chat.labels())
+    replies = await chat.press(t["browse"])
+    assert "明天的巡查" in replies[0]
+    await chat.press("明天的巡查")
+    await chat.press(t["book"])
+    await chat.send("/volunteer")
+    replies = await chat.press(t["mine"])
+    assert "明天的巡查" in replies[0] and not any(t["browse"] in label for label in chat.labels())
 
 
 async def test_browse_marks_a_shift_past_its_cut_off_as_closed_not_free(world: World) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from bot.domain.errors import NotFound
 from bot.domain.notices import Notice
@@ -57,6 +57,11 @@ class Ticket:
     def local(self, moment: datetime | None) -> datetime | None:
         """A stored (UTC) time in the community's timezone, for templates."""
         return moment.astimezone(self.tz) if moment else None
+
+    @property
+    def last_day(self) -> date:
+        """The last local day the code can be used on (it expires when the next one begins)."""
+        return (self.redemption.expires_at.astimezone(self.tz) - timedelta(microseconds=1)).date()
 
 
 class RedemptionService:
@@ -172,7 +177,9 @@ class RedemptionService:
         code = await self._free_code(uow)
         ref = f"redemption:{code}"
         first_expiry = await debit(uow, account, reward.cost, Reason.REDEMPTION, key or ref, now, ref=ref)
-        expires = now + timedelta(days=self._policy.redemption_valid_days)
+        # Valid through the whole local day ``redemption_valid_days`` from today: a code taken at 01:00 must not
+        # lapse at 01:00 on its last day, and "请于 12-22 前" / "我的兑换" name a day, not a minute.
+        expires = day_start(now, self._policy.timezone) + timedelta(days=self._policy.redemption_valid_days + 1)
         draft = Redemption(
             0,
             code,

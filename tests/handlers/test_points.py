@@ -62,8 +62,11 @@ async def test_redeem_verify_cancel_flow_in_chinese(app: App, chat: FakeChat, st
     await chat.press("生活用品 · 20 分")
     replies = await chat.press("确认兑换")
     second = CODE.search(replies[0]).group(1)  # type: ignore[union-attr]
+    valid = re.search(r"有效期至 (\d{4}-\d{2}-\d{2})（含当天）", replies[0])  # a whole day, not a minute
+    assert valid is not None
     replies = await chat.send("/myredemptions")
     assert "已领取" in replies[0] and "待领取" in replies[0]
+    assert f"请于 {valid.group(1)}（含当天）前领取" in replies[0]
     replies = await chat.press(f"取消兑换 {second}")
     assert "已取消兑换「生活用品」" in replies[0] and "20 分已退回，当前共 30 分" in replies[0]
     replies = await counter.send(f"/verify {second}")
@@ -82,6 +85,7 @@ async def test_redeem_verify_cancel_flow_in_english(app: App, staff: tuple[FakeC
     assert "Redeem it? 50 points will be taken" in replies[0]
     replies = await chat.press("Confirm")
     assert "Redeemed: <b>Small appliance repair</b>" in replies[0] and "0 left" in replies[0]
+    assert re.search(r"by the end of \d{2} [A-Z][a-z]{2} \d{4}\.", replies[0])
     code = CODE.search(replies[0]).group(1)  # type: ignore[union-attr]
     replies = await chat.press(f"Cancel {code}")
     assert "points are back, you now have 50" in replies[0]

@@ -100,8 +100,11 @@ async def test_expire_redemptions_refunds_after_valid_days(world: World) -> None
     await world.fund(1, 30)
     reward = await world.reward(cost=30, stock=3)
     ticket = await world.redemptions.redeem(1, reward.id)
-    assert await world.redemptions.expire_redemptions(world.clock() + timedelta(days=6)) == 0
-    world.clock.advance(days=7)
+    # Valid through the whole seventh local day from today; expired once the eighth begins.
+    last_day = (world.clock() + timedelta(days=7)).astimezone(ticket.tz).date()
+    assert ticket.last_day == last_day
+    assert await world.redemptions.expire_redemptions(world.clock() + timedelta(days=7)) == 0
+    world.clock.advance(days=8)
     with pytest.raises(RedemptionClosed) as closed:
         await world.redemptions.verify(SERVICE_POINT, ticket.redemption.code)
     assert closed.value.context["status"] == "expired"
@@ -128,3 +131,19 @@ async def test_redeem_refused_without_points_stock_or_over_limit(world: World) -
     with pytest.raises(NotFound):
         await world.redemptions.redeem(1, (await world.reward(cost=1, stock=1, community="other")).id)
     assert (await world.points.overview(1)).balance == 99
+
+
+async def test_code_taken_after_midnight_still_works_late_on_its_last_day(world: World) -> None:
+    """Taken at 01:00 local time, a code used to lapse at 01:00 on its last day, while "我的兑换" named only the
+    date: the resident who came that afternoon was told it had expired."""
+    await world.resident(1)
+    await world.fund(1, 30)
+    reward = await world.reward(cost=30, stock=3)
+    start = world.clock().astimezone(SHANGHAI)
+    world.clock.advance(hours=(24 + 1 - start.hour) % 24)  # 01:00 local time
+    ticket = await world.redemptions.redeem(1, reward.id)
+    world.clock.advance(days=7, hours=21)  # 22:00 on the last day
+    assert world.clock().astimezone(ticket.tz).date() == ticket.last_day
+    assert await world.redemptions.expire_redemptions() == 0
+    verified = await world.redemptions.verify(SERVICE_POINT, ticket.redemption.code)
+    assert verified.redemption.status is RedemptionStatus.FULFILLED

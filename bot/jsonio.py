@@ -1,8 +1,10 @@
 """JSON in and out on the hot path: orjson where it can, the standard library where orjson refuses.
 
-Every update is JSON three times on its way through (Telegram's body, the inbox row, the outbox row) and every Bot
-API call twice (the request body, the answer); with the standard library that was 8–9% of the aiogram channel's CPU
-per tap (py-spy during bench.handling, docs/benchmarks.md). orjson writes UTF-8 (no ``\\uXXXX`` escapes, as
+Every update is JSON several times on its way through (Telegram's answer to getUpdates, the inbox row written and
+read back, the outbox rows, each Bot API call's body and answer). For a tap on a menu button (an update of 1.2 KB, a
+reply of 0.4 KB) orjson writes the update in 0.9 µs instead of the standard library's 16 µs and reads it in 3.6 µs
+instead of 8.3 µs: about 40 µs of CPU per tap in all, ~1.5% of what the aiogram channel spends on one (measured
+with timeit on this project's payloads; docs/benchmarks.md). orjson writes UTF-8 (no ``\\uXXXX`` escapes, as
 ``ensure_ascii=False``) and compact separators. Where it refuses a value the standard library would take — an
 integer beyond 64 bits, say — the standard library writes it; a value neither can write raises ``TypeError`` as
 ``json.dumps`` does. Floats that are not finite become ``null`` with orjson (the Bot API has none).

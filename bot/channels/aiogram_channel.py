@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import Any
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -34,7 +34,7 @@ from aiogram.types import (
 )
 from pydantic import BaseModel, ConfigDict
 
-from bot.channels.aiogram_session import JsonSession, ResultReader
+from bot.channels.aiogram_session import JsonSession
 from bot.channels.base import ALLOWED_UPDATES, bot_commands, local_file, process, upload_file
 from bot.channels.gate import Kind, SendGate, Verdict
 from bot.conversation.core import Core
@@ -113,32 +113,14 @@ class Sent(BaseModel):
 
     message_id: int = 0
 
-    @classmethod
-    def read_result(cls, result: Any) -> Sent | None:
-        """A sent message's id from the answer's result (``JsonSession``: no pydantic ``Response`` around it)."""
-        if isinstance(result, dict) and type(message_id := result.get("message_id", 0)) is int:
-            return cls.model_construct(message_id=message_id)
-        return None
-
-    @classmethod
-    def read_edit(cls, result: Any) -> Sent | bool | None:
-        """An edit's answer: the message, or true for an inline message."""
-        return result if result is True else cls.read_result(result)
-
-
-def _read_true(result: Any) -> bool | None:
-    return True if result is True else None
-
 
 # The Bot API methods the sender calls for every reply, declared with the fields it sets and the keyboard as the
 # Bot API's own JSON: aiogram's SendMessage validates each button into a model and dumps them all again per call
 # (~0.1 ms for a settings page with its keyboard, docs/benchmarks.md). They are aiogram methods all the same: the
-# session middleware (the gate), the session, response checks and errors are aiogram's. Answered with ``Sent``, read
-# from a successful answer by ``read_result`` (``JsonSession``).
+# session middleware (the gate), the session, response checks and errors are aiogram's. Answered with ``Sent``.
 class _Text(TelegramMethod[Sent]):
     __returning__ = Sent
     __api_method__ = "sendMessage"
-    read_result: ClassVar[ResultReader] = Sent.read_result
 
     chat_id: int
     text: str
@@ -150,7 +132,6 @@ class _Text(TelegramMethod[Sent]):
 class _EditText(TelegramMethod[Sent | bool]):
     __returning__ = Sent | bool
     __api_method__ = "editMessageText"
-    read_result: ClassVar[ResultReader] = Sent.read_edit
 
     chat_id: int
     message_id: int
@@ -162,7 +143,6 @@ class _EditText(TelegramMethod[Sent | bool]):
 class _EditCaption(TelegramMethod[Sent | bool]):
     __returning__ = Sent | bool
     __api_method__ = "editMessageCaption"
-    read_result: ClassVar[ResultReader] = Sent.read_edit
 
     chat_id: int
     message_id: int
@@ -174,7 +154,6 @@ class _EditCaption(TelegramMethod[Sent | bool]):
 class _Answer(TelegramMethod[bool]):
     __returning__ = bool
     __api_method__ = "answerCallbackQuery"
-    read_result: ClassVar[ResultReader] = staticmethod(_read_true)
 
     callback_query_id: str
     text: str | None = None
@@ -184,12 +163,10 @@ class _Answer(TelegramMethod[bool]):
 # Uploads keep aiogram's own methods (files, multipart), answered with ``Sent`` too.
 class _SendPhoto(SendPhoto):
     __returning__ = Sent  # type: ignore[assignment]
-    read_result: ClassVar[ResultReader] = Sent.read_result
 
 
 class _SendDocument(SendDocument):
     __returning__ = Sent  # type: ignore[assignment]
-    read_result: ClassVar[ResultReader] = Sent.read_result
 
 
 class AiogramSender:
@@ -202,7 +179,7 @@ class AiogramSender:
 
     async def message(self, item: OutMessage) -> int:
         return await self._sent(
-            _Text.model_construct(
+            _Text(
                 chat_id=item.chat_id,
                 text=item.text,
                 parse_mode=item.parse_mode,
@@ -213,7 +190,7 @@ class AiogramSender:
 
     async def edit(self, item: OutEdit) -> None:
         await self.bot(
-            _EditText.model_construct(
+            _EditText(
                 chat_id=item.chat_id,
                 message_id=item.message_id,
                 text=item.text,
@@ -224,7 +201,7 @@ class AiogramSender:
 
     async def edit_caption(self, item: OutEdit) -> None:
         await self.bot(
-            _EditCaption.model_construct(
+            _EditCaption(
                 chat_id=item.chat_id,
                 message_id=item.message_id,
                 caption=item.text,
@@ -234,9 +211,7 @@ class AiogramSender:
         )
 
     async def answer(self, item: OutCallbackAnswer) -> None:
-        await self.bot(
-            _Answer.model_construct(callback_query_id=item.callback_id, text=item.text, show_alert=item.alert or None)
-        )
+        await self.bot(_Answer(callback_query_id=item.callback_id, text=item.text, show_alert=item.alert or None))
 
     async def photo(self, item: OutPhoto) -> int:
         path = local_file(item.photo)
@@ -307,19 +282,12 @@ def _markup(item: OutMessage) -> dict[str, Any] | None:
     return {"remove_keyboard": True} if item.remove_reply_keyboard else None
 
 
-def _read_updates(result: Any) -> list[dict[str, Any]] | None:
-    if isinstance(result, list) and all(isinstance(update, dict) for update in result):
-        return result
-    return None
-
-
 class RawGetUpdates(TelegramMethod[list[dict[str, Any]]]):
     """getUpdates returning the updates as Telegram sent them: one that aiogram cannot parse must not stop the
     intake (it is stored, then set aside by the inbox worker), and the inbox keeps the JSON anyway."""
 
     __returning__ = list[dict[str, Any]]
     __api_method__ = "getUpdates"
-    read_result: ClassVar[ResultReader] = staticmethod(_read_updates)
 
     offset: int | None = None
     limit: int | None = None

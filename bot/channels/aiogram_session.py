@@ -12,17 +12,12 @@ middlewares (the send gate), response parsing and its exceptions (``check_respon
 failures become aiogram's ``TelegramNetworkError`` named by class and system reason only: several aiohttp errors
 print the request's URL, which holds the bot token.
 
-One shortcut on the way back: a method class that can read its own result (a ``read_result`` class method, as the
-sender's every-reply methods and the raw getUpdates have) gets it straight from a successful answer, without
-aiogram building the pydantic ``Response`` around it; any other answer (an error, an unexpected shape) goes through
-aiogram's ``check_response`` as always. Bodies are written and read with orjson (``bot.jsonio``).
+Bodies are written, and answers read by aiogram's ``check_response``, with orjson (``bot.jsonio``).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 from aiogram.client.session.aiohttp import AiohttpSession
@@ -40,9 +35,6 @@ if TYPE_CHECKING:
     from aiogram import Bot
 
 JSON_HEADERS = {"Content-Type": "application/json"}
-
-
-ResultReader = Callable[[Any], Any]  # the answer's "result" → the method's value, or None: let aiogram check it
 
 
 class JsonSession(AiohttpSession):
@@ -84,22 +76,6 @@ class JsonSession(AiohttpSession):
             raise TelegramNetworkError(method=method, message="Request timeout error") from error
         except ClientError as error:  # never the URL: it holds the token
             raise TelegramNetworkError(method=method, message=transport_failure(error)) from None
-        reader: ResultReader | None = getattr(type(method), "read_result", None)
-        if reader is not None and HTTPStatus.OK <= response.status <= HTTPStatus.IM_USED:
-            result = _successful(content, reader)
-            if result is not None:
-                return cast(TelegramType, result)
         text = content.decode("utf-8", errors="replace")
         checked = self.check_response(bot=bot, method=method, status_code=response.status, content=text)
         return cast(TelegramType, checked.result)
-
-
-def _successful(content: bytes, reader: ResultReader) -> Any:
-    """The method's value from a successful answer, or None if the answer is anything else."""
-    try:
-        answer = loads(content)
-    except ValueError:
-        return None
-    if not isinstance(answer, dict) or answer.get("ok") is not True or "result" not in answer:
-        return None
-    return reader(answer["result"])

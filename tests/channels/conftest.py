@@ -48,8 +48,7 @@ async def app(tmp_path: Path, sqlite_template: Path) -> AsyncIterator[App]:
 @pytest.fixture
 async def api() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
     """A tiny Bot API for the transports' tests: records each call's method, content type, parameters and raw body;
-    sendMessage and sendPhoto answer a message (chat 403 is refused as a blocked bot would be, chat 500 gets a
-    success whose result is no message), ``slowMethod``
+    sendMessage and sendPhoto answer a message (chat 403 is refused as a blocked bot would be), ``slowMethod``
     answers after 2 s; a GET under /file/ trickles 8,000 bytes over 1.2 s."""
     calls: list[dict[str, Any]] = []
 
@@ -67,8 +66,6 @@ async def api() -> AsyncIterator[tuple[str, list[dict[str, Any]]]]:
             if str(params["chat_id"]) == "403":
                 refusal = {"ok": False, "error_code": 403, "description": "Forbidden: bot was blocked by the user"}
                 return web.json_response(refusal, status=403)
-            if str(params["chat_id"]) == "500":
-                return web.json_response({"ok": True, "result": "not a message"})
             chat = {"id": int(params["chat_id"]), "type": "private"}
             result: Any = {"message_id": 7, "date": 0, "chat": chat, "text": str(params.get("text", ""))}
             return web.json_response({"ok": True, "result": result})

@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 from aiogram import Bot
-from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import ClientDecodeError, TelegramForbiddenError, TelegramNetworkError
+from aiogram.exceptions import TelegramForbiddenError, TelegramNetworkError
 from aiogram.methods import TelegramMethod
 
 from bot.channels.aiogram_channel import AiogramSender, make_bot
@@ -150,38 +149,6 @@ async def test_refusal_is_aiograms_own_error_and_the_gate_sees_a_blocked_chat(ap
     finally:
         await close(aiogram)
     assert aiogram.classify(caught.value).kind is Kind.FORBIDDEN
-
-
-async def test_successful_replies_are_read_without_aiograms_response_models(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The every-reply calls read their own result from a successful answer (``read_result``): the message id of a
-    sent message, true for an answered button or an edit; aiogram's pydantic Response is not built for them."""
-    base, _ = api
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("aiogram's check_response was used for a successful every-reply call")
-
-    monkeypatch.setattr(BaseSession, "check_response", refuse)
-    aiogram = sender(base)
-    try:
-        assert await aiogram.message(OutMessage(1000002, "你好")) == 7
-        await aiogram.answer(OutCallbackAnswer("q1", "已收到"))
-        await aiogram.edit(OutEdit(1000002, 7, "改好了"))
-        await aiogram.edit_caption(OutEdit(1000002, 7, "改好了", caption=True))
-    finally:
-        await close(aiogram)
-
-
-async def test_success_answer_of_an_unexpected_shape_is_aiograms_decode_error(api: Api) -> None:
-    base, _ = api
-    aiogram = ungated(base)
-    try:
-        with pytest.raises(ClientDecodeError) as caught:
-            await aiogram.message(OutMessage(500, "你好"))
-    finally:
-        await close(aiogram)
-    assert aiogram.classify(caught.value).kind is Kind.FATAL  # not retried for ever, logged
 
 
 class _Slow(TelegramMethod[bool]):

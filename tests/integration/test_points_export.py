@@ -174,7 +174,8 @@ async def test_export_redemptions_lists_each_with_its_status_service_point_and_t
     assert haircut["兑换时间"] == "2026-11-28 10:00" and haircut["核销时间"] == "2026-11-28 10:30"
     assert haircut["核销服务点"] == "李师傅理发" and haircut["取消或过期时间"] is None
     assert haircut["兑换码（部分）"].endswith("-****") and len(haircut["兑换码（部分）"]) == 9
-    assert waiting["领取截止"] == "2026-12-27 10:30" and waiting["核销时间"] is None
+    # Valid through the whole of its last day, 2026-12-27: it lapses at the next midnight.
+    assert waiting["领取截止"] == "2026-12-28 00:00" and waiting["核销时间"] is None
     assert repair["取消或过期时间"] == "2026-11-28 10:30" and repair["核销服务点"] is None
     assert lapsed["取消或过期时间"] == "2026-12-13 10:30"
     assert "东区理发" not in repr(book) and "王阿姨" not in repr(book)

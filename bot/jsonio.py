@@ -17,7 +17,9 @@ from typing import Any
 
 import orjson
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS  # {1: ...} as {"1": ...}, as the standard library writes it
+# {1: ...} as {"1": ...}, as the standard library writes it; datetimes and dataclasses refused as it refuses them
+# (orjson would write them, and a value stored by mistake would come back as a string or a dict).
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
 def dumps(value: Any) -> bytes:

@@ -4,10 +4,18 @@ sends, and the standard library's answer where orjson would refuse."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 
 from bot.jsonio import dumps, dumps_text, loads
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
 
 
 def test_dumps_writes_compact_utf8_like_the_standard_library() -> None:
@@ -27,9 +35,14 @@ def test_dumps_falls_back_for_integers_beyond_64_bits() -> None:
     assert loads(dumps_text(value)) == value
 
 
-def test_dumps_of_an_unserialisable_value_raises_type_error() -> None:
+@pytest.mark.parametrize(
+    "value", [{1, 2}, datetime(2026, 12, 7, tzinfo=UTC), Point(1, 2)], ids=["set", "datetime", "dataclass"]
+)
+def test_dumps_of_what_the_standard_library_refuses_raises_type_error(value: object) -> None:
     with pytest.raises(TypeError):
-        dumps({"set": {1, 2}})
+        dumps({"value": value})
+    with pytest.raises(TypeError):
+        dumps_text({"value": value})
 
 
 def test_loads_of_malformed_json_raises_value_error() -> None:

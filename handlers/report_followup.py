@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from bot.conversation.context import Ctx
-from bot.conversation.replies import Action, Button, SendText, keyboard
+from bot.conversation.replies import Action, Button, EditText, SendText, keyboard
 from bot.conversation.router import Needs, Router
-from bot.domain.reports import Move
+from bot.domain.reports import Move, Report
 from bot.services.report_actions import FOLLOWUP_NO, FOLLOWUP_OK
 
 router = Router("rf")
@@ -35,17 +35,18 @@ async def show(ctx: Ctx) -> Sequence[Action]:
 
 @router.action(FOLLOWUP_OK, needs=Needs.CONSENT)
 async def fixed(ctx: Ctx) -> Sequence[Action]:
-    """销号: the reporter confirms the fix."""
+    """销号: the reporter confirms the fix; the question under the photo becomes the answer (no buttons left)."""
     outcome = await ctx.services.report_desk.verify(ctx.user_id, int(ctx.args[0]))
     context = {"ticket": outcome.report.ticket, "points": outcome.points}
-    return [SendText("reports/verified", context)]
+    answered = await _answered(ctx, outcome.report, "fixed", ctx.incoming.callback_message_id)
+    return [*answered, SendText("reports/verified", context)]
 
 
 @router.action(FOLLOWUP_NO, needs=Needs.CONSENT)
 async def not_fixed(ctx: Ctx) -> Sequence[Action]:
     """Not fixed: an optional photo, then the report goes back to the assignee."""
     report = await ctx.services.report_desk.check(ctx.user_id, int(ctx.args[0]), Move.REOPEN)
-    await ctx.set_state(NOT_FIXED, report=report.id)
+    await ctx.set_state(NOT_FIXED, report=report.id, question=ctx.incoming.callback_message_id)
     skip = keyboard([Button("reports.btn.no_photo", data=router.data("nophoto", report.id))])
     return [SendText("reports/ask_not_fixed_photo", buttons=skip)]
 
@@ -65,7 +66,18 @@ async def without_photo(ctx: Ctx) -> Sequence[Action]:
 
 
 async def _reopen(ctx: Ctx, report_id: int, photo: str | None) -> list[Action]:
+    question = ctx.data.get("question")
     outcome = await ctx.services.report_desk.reopen(ctx.user_id, report_id, photo)
     await ctx.clear_state()
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    return [SendText("reports/reopened", context)]
+    answered = await _answered(ctx, outcome.report, "not_fixed", question if isinstance(question, int) else None)
+    return [*answered, SendText("reports/reopened", context)]
+
+
+async def _answered(ctx: Ctx, report: Report, answer: str, message_id: int | None) -> list[Action]:
+    """The 回头看 photo's caption with the reporter's answer in place of the question, and without its buttons."""
+    if message_id is None:
+        return []
+    context = await ctx.services.reports.context(report, ctx.locale)
+    return [EditText("reports/notify/resolved", context | {"role": "reporter", "answer": answer},
+                     message_id=message_id, caption=True)]  # fmt: skip

@@ -113,6 +113,7 @@ def _callback(update_id: int, query: dict[str, Any]) -> Incoming:
         # Inline keyboards of other clients may carry no data (game buttons): treat as empty, which is invalid.
         callback_data=_optional_str(query.get("data"), "callback_query.data") or "",
         callback_message_id=_optional_int(message.get("message_id"), "callback_query.message.message_id"),
+        callback_on_photo=bool(message.get("photo")),
         sent_at=_optional_int(message.get("date"), "callback_query.message.date"),  # of the message with the button
     )
 

@@ -61,6 +61,7 @@ class Incoming:
     callback_id: str | None = None
     callback_data: str | None = None
     callback_message_id: int | None = None
+    callback_on_photo: bool = False  # the pressed button is under a photo (its text is the photo's caption)
     photo_file_ids: tuple[str, ...] = ()
     document_file_id: str | None = None
     file_size: int | None = None  # bytes of the photo or document, as Telegram reported it (None: not told)

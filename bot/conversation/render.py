@@ -53,10 +53,15 @@ class ActionRenderer:
             return self._messages(chat, text, action, loc)
         if isinstance(action, EditText):
             message_id = action.message_id or inc.callback_message_id
+            on_photo = action.caption if action.caption is not None else (
+                inc.callback_on_photo and action.message_id in (None, inc.callback_message_id)
+            )  # fmt: skip
             text = _clip(self.templates.render(locale, action.template, action.context), TEXT_LIMIT)
             if message_id is None:  # nothing to edit (e.g. a typed reply): send instead
                 return [OutMessage(inc.chat_id, text, self.keyboard(action.buttons, locale))]
-            return [OutEdit(inc.chat_id, message_id, text, self.keyboard(action.buttons, locale))]
+            if on_photo:
+                text = _clip(text, CAPTION_LIMIT)
+            return [OutEdit(inc.chat_id, message_id, text, self.keyboard(action.buttons, locale), caption=on_photo)]
         if isinstance(action, AnswerCallback):
             return self._answer(action, inc, locale)
         if isinstance(action, SendPhoto):

@@ -42,12 +42,14 @@ class SendText:
 
 @dataclass(frozen=True)
 class EditText:
-    """Edit the message that carried the pressed button (or ``message_id``)."""
+    """Edit the message that carried the pressed button (or ``message_id``). Under a photo the caption is edited:
+    ``caption`` None finds out from the pressed message, True or False says so (a ``message_id`` given)."""
 
     template: str
     context: dict[str, Any] = field(default_factory=dict)
     buttons: Keyboard = ()
     message_id: int | None = None
+    caption: bool | None = None
 
 
 @dataclass(frozen=True)

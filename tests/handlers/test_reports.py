@@ -13,7 +13,7 @@ from PIL import Image
 from bot.app import App, build_app
 from bot.config import DatabaseSettings, FilesSettings, Settings
 from bot.conversation.incoming import ChatType
-from bot.conversation.replies import Outgoing, OutMessage, OutPhoto
+from bot.conversation.replies import OutEdit, Outgoing, OutMessage, OutPhoto
 from bot.domain.messaging import OutboxStatus
 from bot.domain.roles import Role
 from bot.services.report_actions import FOLLOWUP_OK
@@ -234,6 +234,14 @@ async def resolve(world: World, worker: FakeChat) -> None:
     assert "已标记为整改完成" in replies[0]
 
 
+PHOTO_MESSAGE = 4242  # the message id of the 回头看 photo in the reporter's chat
+
+
+def caption_edits(chat: FakeChat, message_id: int) -> list[OutEdit]:
+    """The edits of that photo message's caption, oldest first."""
+    return [o for o in chat.sent if isinstance(o, OutEdit) and o.message_id == message_id and o.caption]
+
+
 async def test_accept_resolve_verify_closes_with_points(world: World) -> None:
     reporter = world.chat(RESIDENT, "王小明")
     await report(reporter)
@@ -244,8 +252,12 @@ async def test_accept_resolve_verify_closes_with_points(world: World) -> None:
     await resolve(world, worker)
     check = await world.outbox.last(RESIDENT)
     assert check.photo is not None and "问题解决了吗" in check.text
-    replies = await reporter.press_data(check.data("已解决"))
-    assert "已销号" in replies[0] and "获得文明积分 2 分" in replies[0]
+    replies = await reporter.press_data(check.data("已解决"), PHOTO_MESSAGE)
+    assert "已销号" in replies[-1] and "获得文明积分 2 分" in replies[-1]
+    # The photo's question becomes the answer and its two buttons go, so they cannot be pressed by mistake later.
+    [answered] = caption_edits(reporter, PHOTO_MESSAGE)
+    assert "您已确认问题解决" in answered.text and "问题解决了吗" not in answered.text
+    assert "说明：已清运垃圾并对周边进行了消杀" in answered.text and answered.inline_keyboard == ()
     report_, history = await world.app.services.reports.detail(RESIDENT, 1)
     assert report_.status == "verified" and [e.action for e in history] == [
         "submit", "accept", "start", "resolve", "verify"]  # fmt: skip
@@ -264,10 +276,13 @@ async def test_not_fixed_reopens_to_the_same_assignee_with_a_new_deadline(world:
     await resolve(world, worker)
     check = await world.outbox.last(RESIDENT)
     world.clock.advance(hours=30)
-    replies = await reporter.press_data(check.data("还没解决"))
+    replies = await reporter.press_data(check.data("还没解决"), PHOTO_MESSAGE)
     assert "请发送一张现在的照片" in replies[0]
+    assert caption_edits(reporter, PHOTO_MESSAGE) == []  # not yet: the report is reopened only after this step
     replies = await reporter.send_photo("p1")
-    assert "已退回重新处理" in replies[0] and "11月28日 16:00" in replies[0]
+    assert "已退回重新处理" in replies[-1] and "11月28日 16:00" in replies[-1]
+    [answered] = caption_edits(reporter, PHOTO_MESSAGE)
+    assert "您反馈问题还没解决" in answered.text and answered.inline_keyboard == ()
     back = await world.outbox.last(WORKER)
     assert back.photo is not None and "没有整改到位，已退回给您" in back.text
     assert back.labels() == ["🛠 开始处理", "📷 整改完成"]
@@ -401,9 +416,11 @@ async def test_each_person_is_told_in_their_own_language(world: World) -> None:
     assert "marked fixed" in replies[0]
     check = await world.outbox.last(RESIDENT)
     assert "Is it really fixed?" in check.text and "Note: Rat traps set, holes sealed" in check.text
-    await reporter.press_data(check.data("Not fixed"))
+    await reporter.press_data(check.data("Not fixed"), PHOTO_MESSAGE)
     replies = await reporter.press("No photo, just reopen")
-    assert "is reopened; the new deadline is" in replies[0]
+    assert "is reopened; the new deadline is" in replies[-1]
+    [answered] = caption_edits(reporter, PHOTO_MESSAGE)
+    assert "You said it is not fixed yet" in answered.text and answered.inline_keyboard == ()
     replies = await reporter.send("/myreports")
     assert "person responsible: 张网格" in replies[0]
     replies = await reporter.press("View R-2026-000001")

@@ -33,6 +33,10 @@ def test_well_formed_updates_translate_to_what_the_core_reads() -> None:
     assert tap is not None
     assert (tap.user_id, tap.chat_id, tap.callback_id, tap.callback_data) == (7, 7, "q1", "m:open:settings")
     assert (tap.callback_message_id, tap.sent_at, tap.language_code) == (3, 1_765_000_000, "zh-hans")
+    assert not tap.callback_on_photo
+    photo = {"message_id": 4, "date": 1_765_000_000, "chat": CHAT, "photo": [{"file_id": "f", "width": 90}]}
+    under_photo = to_incoming({"update_id": 4, "callback_query": _with(TAP, "message", photo)})
+    assert under_photo is not None and under_photo.callback_on_photo  # its text is a caption
     answer = to_incoming({"update_id": 2, "poll_answer": ANSWER})
     assert answer is not None and answer.poll_answer is not None
     assert (answer.poll_answer.poll_id, answer.poll_answer.option_ids, answer.chat_id) == ("p1", (0, 2), 7)

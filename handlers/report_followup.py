@@ -38,7 +38,7 @@ async def fixed(ctx: Ctx) -> Sequence[Action]:
     """销号: the reporter confirms the fix; the question under the photo becomes the answer (no buttons left)."""
     outcome = await ctx.services.report_desk.verify(ctx.user_id, int(ctx.args[0]))
     context = {"ticket": outcome.report.ticket, "points": outcome.points}
-    answered = await _answered(ctx, outcome.report, "fixed", ctx.incoming.callback_message_id)
+    answered = await _answered(ctx, outcome.report, "fixed", None, None)  # the pressed message
     return [*answered, SendText("reports/verified", context)]
 
 
@@ -46,7 +46,9 @@ async def fixed(ctx: Ctx) -> Sequence[Action]:
 async def not_fixed(ctx: Ctx) -> Sequence[Action]:
     """Not fixed: an optional photo, then the report goes back to the assignee."""
     report = await ctx.services.report_desk.check(ctx.user_id, int(ctx.args[0]), Move.REOPEN)
-    await ctx.set_state(NOT_FIXED, report=report.id, question=ctx.incoming.callback_message_id)
+    # The question's message, answered once the report is reopened (the reporter may still turn back before that).
+    await ctx.set_state(NOT_FIXED, report=report.id, question=ctx.incoming.callback_message_id,
+                        on_photo=ctx.incoming.callback_on_photo)  # fmt: skip
     skip = keyboard([Button("reports.btn.no_photo", data=router.data("nophoto", report.id))])
     return [SendText("reports/ask_not_fixed_photo", buttons=skip)]
 
@@ -66,18 +68,23 @@ async def without_photo(ctx: Ctx) -> Sequence[Action]:
 
 
 async def _reopen(ctx: Ctx, report_id: int, photo: str | None) -> list[Action]:
-    question = ctx.data.get("question")
+    question, on_photo = ctx.data.get("question"), bool(ctx.data.get("on_photo"))
     outcome = await ctx.services.report_desk.reopen(ctx.user_id, report_id, photo)
     await ctx.clear_state()
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    answered = await _answered(ctx, outcome.report, "not_fixed", question if isinstance(question, int) else None)
+    answered = (
+        await _answered(ctx, outcome.report, "not_fixed", question, on_photo) if isinstance(question, int) else []
+    )
     return [*answered, SendText("reports/reopened", context)]
 
 
-async def _answered(ctx: Ctx, report: Report, answer: str, message_id: int | None) -> list[Action]:
-    """The 回头看 photo's caption with the reporter's answer in place of the question, and without its buttons."""
-    if message_id is None:
+async def _answered(
+    ctx: Ctx, report: Report, answer: str, message_id: int | None, on_photo: bool | None
+) -> list[Action]:
+    """The 回头看 question (a photo's caption, or a text when the photo could not be sent) with the reporter's answer
+    in its place, and without its buttons: ``message_id`` None is the message whose button was pressed."""
+    if message_id is None and ctx.incoming.callback_message_id is None:
         return []
     context = await ctx.services.reports.context(report, ctx.locale)
     return [EditText("reports/notify/resolved", context | {"role": "reporter", "answer": answer},
-                     message_id=message_id, caption=True)]  # fmt: skip
+                     message_id=message_id, caption=on_photo)]  # fmt: skip

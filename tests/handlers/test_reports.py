@@ -237,9 +237,9 @@ async def resolve(world: World, worker: FakeChat) -> None:
 PHOTO_MESSAGE = 4242  # the message id of the 回头看 photo in the reporter's chat
 
 
-def caption_edits(chat: FakeChat, message_id: int) -> list[OutEdit]:
-    """The edits of that photo message's caption, oldest first."""
-    return [o for o in chat.sent if isinstance(o, OutEdit) and o.message_id == message_id and o.caption]
+def caption_edits(chat: FakeChat, message_id: int, *, caption: bool = True) -> list[OutEdit]:
+    """The edits of that message's caption (or of its text), oldest first."""
+    return [o for o in chat.sent if isinstance(o, OutEdit) and o.message_id == message_id and o.caption is caption]
 
 
 async def test_accept_resolve_verify_closes_with_points(world: World) -> None:
@@ -252,7 +252,7 @@ async def test_accept_resolve_verify_closes_with_points(world: World) -> None:
     await resolve(world, worker)
     check = await world.outbox.last(RESIDENT)
     assert check.photo is not None and "问题解决了吗" in check.text
-    replies = await reporter.press_data(check.data("已解决"), PHOTO_MESSAGE)
+    replies = await reporter.press_data(check.data("已解决"), PHOTO_MESSAGE, on_photo=True)
     assert "已销号" in replies[-1] and "获得文明积分 2 分" in replies[-1]
     # The photo's question becomes the answer and its two buttons go, so they cannot be pressed by mistake later.
     [answered] = caption_edits(reporter, PHOTO_MESSAGE)
@@ -268,6 +268,20 @@ async def test_accept_resolve_verify_closes_with_points(world: World) -> None:
     assert not [q for q in await world.outbox.to(RESIDENT) if "销号" in q.text]  # the reporter had the reply
 
 
+async def test_answer_to_a_question_sent_without_its_photo_edits_the_text(world: World) -> None:
+    """When the fix photo could not be sent the question comes as text: the answer replaces it there (a caption
+    edit would be refused by Telegram)."""
+    reporter = world.chat(RESIDENT, "王小明")
+    await report(reporter)
+    await accept(world)
+    await resolve(world, await worker_chat(world))
+    check = await world.outbox.last(RESIDENT)
+    await reporter.press_data(check.data("已解决"), PHOTO_MESSAGE)
+    assert caption_edits(reporter, PHOTO_MESSAGE) == []
+    [answered] = caption_edits(reporter, PHOTO_MESSAGE, caption=False)
+    assert "您已确认问题解决" in answered.text and answered.inline_keyboard == ()
+
+
 async def test_not_fixed_reopens_to_the_same_assignee_with_a_new_deadline(world: World) -> None:
     reporter = world.chat(RESIDENT, "王小明")
     await report(reporter)
@@ -276,7 +290,7 @@ async def test_not_fixed_reopens_to_the_same_assignee_with_a_new_deadline(world:
     await resolve(world, worker)
     check = await world.outbox.last(RESIDENT)
     world.clock.advance(hours=30)
-    replies = await reporter.press_data(check.data("还没解决"), PHOTO_MESSAGE)
+    replies = await reporter.press_data(check.data("还没解决"), PHOTO_MESSAGE, on_photo=True)
     assert "请发送一张现在的照片" in replies[0]
     assert caption_edits(reporter, PHOTO_MESSAGE) == []  # not yet: the report is reopened only after this step
     replies = await reporter.send_photo("p1")
@@ -416,7 +430,7 @@ async def test_each_person_is_told_in_their_own_language(world: World) -> None:
     assert "marked fixed" in replies[0]
     check = await world.outbox.last(RESIDENT)
     assert "Is it really fixed?" in check.text and "Note: Rat traps set, holes sealed" in check.text
-    await reporter.press_data(check.data("Not fixed"), PHOTO_MESSAGE)
+    await reporter.press_data(check.data("Not fixed"), PHOTO_MESSAGE, on_photo=True)
     replies = await reporter.press("No photo, just reopen")
     assert "is reopened; the new deadline is" in replies[-1]
     [answered] = caption_edits(reporter, PHOTO_MESSAGE)

@@ -67,14 +67,15 @@ class FakeChat:
         message, data = self._find_button(label, message_id)
         return await self.press_data(data, message.message_id)
 
-    async def press_data(self, data: str, message_id: int | None = None) -> list[str]:
-        """Press a button with raw callback data (forged or stale data included)."""
+    async def press_data(self, data: str, message_id: int | None = None, *, on_photo: bool = False) -> list[str]:
+        """Press a button with raw callback data (forged or stale data included); ``on_photo``: under a photo."""
         mid = message_id or max(self.messages, default=0)
         incoming = replace(
             self._incoming(),
             callback_id=f"cb{next(self._ids)}",
             callback_data=data,
             callback_message_id=mid,
+            callback_on_photo=on_photo,
             sent_at=None if mid is None else 1_765_000_000 + mid,  # the date of the message carrying the button
         )
         return await self._run(incoming)

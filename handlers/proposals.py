@@ -59,6 +59,12 @@ async def propose(ctx: Ctx) -> Sequence[Action]:
     return [SendText("proposals/ask_title", {"limit": TITLE_MAX}, buttons=_cancel())]
 
 
+@router.callback("new", needs=REG)
+async def propose_button(ctx: Ctx) -> Sequence[Action]:
+    """The board's "✍️ 提交提案" button: the same dialog as /propose."""
+    return await propose(ctx)
+
+
 @router.step(TITLE, needs=REG)
 async def title_typed(ctx: Ctx) -> Sequence[Action]:
     title = clean_title(ctx.incoming.text)
@@ -305,7 +311,8 @@ def _board(board: Board) -> Action:
         name: [card(p, board.community, board.zone) for p in items] for name, items in sections.items()
     }
     context |= {"community": board.community.name, "organiser": board.organiser}
-    return SendText("proposals/board", context, buttons=keyboard(*rows[:40]))
+    rows = [*rows[:40], [Button("proposals.btn.new", data=router.data("new"))]]
+    return SendText("proposals/board", context, buttons=keyboard(*rows))
 
 
 def _card(view: View, outcome: str | None = None) -> Action:

@@ -157,6 +157,18 @@ async def test_submit_then_rejected_with_a_reason_the_resident_reads(world: Worl
 
 
 @pytest.mark.parametrize("locale", LOCALES)
+async def test_empty_board_offers_a_button_that_starts_a_proposal(world: World, locale: str) -> None:
+    """The board with nothing on it said to send /propose and had no button at all: a dead end from the menu."""
+    await join(world, AUTHOR, locale)
+    author = world.chat(AUTHOR, locale)
+    await author.send("/proposals")
+    new = "✍️ 提交提案" if locale == "zh_Hans" else "✍️ Make a proposal"
+    assert author.labels() == [new]
+    assert t("ask_title", locale) in (await author.press(new))[0]
+    assert t("ask_desc", locale) in (await author.send(DRAFT.title))[0]
+
+
+@pytest.mark.parametrize("locale", LOCALES)
 async def test_support_vote_accept_and_milestone_reach_supporters(world: World, locale: str) -> None:
     for person in (ORGANISER, AUTHOR, FIRST, SECOND):
         await join(world, person, locale)

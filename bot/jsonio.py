@@ -32,10 +32,7 @@ def dumps(value: Any) -> bytes:
 
 def dumps_text(value: Any) -> str:
     """``value`` as compact JSON text (a database's JSON column)."""
-    try:
-        return orjson.dumps(value, option=_OPTIONS).decode()
-    except TypeError:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return dumps(value).decode()
 
 
 def loads(data: str | bytes | bytearray | memoryview) -> Any:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from bot.conversation.context import Ctx
 from bot.conversation.replies import Action, Button, EditText, SendText, keyboard
 from bot.conversation.router import Needs, Router
-from bot.domain.reports import Move, Report
+from bot.domain.reports import Move
 from bot.services.report_actions import FOLLOWUP_NO, FOLLOWUP_OK
 
 router = Router("rf")
@@ -38,7 +38,8 @@ async def fixed(ctx: Ctx) -> Sequence[Action]:
     """销号: the reporter confirms the fix; the question under the photo becomes the answer (no buttons left)."""
     outcome = await ctx.services.report_desk.verify(ctx.user_id, int(ctx.args[0]))
     context = {"ticket": outcome.report.ticket, "points": outcome.points}
-    answered = await _answered(ctx, outcome.report, "fixed", None, None)  # the pressed message
+    report = await ctx.services.reports.context(outcome.report, ctx.locale)
+    answered = _answered(ctx, report, "fixed", None, None)  # the pressed message
     return [*answered, SendText("reports/verified", context)]
 
 
@@ -72,19 +73,17 @@ async def _reopen(ctx: Ctx, report_id: int, photo: str | None) -> list[Action]:
     outcome = await ctx.services.report_desk.reopen(ctx.user_id, report_id, photo)
     await ctx.clear_state()
     context = await ctx.services.reports.context(outcome.report, ctx.locale)
-    answered = (
-        await _answered(ctx, outcome.report, "not_fixed", question, on_photo) if isinstance(question, int) else []
-    )
+    answered = _answered(ctx, context, "not_fixed", question, on_photo) if isinstance(question, int) else []
     return [*answered, SendText("reports/reopened", context)]
 
 
-async def _answered(
-    ctx: Ctx, report: Report, answer: str, message_id: int | None, on_photo: bool | None
+def _answered(
+    ctx: Ctx, report: dict[str, object], answer: str, message_id: int | None, on_photo: bool | None
 ) -> list[Action]:
     """The 回头看 question (a photo's caption, or a text when the photo could not be sent) with the reporter's answer
-    in its place, and without its buttons: ``message_id`` None is the message whose button was pressed."""
+    in its place, and without its buttons: ``message_id`` None is the message whose button was pressed; ``report``
+    is the report's template context."""
     if message_id is None and ctx.incoming.callback_message_id is None:
         return []
-    context = await ctx.services.reports.context(report, ctx.locale)
-    return [EditText("reports/notify/resolved", context | {"role": "reporter", "answer": answer},
+    return [EditText("reports/notify/resolved", report | {"role": "reporter", "answer": answer},
                      message_id=message_id, caption=on_photo)]  # fmt: skip

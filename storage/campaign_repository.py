@@ -25,6 +25,7 @@ from bot.domain.campaigns import (
 from bot.domain.roles import Role
 from bot.domain.volunteers import ProfileStatus
 from storage.campaign_models import CampaignRow, NoticePreferenceRow, NoticeSubscriptionRow
+from storage.direct import Direct
 from storage.messaging_models import OutboxRow
 from storage.models import GroupChatRow, ResidentRow, RoleGrantRow
 from storage.volunteer_models import VolunteerProfileRow
@@ -38,6 +39,7 @@ _PREFERENCES = union_all(
            null().label("track")).where(_PREF.c.resident_id == bindparam("resident")),
     select(literal(False), null(), null(), null(), _SUB.c.track).where(_SUB.c.resident_id == bindparam("resident")),
 )  # fmt: skip
+_READ_PREFERENCES = Direct(_PREFERENCES)
 
 
 class SqlCampaignRepository:
@@ -220,13 +222,14 @@ class SqlCampaignRepository:
     # ---- residents' settings ---------------------------------------------------------------------------
 
     async def preferences(self, resident_id: int) -> Preferences:
-        # One statement (settings and subscriptions), built once: /settings reads it on every tap.
-        rows = (await self._s.execute(_PREFERENCES, {"resident": resident_id})).all()
-        tracks = frozenset(r.track for r in rows if not r.settings)
-        row = next((r for r in rows if r.settings), None)
+        # One statement (settings and subscriptions), built once and sent by the driver: /settings reads it on
+        # every tap. Rows: (settings?, notices_off, quiet_from, quiet_to, track).
+        rows = (await _READ_PREFERENCES.run(self._s, {"resident": resident_id})).rows
+        tracks = frozenset(r[4] for r in rows if not r[0])
+        row = next((r for r in rows if r[0]), None)
         if row is None:
             return Preferences(tracks=tracks)
-        return Preferences(bool(row.notices_off), _quiet(True, row.quiet_from, row.quiet_to), tracks)
+        return Preferences(bool(row[1]), _quiet(True, row[2], row[3]), tracks)
 
     async def save_preferences(self, resident_id: int, preferences: Preferences, now: datetime) -> None:
         row = await self._s.get(NoticePreferenceRow, resident_id)

@@ -11,10 +11,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import event, text
+from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from bot.jsonio import dumps_text, loads
+from storage.sqlite_driver import OneHopConnection, one_hop_dbapi
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -26,8 +27,6 @@ _JSON: dict[str, Any] = {"json_serializer": dumps_text, "json_deserializer": loa
 def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
     """An async engine; SQLite gets foreign keys, WAL and a busy timeout so concurrent writers wait."""
     if url.startswith("sqlite"):
-        from storage.sqlite_driver import one_hop_dbapi
-
         module = {"module": one_hop_dbapi()} if url.startswith("sqlite+aiosqlite") else {}
         engine = create_async_engine(
             url, echo=echo, connect_args={"timeout": 30, "check_same_thread": False}, **_JSON, **module
@@ -49,8 +48,11 @@ def _plain_savepoints(engine: AsyncEngine) -> None:
 
     SQLAlchemy compiles a fresh SavepointClause for each of them (savepoint statements are not cached) and runs it
     through the full execution path: 96 µs of CPU for a SAVEPOINT and its RELEASE, against 24 µs as driver SQL
-    (errors, events and logging stay SQLAlchemy's). Every update that shares a SQLite group commit with others has
-    such a pair (storage/uow.py), as has every unit of work that writes inside an update.
+    (errors, events and logging stay SQLAlchemy's). Inside the SQLite writer's transaction, where statements run on
+    the event loop's thread anyway (storage/sqlite_driver.py), sqlite3 is called directly, without SQLAlchemy's
+    execution path (not logged by ``echo``; a failure is raised as SQLAlchemy's error all the same). Every update
+    that shares a SQLite group commit with others has such a pair (storage/uow.py), as has every unit of work that
+    writes inside an update.
     """
     dialect = engine.sync_engine.dialect
 
@@ -58,7 +60,15 @@ def _plain_savepoints(engine: AsyncEngine) -> None:
         def execute(connection: Any, name: str) -> None:
             if not _SAVEPOINT_NAME.match(name):  # SQLAlchemy's own names (sa_savepoint_N); never user input
                 raise ValueError(f"unexpected savepoint name {name!r}")
-            connection.exec_driver_sql(f"{verb} {name}")
+            sql = f"{verb} {name}"
+            adapted = connection.connection.dbapi_connection
+            if isinstance(adapted, OneHopConnection):
+                try:
+                    if adapted.run_now(sql):  # the SQLite writer's transaction: sqlite3 on the event loop's thread
+                        return
+                except adapted.dbapi.Error as error:
+                    raise exc.DBAPIError.instance(sql, None, error, adapted.dbapi.Error) from error
+            connection.exec_driver_sql(sql)
 
         return execute
 

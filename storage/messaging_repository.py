@@ -3,6 +3,7 @@ SQLite has one writer, and one process serves it."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ from sqlalchemy.orm import aliased
 from bot.domain.messaging import InboxItem, OutboxItem, OutboxStatus
 from bot.domain.notices import Priority
 from bot.domain.outbox_admin import OutboxEntry, Selection
+from storage.direct import Direct
 from storage.messaging_models import InboxRow, OutboxRow
 from storage.models import CacheRevRow, DialogStateRow, GroupChatRow, ResidentRow
 from storage.revisions import COMMUNITIES, note_revisions, resident_key, state_key
@@ -46,14 +48,27 @@ _START_READING = _START.returning(
     .where(STATE.c.user_id == bindparam("user"), STATE.c.chat_id == bindparam("chat"))
     .scalar_subquery(),
 )
+_STARTED = Direct(_START_READING)
 _PENDING = (
     select(INBOX.c.id, INBOX.c.update_id, INBOX.c.payload, INBOX.c.user_id, INBOX.c.attempts, INBOX.c.error)
     .where(INBOX.c.status == "pending", or_(INBOX.c.not_before.is_(None), INBOX.c.not_before <= bindparam("now")))
     .order_by(INBOX.c.id)
     .limit(bindparam("limit"))
 )
-_PENDING_SKIP = _PENDING.where(INBOX.c.id.not_in(bindparam("skip", expanding=True)))
+_PENDING_ROWS = Direct(_PENDING)
 _ADD_MANY = OUTBOX.insert().returning(OUTBOX.c.id)
+_QUEUED = ("chat_id", "kind", "payload", "priority", "key", "ref", "status", "attempts", "created_at", "claimed_by",
+           "claimed_until")  # fmt: skip
+_DIRECT_ROWS = 8  # an update's replies, queued by one multi-row INSERT sent by the driver (more: SQLAlchemy's)
+
+
+@functools.cache
+def _add_rows(count: int) -> Direct:
+    """INSERT ... VALUES (row 0), ..., (row count-1) RETURNING id, parameters named ``<column>_<row>``."""
+    rows = [{name: bindparam(f"{name}_{n}", type_=OUTBOX.c[name].type) for name in _QUEUED} for n in range(count)]
+    return Direct(OUTBOX.insert().values(rows).returning(OUTBOX.c.id))
+
+
 # A reply (rendered for one person) is forgotten once sent; notices keep their template and context (rendered again
 # in the recipient's language if edited, and counted by campaigns), and failed or skipped rows keep everything.
 _SENT_REPLY = and_(OUTBOX.c.kind.like("out.%"), bindparam("mark") == "sent")
@@ -70,6 +85,7 @@ _FINISH_MANY = (
         claimed_by=None,
     )
 )
+_FINISHED = Direct(_FINISH_MANY)
 
 
 def digest(update: dict[str, Any]) -> str:
@@ -102,12 +118,12 @@ class SqlInboxRepository:
 
     async def pending(self, now: datetime, limit: int, skip: Sequence[int] = ()) -> list[InboxItem]:
         """Updates to handle, oldest first (``skip``: ones this process is handling)."""
-        params: dict[str, Any] = {"now": now, "limit": limit}
-        if skip:
-            params["skip"] = list(skip)
-        rows = (await self._s.execute(_PENDING_SKIP if skip else _PENDING, params)).all()
+        # Sent by the driver (storage/direct.py); the rows in hand are left out here rather than by an expanding
+        # NOT IN (one statement for any number of them): at most len(skip) of the first limit + len(skip) are.
+        held = set(skip)
+        rows = (await _PENDING_ROWS.run(self._s, {"now": now, "limit": limit + len(held)})).rows
         # Plain columns, no ORM objects: the payload is a fresh dict already.
-        return [InboxItem(r.id, r.update_id, r.payload, r.user_id, r.attempts, r.error) for r in rows]
+        return [InboxItem(*row) for row in rows if row[0] not in held][:limit]
 
     async def start(self, item_id: int, now: datetime, *, sender: tuple[int, int] | None = None) -> bool:
         """Mark the update done in the transaction that handles it; False if it was handled already.
@@ -122,9 +138,10 @@ class SqlInboxRepository:
             return bool(getattr(result, "rowcount", 0))
         user_id, chat_id = sender
         params = {"row": item_id, "now": now, "user": user_id, "chat": chat_id}
-        row = (await self._s.execute(_START_READING, params)).first()
-        if row is None:
+        rows = (await _STARTED.run(self._s, params)).rows
+        if not rows:
             return False
+        row = rows[0]
         note_revisions({resident_key(user_id): row[0], COMMUNITIES: row[1], state_key(user_id, chat_id): row[2]})
         return True
 
@@ -309,11 +326,16 @@ class SqlOutboxRepository:
             }
             for chat_id, kind, payload in messages
         ]
-        # SQLAlchemy sends the rows as one multi-row INSERT of a statement compiled once ("insertmanyvalues"; a
-        # .values(list) would be compiled anew every time). Ids count up along the rows (SQLite's rowids and
-        # PostgreSQL's sequence alike), so sorting them restores the order RETURNING does not promise.
-        result = await self._s.execute(_ADD_MANY, rows)
-        return sorted(int(i) for i in result.scalars().all())
+        # One multi-row INSERT: an update's few replies by a statement compiled once per row count and sent by the
+        # driver (storage/direct.py); more (a broadcast's) by SQLAlchemy's "insertmanyvalues" (a .values(list) would
+        # be compiled anew every time). Ids count up along the rows (SQLite's rowids and PostgreSQL's sequence
+        # alike), so sorting them restores the order RETURNING does not promise.
+        if len(rows) > _DIRECT_ROWS:
+            result = await self._s.execute(_ADD_MANY, rows)
+            return sorted(int(i) for i in result.scalars().all())
+        params = {f"{name}_{n}": value for n, row in enumerate(rows) for name, value in row.items()}
+        added = await _add_rows(len(rows)).run(self._s, params)
+        return sorted(int(row[0]) for row in added.rows)
 
     async def claim(self, by: str, now: datetime, until: datetime, limit: int) -> list[OutboxItem]:
         """Lease due rows, most urgent first; rows another dispatcher holds (or locks right now) are skipped."""
@@ -378,7 +400,7 @@ class SqlOutboxRepository:
             {"row": i, "mark": status.value, "at": at, "message": message_id, "why": error[:300] if error else None}
             for i, status, at, message_id, error in marks
         ]
-        await self._s.execute(_FINISH_MANY, params)
+        await _FINISHED.run_many(self._s, params)
 
     async def retry(self, item_id: int, not_before: datetime, error: str | None) -> None:
         await self._s.execute(

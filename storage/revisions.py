@@ -43,6 +43,8 @@ class Ambient:
     written: set[str] = field(default_factory=set)
 
 
+SAVEPOINTS: Final = "sicheng_savepoints"  # Session.info key: lazy savepoints asked for (storage/uow.py)
+
 _AMBIENT: contextvars.ContextVar[Ambient | None] = contextvars.ContextVar("sicheng_ambient_tx", default=None)
 
 
@@ -119,6 +121,11 @@ _READS = ("SELECT", "SAVEPOINT", "RELEASE", "ROLLBACK", "BEGIN", "PRAGMA", "COMM
 
 @event.listens_for(Engine, "before_cursor_execute")
 def _note_write(_conn: Any, _cursor: Any, statement: str, _parameters: Any, _context: Any, _executemany: bool) -> None:
+    note_write(statement)
+
+
+def note_write(statement: str) -> None:
+    """The ambient transaction runs ``statement``: if it may write, its table's caches are bypassed from now on."""
     current = _AMBIENT.get()
     if current is None:
         return

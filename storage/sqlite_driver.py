@@ -145,6 +145,25 @@ class OneHopConnection(AsyncAdapt_aiosqlite_connection):
         if not idle:
             super().rollback()
 
+    async def run_direct(self, operation: str, parameters: Sequence[Any], *, many: bool = False) -> Outcome:
+        """One statement for ``storage.direct`` (``many``: once per parameter set), where this adapter would run
+        it: inline when allowed, otherwise in one trip to the connection's thread. Raises the driver's own errors."""
+        if self.inline_now():
+            return _run(self._connection._conn, operation, parameters, many)
+        async with self._execute_mutex:
+            outcome: Outcome = await self._connection._execute(
+                _run, self._connection._conn, operation, parameters, many
+            )
+        return outcome
+
+    def run_now(self, operation: str) -> bool:
+        """Run a statement without parameters or rows (a savepoint's) on the event loop's thread if that is allowed
+        now (``inline_now``); False if it is not, and nothing was done. Raises the driver's own errors."""
+        if not self.inline_now():
+            return False
+        self._connection._conn.execute(operation).close()
+        return True
+
     def inline_now(self) -> bool:
         """Run this statement on the event loop's thread: allowed by the writer, inside its transaction, and no
         call of this connection under way on its own thread."""

@@ -43,7 +43,7 @@ from storage.repositories import (
     SqlGroupChatRepository,
     SqlResidentRepository,
 )
-from storage.revisions import Ambient, ambient, ambient_session, enter_ambient, leave_ambient
+from storage.revisions import SAVEPOINTS, Ambient, ambient, ambient_session, enter_ambient, leave_ambient
 from storage.rewards_repository import SqlRewardRepository
 from storage.sqlite_driver import run_inline
 from storage.survey_repository import SqlSurveyRepository
@@ -53,8 +53,6 @@ __all__ = ["Ambient", "SqlUnitOfWork", "Transactions", "ambient", "ambient_sessi
 
 
 # ---- lazy savepoints ------------------------------------------------------------------------------------------------
-
-_SAVEPOINTS = "sicheng_savepoints"  # Session.info key: savepoints asked for, outermost first
 
 
 class _Savepoint:
@@ -68,14 +66,14 @@ class _Savepoint:
 
 def _emit(session: Session) -> None:
     """Emit every savepoint asked for and not emitted yet, outermost first (the session is clean or flushing)."""
-    for savepoint in session.info.get(_SAVEPOINTS, ()):
+    for savepoint in session.info.get(SAVEPOINTS, ()):
         if savepoint.nested is None:
             savepoint.nested = session.begin_nested()
 
 
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context: Any, _objects: Any) -> None:
-    asked = session.info.get(_SAVEPOINTS)
+    asked = session.info.get(SAVEPOINTS)
     if asked and asked[-1].nested is None:
         _emit(session)  # inside the flush: SQLAlchemy does not flush again for the new savepoints
 
@@ -85,7 +83,7 @@ def _before_statement(state: ORMExecuteState) -> None:
     if state.is_select:
         return
     session = state.session
-    asked = session.info.get(_SAVEPOINTS)
+    asked = session.info.get(SAVEPOINTS)
     if asked and asked[-1].nested is None:
         if _dirty(session):
             session.flush()  # its before_flush emits them, so what is pending lands inside too
@@ -105,7 +103,7 @@ async def _ask(session: AsyncSession) -> _Savepoint:
     if _dirty(sync):
         await session.flush()
     savepoint = _Savepoint()
-    sync.info.setdefault(_SAVEPOINTS, []).append(savepoint)
+    sync.info.setdefault(SAVEPOINTS, []).append(savepoint)
     return savepoint
 
 
@@ -135,7 +133,7 @@ async def _undo(session: AsyncSession, savepoint: _Savepoint) -> None:
 
 
 def _forget(session: Session, savepoint: _Savepoint) -> None:
-    asked = session.info.get(_SAVEPOINTS)
+    asked = session.info.get(SAVEPOINTS)
     if asked and savepoint in asked:
         asked.remove(savepoint)
 

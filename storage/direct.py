@@ -32,7 +32,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement, Executable
 
-from storage.revisions import SAVEPOINTS, note_write
+from storage.revisions import SAVEPOINTS, ambient, note_write
 from storage.sqlite_driver import OneHopConnection
 
 Processor = Callable[[Any], Any] | None
@@ -103,6 +103,15 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
 _CONNECTION = "sicheng_direct_connection"  # Session.info: (root transaction, its DB-API connection)
 
 
+async def _connection_of(session: AsyncSession) -> Any:
+    """The DB-API connection the statement runs on: the SQLite group's (the session joins its transaction), or the
+    session's own."""
+    current = ambient()
+    if current is not None and current.session is session and current.connection is not None:
+        return current.connection
+    return await _driver_connection(session)
+
+
 async def _driver_connection(session: AsyncSession) -> Any:
     """The DB-API connection of the session's transaction (begun now if it was not). Kept for the rest of the
     transaction: ``AsyncSession.connection()`` costs a greenlet switch and SQLAlchemy's bookkeeping each time, about
@@ -145,7 +154,7 @@ class Direct:
         waiting = sync.info.get(SAVEPOINTS)  # storage.uow's lazy savepoints (nested: emitted)
         if not sync._is_clean() or (compiled.write and waiting and waiting[-1].nested is None):
             return await self._through_session(session, params)
-        adapted = await _driver_connection(session)
+        adapted = await _connection_of(session)
         values = compiled.parameters(params)
         if compiled.write:
             note_write(compiled.sql)
@@ -171,7 +180,7 @@ class Direct:
         if not sync._is_clean() or (compiled.write and waiting and waiting[-1].nested is None):
             await session.execute(cast(Executable, self.statement), [dict(row) for row in rows])
             return
-        adapted = await _driver_connection(session)
+        adapted = await _connection_of(session)
         values = [compiled.parameters(row) for row in rows]
         if compiled.write:
             note_write(compiled.sql)

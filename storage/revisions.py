@@ -35,12 +35,15 @@ V = TypeVar("V")
 @dataclass
 class Ambient:
     """The open ambient transaction: its session, what to do once it commits (e.g. refresh a cache), the cache
-    revisions its update read at the start, and the tables it has written since."""
+    revisions its update read at the start, the tables it has written since, and — in SQLite's group commit — the
+    DB-API connection of the group's transaction, on which ``storage.direct`` statements run even before the session
+    has begun (it joins that transaction when it does)."""
 
     session: AsyncSession
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     revs: dict[Hashable, int | None] = field(default_factory=dict)
     written: set[str] = field(default_factory=set)
+    connection: Any = None
 
 
 SAVEPOINTS: Final = "sicheng_savepoints"  # Session.info key: lazy savepoints asked for (storage/uow.py)

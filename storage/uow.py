@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Generic, Self, TypeVar, overload
 
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncTransaction, async_sessionmaker
 from sqlalchemy.orm import ORMExecuteState, Session, SessionTransaction
 from sqlalchemy.util import greenlet_spawn
 
@@ -263,12 +263,21 @@ class ScopeUnitOfWork(SqlUnitOfWork):
         self._current = current
         self._durable = durable  # in a batch (SQLite): waits until the batch's transaction has committed
         self._alone = alone  # first of its batch: its session only rolls back, committing it is a flush
+        self.member: AsyncTransaction | None = None  # later in its batch: the savepoint its work is in
         self.committed = False
 
     async def commit(self) -> None:
         assert self.session is not None
+        sync = self.session.sync_session
         if self._alone:
-            await self.session.flush()
+            if _dirty(sync):
+                await self.session.flush()
+        elif self.member is not None:
+            # The session (if it began at all) joined the member's savepoint without owning it: commit it, which
+            # flushes, then release the savepoint.
+            if sync.in_transaction() or _dirty(sync):
+                await self.session.commit()
+            await self.member.commit()
         else:
             await self.session.commit()
         self.committed = True
@@ -280,15 +289,21 @@ class ScopeUnitOfWork(SqlUnitOfWork):
 
     async def rollback(self) -> None:
         assert self.session is not None
-        await self.session.rollback()
+        await self.session.rollback()  # a batch member's session rolls back to the member's savepoint
+        if self.member is not None:
+            if self.member.is_active:
+                await self.member.rollback()
+            connection = self.member.connection
+            self.member = await connection.begin_nested()  # what the scope does next is contained again
         self._current.after_commit.clear()
 
 
 class _Batch:
     """One SQLite transaction shared by the scopes that took the writer lock while it was open (group commit)."""
 
-    def __init__(self, connection: AsyncConnection) -> None:
+    def __init__(self, connection: AsyncConnection, adapted: Any) -> None:
         self.connection = connection
+        self.adapted = adapted  # its DB-API connection (storage/direct.py)
         self.members = 0
         self.committer: asyncio.Task[None] | None = None
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -358,21 +373,27 @@ class Transactions:
                 await asyncio.shield(batch.done)
 
             # The first scope of a batch is alone in its transaction: no savepoint needed, a failure rolls back all.
-            mode = "rollback_only" if first else "create_savepoint"
-            session = self._sessions(bind=batch.connection, join_transaction_mode=mode)
-            current = Ambient(session)
+            # Later ones work inside a savepoint begun on the connection now; their session joins it when (if) it
+            # begins, and rolls back only to it — also when SQLAlchemy rolls back by itself (a failed flush).
+            # Statements sent by the driver (storage/direct.py) run on the group's connection meanwhile, so an update
+            # whose statements are all such never begins a session transaction at all.
+            session = self._sessions(bind=batch.connection, join_transaction_mode="rollback_only")
+            current = Ambient(session, connection=batch.adapted)
             token = enter_ambient(current)
             uow = ScopeUnitOfWork(self._sessions, current, durable, alone=first)
             try:
+                if not first:
+                    uow.member = await batch.connection.begin_nested()
                 uow._bind(session)
                 yield uow
             finally:
                 leave_ambient(token)
                 try:
                     if not uow.committed:
-                        await self._abandon(batch, session, first)
+                        await self._abandon(batch, session, first, uow.member)
                 finally:
-                    await session.close()
+                    if session.sync_session.in_transaction() or session.sync_session.identity_map:
+                        await session.close()
         finally:
             if holding:
                 lock.release()
@@ -385,15 +406,21 @@ class Transactions:
         try:
             await connection.exec_driver_sql("BEGIN IMMEDIATE")
             await run_inline(connection, True)  # we hold the write lock: statements cannot wait for it
+            adapted = (await connection.get_raw_connection()).dbapi_connection
         except BaseException:
             await connection.close()
             raise
-        return _Batch(connection)
+        return _Batch(connection, adapted)
 
-    async def _abandon(self, batch: _Batch, session: AsyncSession, first: bool) -> None:
+    async def _abandon(
+        self, batch: _Batch, session: AsyncSession, first: bool, member: AsyncTransaction | None
+    ) -> None:
         """A scope left without commit (or failed): undo its work, and only its work."""
         if not first:
-            await session.rollback()  # to its savepoint
+            if session.sync_session.in_transaction():
+                await session.rollback()  # to the member's savepoint (the session joined it, rollback only)
+            if member is not None and member.is_active:
+                await member.rollback()
             return
         # Alone in the transaction: roll all of it back and start the next scope afresh.
         self._batch = None

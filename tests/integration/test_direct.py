@@ -4,6 +4,7 @@ not flushed yet, and failing with SQLAlchemy's errors — on SQLite and on Postg
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -152,3 +153,31 @@ async def test_inbox_update_marked_done_once_by_direct_statement(engine: AsyncEn
         status, payload = (await connection.execute(select(INBOX.c.status, INBOX.c.payload))).one()
         assert (status, payload) == ("done", {})
         assert (await connection.execute(text("SELECT count(*) FROM inbox_update"))).scalar_one() == 1
+
+
+async def test_failing_scope_in_a_group_commit_takes_back_only_its_own_writes(engine: AsyncEngine) -> None:
+    """SQLite commits concurrent scopes together, each in a savepoint of its own (PostgreSQL: a transaction each).
+    A scope whose ORM flush fails (SQLAlchemy then rolls back by itself) or whose driver-sent statement fails loses
+    its own writes only; the others' are durable."""
+    tx = transactions(engine)
+    async with tx.scope() as uow:
+        uow.session.add(ResidentRow(telegram_id=42, display_name="王阿姨", locale="zh_Hans", created_at=NOW))
+        await uow.commit()
+
+    async def scope(n: int) -> None:
+        async with tx.scope() as uow:
+            await _ADD_OUTBOX.run(uow.session, {"chat": 100 + n, "payload": {"n": n}, "now": NOW})
+            await asyncio.sleep(0)  # the others queue for the writer meanwhile
+            if n % 3 == 1:  # the same Telegram id again: the flush fails
+                uow.session.add(ResidentRow(telegram_id=42, display_name="重复", locale="zh_Hans", created_at=NOW))
+                await uow.session.flush()
+            if n % 3 == 2:
+                await _ADD_OUTBOX.run(uow.session, {"chat": None, "payload": {}, "now": NOW})
+            await uow.commit()
+
+    results = await asyncio.gather(*(scope(n) for n in range(9)), return_exceptions=True)
+    assert [type(r) for r in results] == [type(None) if n % 3 == 0 else IntegrityError for n in range(9)]
+    async with engine.connect() as connection:
+        chats = (await connection.execute(select(OUTBOX.c.chat_id).order_by(OUTBOX.c.chat_id))).scalars().all()
+        residents = (await connection.execute(select(func.count()).select_from(ResidentRow.__table__))).scalar_one()
+    assert chats == [100, 103, 106] and residents == 1

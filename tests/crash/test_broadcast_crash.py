@@ -160,6 +160,19 @@ async def left_to_send(env: CrashEnv) -> int:
     return int(rows[0][0]) + int(waiting[0][0])
 
 
+async def requests_to_come(env: CrashEnv) -> int:
+    """Of :func:`left_to_send`, the messages that will reach Telegram as a request: a row to a chat already known to
+    have blocked the bot is skipped without one (the kill waits for the n-th request, n at most this)."""
+    unreachable = "SELECT telegram_id FROM resident WHERE unreachable_at IS NOT NULL AND telegram_id IS NOT NULL"
+    rows = await env.sql(
+        f"SELECT COUNT(*) FROM outbox_message WHERE status = 'pending' AND chat_id NOT IN ({unreachable})"
+    )
+    waiting = await env.sql("SELECT COALESCE(SUM(recipients), 0), COUNT(*) FROM campaign WHERE status = 'scheduled'")
+    blocked = await env.sql("SELECT COUNT(*) FROM resident WHERE unreachable_at IS NOT NULL")
+    # A scheduled notice's recipients were counted before some of them were found blocked.
+    return int(rows[0][0]) + max(0, int(waiting[0][0]) - int(waiting[0][1]) * int(blocked[0][0]))
+
+
 async def crash_in_fanout(env: CrashEnv, run: Run, notice: Notice) -> None:
     """Start with the fan-out held open; SIGKILL inside it; nothing of it may remain."""
     mark = env.tmp / f"fanout-{notice.round}.mark"
@@ -190,6 +203,7 @@ async def crash_mid_delivery(env: CrashEnv, run: Run, round_: int) -> None:
     left = await left_to_send(env)
     if left == 0:
         return
+    to_come = await requests_to_come(env)
     bot = run.bot
     mark = len(env.emulator.requests)
 
@@ -199,7 +213,7 @@ async def crash_mid_delivery(env: CrashEnv, run: Run, round_: int) -> None:
     await run.start()
     begun = asyncio.get_running_loop().time()
     if len(bot.kills) % 2:
-        nth = env.rng.randint(1, left)
+        nth = env.rng.randint(1, max(1, to_come))
         run.kinds[bot.starts] = f"message {nth}"
         try:
             await wait_until(lambda: sent() >= nth or not bot.alive, START_TIMEOUT + nth / PACE * 2, f"message {nth}")

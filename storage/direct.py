@@ -148,54 +148,35 @@ class Direct:
         return found
 
     async def run(self, session: AsyncSession, params: Mapping[str, Any]) -> Outcome:
+        return await self._execute(session, params, many=False)
+
+    async def run_many(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
+        """The statement once per parameter set (``executemany``), for statements that return no rows."""
+        if self.compiled(session.sync_session.get_bind().dialect).results:
+            raise ValueError("run_many is for statements without rows to return")
+        await self._execute(session, rows, many=True)
+
+    async def _execute(self, session: AsyncSession, given: Any, *, many: bool) -> Outcome:
         sync = session.sync_session
-        bind = sync.get_bind()
-        compiled = self.compiled(bind.dialect)
+        compiled = self.compiled(sync.get_bind().dialect)
         waiting = sync.info.get(SAVEPOINTS)  # storage.uow's lazy savepoints (nested: emitted)
         if not sync._is_clean() or (compiled.write and waiting and waiting[-1].nested is None):
-            return await self._through_session(session, params)
+            return await self._through_session(session, given, many=many)
         adapted = await _connection_of(session)
-        values = compiled.parameters(params)
+        values = [compiled.parameters(row) for row in given] if many else compiled.parameters(given)
         if compiled.write:
             note_write(compiled.sql)
         if isinstance(adapted, OneHopConnection):
             try:
-                description, rows, rowcount, _ = await adapted.run_direct(compiled.sql, values)
+                description, rows, rowcount, _ = await adapted.run_direct(compiled.sql, values, many=many)
             except adapted.dbapi.Error as error:
                 raise exc.DBAPIError.instance(compiled.sql, values, error, adapted.dbapi.Error) from error
             return Outcome(compiled.rows(rows) if description else [], rowcount)
         driver = getattr(adapted, "_connection", None)
         in_transaction = getattr(driver, "is_in_transaction", None)
         if in_transaction is None or not in_transaction():  # not asyncpg, or its transaction not begun yet
-            return await self._through_session(session, params)
-        return await self._asyncpg(adapted, driver, compiled, values)
-
-    async def run_many(self, session: AsyncSession, rows: Sequence[Mapping[str, Any]]) -> None:
-        """The statement once per parameter set (``executemany``), for statements that return no rows."""
-        sync = session.sync_session
-        compiled = self.compiled(sync.get_bind().dialect)
-        if compiled.results:
-            raise ValueError("run_many is for statements without rows to return")
-        waiting = sync.info.get(SAVEPOINTS)
-        if not sync._is_clean() or (compiled.write and waiting and waiting[-1].nested is None):
-            await session.execute(cast(Executable, self.statement), [dict(row) for row in rows])
-            return
-        adapted = await _connection_of(session)
-        values = [compiled.parameters(row) for row in rows]
-        if compiled.write:
-            note_write(compiled.sql)
-        if isinstance(adapted, OneHopConnection):
-            try:
-                await adapted.run_direct(compiled.sql, values, many=True)
-            except adapted.dbapi.Error as error:
-                raise exc.DBAPIError.instance(compiled.sql, values, error, adapted.dbapi.Error) from error
-            return
-        driver = getattr(adapted, "_connection", None)
-        in_transaction = getattr(driver, "is_in_transaction", None)
-        if in_transaction is None or not in_transaction():
-            await session.execute(cast(Executable, self.statement), [dict(row) for row in rows])
-            return
-        await self._asyncpg(adapted, driver, compiled, values, many=True)
+            return await self._through_session(session, given, many=many)
+        return await self._asyncpg(adapted, driver, compiled, values, many=many)
 
     async def _asyncpg(
         self, adapted: Any, driver: Any, compiled: _Compiled, values: Any, *, many: bool = False
@@ -220,8 +201,9 @@ class Direct:
         count = status.rsplit(" ", 1)[-1]
         return Outcome([], int(count) if count.isdigit() else -1)
 
-    async def _through_session(self, session: AsyncSession, params: Mapping[str, Any]) -> Outcome:
-        result: Any = await session.execute(cast(Executable, self.statement), dict(params))
+    async def _through_session(self, session: AsyncSession, given: Any, *, many: bool) -> Outcome:
+        params = [dict(row) for row in given] if many else dict(given)
+        result: Any = await session.execute(cast(Executable, self.statement), params)
         if result.returns_rows:
             rows = [tuple(row) for row in result.all()]
             return Outcome(rows, len(rows))

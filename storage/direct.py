@@ -41,9 +41,9 @@ Processor = Callable[[Any], Any] | None
 @dataclass(frozen=True)
 class _Compiled:
     sql: str
+    positional: bool  # the driver takes parameters by position (sqlite3, asyncpg); otherwise SQLAlchemy runs it
     names: tuple[str, ...]  # the parameters in the order the SQL takes them
-    given: frozenset[str]  # names the caller supplies (the others are the statement's own values)
-    fixed: Mapping[str, Any]  # the statement's own values, processed
+    fixed: Mapping[str, Any]  # the statement's own values (literals, defaults), processed
     binds: Mapping[str, Processor]
     results: tuple[Processor, ...]  # one per result column (empty: the statement returns no rows)
     write: bool
@@ -51,12 +51,14 @@ class _Compiled:
     def parameters(self, given: Mapping[str, Any]) -> tuple[Any, ...]:
         values = []
         for name in self.names:
-            if name in self.given:
+            if name in given:
                 value = given[name]
                 process = self.binds[name]
                 values.append(value if process is None else process(value))
-            else:
+            elif name in self.fixed:
                 values.append(self.fixed[name])
+            else:
+                raise exc.ArgumentError(f"a value is required for bind parameter {name!r}")
         return tuple(values)
 
     def rows(self, raw: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
@@ -72,18 +74,16 @@ class _Compiled:
 def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     compiled: Any = statement.compile(dialect=dialect)
     names = tuple(compiled.positiontup or ())
-    if compiled.escaped_bind_names or any(bind.expanding for bind in compiled.binds.values()):
-        raise ValueError("a direct statement takes plain parameters")
+    binds_of = compiled.binds.values()
+    if compiled.escaped_bind_names or any(bind.expanding or bind.callable is not None for bind in binds_of):
+        raise ValueError("a direct statement takes plain named parameters")
     binds: dict[str, Processor] = {}
     fixed: dict[str, Any] = {}
-    given = set()
     for name in names:
         bind = compiled.binds[name]
         process = bind.type.dialect_impl(dialect).bind_processor(dialect)
         binds[name] = process
-        if bind.required or bind.callable is not None:
-            given.add(name)
-        else:  # a literal of the statement (e.g. the emptied payload): processed once
+        if not bind.required:  # a literal of the statement (e.g. the emptied payload): processed once
             fixed[name] = bind.value if process is None else process(bind.value)
     columns: Any = getattr(statement, "selected_columns", None)
     if columns is None:
@@ -91,8 +91,8 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     results = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns)
     return _Compiled(
         sql=str(compiled),
+        positional=bool(compiled.positional),
         names=names,
-        given=frozenset(given),
         fixed=fixed,
         binds=binds,
         results=results,
@@ -139,12 +139,13 @@ class Direct:
 
     def __init__(self, statement: ClauseElement) -> None:
         self.statement = statement
-        self._compiled: dict[str, _Compiled] = {}
+        self._compiled: dict[tuple[str, str, str], _Compiled] = {}
 
     def compiled(self, dialect: Dialect) -> _Compiled:
-        found = self._compiled.get(dialect.name)
+        key = (dialect.name, dialect.driver, dialect.paramstyle)
+        found = self._compiled.get(key)
         if found is None:
-            found = self._compiled[dialect.name] = _compile(self.statement, dialect)
+            found = self._compiled[key] = _compile(self.statement, dialect)
         return found
 
     async def run(self, session: AsyncSession, params: Mapping[str, Any]) -> Outcome:
@@ -160,7 +161,11 @@ class Direct:
         sync = session.sync_session
         compiled = self.compiled(sync.get_bind().dialect)
         waiting = sync.info.get(SAVEPOINTS)  # storage.uow's lazy savepoints (nested: emitted)
-        if not sync._is_clean() or (compiled.write and waiting and waiting[-1].nested is None):
+        if (
+            not compiled.positional
+            or not sync._is_clean()
+            or (compiled.write and waiting and waiting[-1].nested is None)
+        ):
             return await self._through_session(session, given, many=many)
         adapted = await _connection_of(session)
         values = [compiled.parameters(row) for row in given] if many else compiled.parameters(given)

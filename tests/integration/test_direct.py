@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import bindparam, func, insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import ArgumentError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.domain.campaigns import Preferences, QuietHours
@@ -181,3 +181,12 @@ async def test_failing_scope_in_a_group_commit_takes_back_only_its_own_writes(en
         chats = (await connection.execute(select(OUTBOX.c.chat_id).order_by(OUTBOX.c.chat_id))).scalars().all()
         residents = (await connection.execute(select(func.count()).select_from(ResidentRow.__table__))).scalar_one()
     assert chats == [100, 103, 106] and residents == 1
+
+
+async def test_direct_statement_missing_a_value_is_refused_before_reaching_the_database(engine: AsyncEngine) -> None:
+    async with transactions(engine).scope() as uow:
+        with pytest.raises(ArgumentError, match="payload"):
+            await _ADD_OUTBOX.run(uow.session, {"chat": 1, "now": NOW})
+        await _ADD_OUTBOX.run(uow.session, {"chat": 1, "payload": {}, "now": NOW})
+        await uow.commit()
+    assert await outbox_rows(engine) == 1

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import ClauseElement, Executable
 
-from storage.revisions import SAVEPOINTS, ambient, note_write
+from storage.revisions import ambient, note_write, savepoint_waiting
 from storage.sqlite_driver import OneHopConnection
 
 Processor = Callable[[Any], Any] | None
@@ -160,12 +160,7 @@ class Direct:
     async def _execute(self, session: AsyncSession, given: Any, *, many: bool) -> Outcome:
         sync = session.sync_session
         compiled = self.compiled(sync.get_bind().dialect)
-        waiting = sync.info.get(SAVEPOINTS)  # storage.uow's lazy savepoints (nested: emitted)
-        if (
-            not compiled.positional
-            or not sync._is_clean()
-            or (compiled.write and waiting and waiting[-1].nested is None)
-        ):
+        if not compiled.positional or not sync._is_clean() or (compiled.write and savepoint_waiting(sync)):
             return await self._through_session(session, given, many=many)
         adapted = await _connection_of(session)
         values = [compiled.parameters(row) for row in given] if many else compiled.parameters(given)

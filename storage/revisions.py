@@ -48,6 +48,14 @@ class Ambient:
 
 SAVEPOINTS: Final = "sicheng_savepoints"  # Session.info key: lazy savepoints asked for (storage/uow.py)
 
+
+def savepoint_waiting(session: Any) -> bool:
+    """A lazy savepoint of ``session`` (a sync Session) was asked for and not emitted yet: the next write must emit
+    it first (storage/uow.py)."""
+    asked = session.info.get(SAVEPOINTS)
+    return bool(asked) and asked[-1].nested is None
+
+
 _AMBIENT: contextvars.ContextVar[Ambient | None] = contextvars.ContextVar("sicheng_ambient_tx", default=None)
 
 

@@ -187,7 +187,7 @@ def one_hop_dbapi() -> OneHopDBAPI:
     return OneHopDBAPI(aiosqlite, sqlite3)
 
 
-async def run_inline(connection: AsyncConnection, on: bool) -> None:
+async def run_inline(connection: AsyncConnection, on: bool) -> Any:
     """Let (or stop letting) ``connection`` run its statements on the event loop's thread instead of its own.
 
     For the serialised writer (``storage.uow.Transactions``) once it holds SQLite's write lock (``BEGIN IMMEDIATE``),
@@ -195,9 +195,10 @@ async def run_inline(connection: AsyncConnection, on: bool) -> None:
     reads of handling an update take SQLite microseconds, where the trip to the connection's thread and back costs
     about 0.07 ms of CPU each (docs/benchmarks.md). COMMIT and ROLLBACK themselves still go to the thread (a commit
     may checkpoint the WAL), and so does every statement of every other connection: a read outside the writer's
-    transaction, which could be long, never blocks the event loop.
+    transaction, which could be long, never blocks the event loop. Returns the DB-API connection.
     """
     raw = await connection.get_raw_connection()
     adapted = raw.dbapi_connection
     if isinstance(adapted, OneHopConnection):
         adapted.inline = on
+    return adapted

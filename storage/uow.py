@@ -43,7 +43,15 @@ from storage.repositories import (
     SqlGroupChatRepository,
     SqlResidentRepository,
 )
-from storage.revisions import SAVEPOINTS, Ambient, ambient, ambient_session, enter_ambient, leave_ambient
+from storage.revisions import (
+    SAVEPOINTS,
+    Ambient,
+    ambient,
+    ambient_session,
+    enter_ambient,
+    leave_ambient,
+    savepoint_waiting,
+)
 from storage.rewards_repository import SqlRewardRepository
 from storage.sqlite_driver import run_inline
 from storage.survey_repository import SqlSurveyRepository
@@ -73,8 +81,7 @@ def _emit(session: Session) -> None:
 
 @event.listens_for(Session, "before_flush")
 def _before_flush(session: Session, _context: Any, _objects: Any) -> None:
-    asked = session.info.get(SAVEPOINTS)
-    if asked and asked[-1].nested is None:
+    if savepoint_waiting(session):
         _emit(session)  # inside the flush: SQLAlchemy does not flush again for the new savepoints
 
 
@@ -83,8 +90,7 @@ def _before_statement(state: ORMExecuteState) -> None:
     if state.is_select:
         return
     session = state.session
-    asked = session.info.get(SAVEPOINTS)
-    if asked and asked[-1].nested is None:
+    if savepoint_waiting(session):
         if _dirty(session):
             session.flush()  # its before_flush emits them, so what is pending lands inside too
         _emit(session)
@@ -405,8 +411,7 @@ class Transactions:
         connection = await engine.connect()
         try:
             await connection.exec_driver_sql("BEGIN IMMEDIATE")
-            await run_inline(connection, True)  # we hold the write lock: statements cannot wait for it
-            adapted = (await connection.get_raw_connection()).dbapi_connection
+            adapted = await run_inline(connection, True)  # we hold the write lock: statements cannot wait for it
         except BaseException:
             await connection.close()
             raise
